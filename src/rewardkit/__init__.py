@@ -1,0 +1,78 @@
+"""rewardkit: serve, run and evaluate reward models.
+
+Importing this package loads no torch and has no side effects; the names below are resolved on
+first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncClient",
+    "BatchFailedError",
+    "Client",
+    "EngineConfig",
+    "EngineDeadError",
+    "EngineError",
+    "InputTooLongError",
+    "InvalidInputError",
+    "ModelConfig",
+    "ModelLoadError",
+    "ModelOutputError",
+    "QueueFullError",
+    "RewardKitError",
+    "RewardModel",
+    "RewardService",
+    "ServerConfig",
+    "ServerResponseError",
+    "__version__",
+]
+
+_LOCATIONS = {
+    "AsyncClient": "rewardkit.client",
+    "Client": "rewardkit.client",
+    "RewardModel": "rewardkit.model",
+    "RewardService": "rewardkit.service",
+    "EngineConfig": "rewardkit.config",
+    "ModelConfig": "rewardkit.config",
+    "ServerConfig": "rewardkit.config",
+    **{
+        name: "rewardkit.errors"
+        for name in (
+            "BatchFailedError", "EngineDeadError", "EngineError", "InputTooLongError", "InvalidInputError",
+            "ModelLoadError", "ModelOutputError", "QueueFullError", "RewardKitError", "ServerResponseError",
+        )
+    },
+}
+
+if TYPE_CHECKING:
+    from rewardkit.client import AsyncClient, Client
+    from rewardkit.config import EngineConfig, ModelConfig, ServerConfig
+    from rewardkit.errors import (
+        BatchFailedError,
+        EngineDeadError,
+        EngineError,
+        InputTooLongError,
+        InvalidInputError,
+        ModelLoadError,
+        ModelOutputError,
+        QueueFullError,
+        RewardKitError,
+        ServerResponseError,
+    )
+    from rewardkit.model import RewardModel
+    from rewardkit.service import RewardService
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOCATIONS:
+        return getattr(import_module(_LOCATIONS[name]), name)
+    raise AttributeError(f"module 'rewardkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,101 @@
+"""Frozen, keyword-only settings. Each field carries its help text; the CLI is generated from them.
+
+Flag names follow the tools users know (vLLM's --dtype/--max-model-len idea, OpenRLHF's
+--normalize_reward) where they mean the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+__all__ = ["EngineConfig", "ModelConfig", "ServerConfig", "help_text"]
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+Device = Literal["auto", "cpu", "cuda"]
+Truncation = Literal["left", "right", "error"]
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """How a checkpoint is loaded and how its inputs are prepared."""
+
+    dtype: Dtype = _opt(
+        "auto",
+        "Weights and compute dtype. 'auto' = bfloat16 on a GPU that supports it, else float32.",
+        choices=["auto", "float32", "bfloat16", "float16"],
+    )
+    device: Device = _opt(
+        "auto", "Where the model runs. 'auto' = cuda when available, else cpu.", choices=["auto", "cpu", "cuda"]
+    )
+    max_length: int | None = _opt(
+        None, "Longest input in tokens (after the chat template). Default: the model's own limit, at most 8192."
+    )
+    truncation: Truncation = _opt(
+        "left",
+        "What to do with longer inputs. 'left' drops the START and keeps the end, where the reward is read "
+        "(default); 'right' keeps the start; 'error' rejects the request with HTTP 413.",
+        choices=["left", "right", "error"],
+    )
+    normalize: bool | None = _opt(
+        None,
+        "Apply (reward - mean) / std with mean/std from the checkpoint's config.json (OpenRLHF's "
+        "--normalize_reward). Default: on when the config says normalize_reward, else off.",
+    )
+    trust_remote_code: bool = _opt(
+        False, "Allow custom model classes shipped inside the checkpoint (auto_map). Runs code from that folder."
+    )
+    append_eos: bool = _opt(
+        False,
+        "Legacy OpenRLHF query format: strip trailing pad/eos text from each query and append the eos token "
+        "before scoring. Only for checkpoints trained that way; off by default.",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """How requests are batched together."""
+
+    max_batch_tokens: int | None = _opt(
+        None,
+        "Most padded tokens in one forward pass. Default: 4096 on cpu, 32768 on cuda. Long inputs above this "
+        "still run, alone.",
+    )
+    max_batch_size: int = _opt(64, "Most sequences in one forward pass.")
+    max_wait_ms: float = _opt(
+        2.0, "How long an idle engine waits for more requests to fill a batch. Under load there is no wait."
+    )
+    max_queue: int = _opt(
+        4096, "Most sequences waiting to be scored. Past it, requests get HTTP 503 with Retry-After at once."
+    )
+    max_padding_ratio: float = _opt(
+        0.2,
+        "Most padding a batch may add, as a fraction of its real tokens, when picking companions for the "
+        "oldest waiting sequence. Lower wastes less compute; higher batches more.",
+    )
+    tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """The HTTP front."""
+
+    host: str = _opt("127.0.0.1", "Address to bind. The default accepts local connections only.")
+    port: int = _opt(8000, "Port to bind.")
+    api_key: str | None = _opt(
+        None, "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY."
+    )
+    max_request_bytes: int = _opt(64 * 1024 * 1024, "Largest request body accepted, in bytes (HTTP 413 past it).")
+    log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def help_text(config_cls: type, name: str) -> str:
+    """The help string of one field, so that docs and CLI read the same text."""
+    for f in fields(config_cls):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)

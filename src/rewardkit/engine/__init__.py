@@ -1,0 +1,1 @@
+"""Batching engine: batcher (queue -> batches), runner (batch -> floats), engine (supervises)."""

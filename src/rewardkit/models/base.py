@@ -1,0 +1,58 @@
+"""What every loaded reward model looks like to the rest of rewardkit.
+
+A LoadedModel maps right-padded token ids to raw rewards, one row per sequence, read at the right
+token. It knows nothing about batching policy, normalization flags, HTTP or text.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["LoadedModel", "ModelInfo"]
+
+
+@dataclass
+class ModelInfo:
+    """What /info and `rewardkit info` report; plain data."""
+
+    path: str
+    format: str
+    architecture: str
+    head: str
+    pooling: str
+    num_labels: int
+    dtype: str
+    device: str
+    max_length: int
+    pad_token: str | None
+    eos_token: str | None
+    bos_token: str | None
+    pad_token_added: bool
+    template: str = ""
+    normalization: dict[str, float] | None = None
+    normalize_by_default: bool = False
+    normalized: bool = False
+    label_names: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LoadedModel(ABC):
+    """A reward model on a device. Subclasses implement ``forward``."""
+
+    def __init__(self, *, module: Any, tokenizer: Any, pad_id: int, info: ModelInfo) -> None:
+        self.module = module
+        self.tokenizer = tokenizer
+        self.pad_id = pad_id
+        self.info = info
+
+    @property
+    def device(self) -> Any:
+        return next(self.module.parameters()).device
+
+    @abstractmethod
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        """Raw rewards, shape [batch, num_labels], float32, for right-padded inputs."""

@@ -1,0 +1,71 @@
+"""Hugging Face ``*ForSequenceClassification`` checkpoints (Llama, Qwen2, Mistral, Gemma2, GPT-NeoX, BERT, ...).
+
+Decoder classifiers carry a linear ``score`` head applied to every token; transformers then picks the
+last token that is not the pad id, which is wrong whenever the pad id also appears as a real token
+(pad == eos). rewardkit runs the backbone and applies ``score`` at the last token of the attention
+mask instead. Encoders (a ``classifier`` over a pooled first token) run their own forward on
+right-padded inputs, which is exactly how they were trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardkit.models.base import LoadedModel
+from rewardkit.models.checkpoint import Checkpoint
+from rewardkit.models.loader import ModelFormat, build_info, normalization_stats, pad_token_id
+from rewardkit.models.pooling import gather_last
+
+__all__ = ["FORMAT", "SequenceClassifierModel"]
+
+
+class SequenceClassifierModel(LoadedModel):
+    def __init__(self, *, head: Any | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.head = head
+
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        if self.head is None:
+            return self.module(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        hidden = self.module.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+        return self.head(gather_last(hidden, attention_mask)).float()
+
+
+def detect(ckpt: Checkpoint) -> bool:
+    return any(a.endswith("ForSequenceClassification") for a in ckpt.architectures) or (
+        "AutoModelForSequenceClassification" in ckpt.auto_map
+    )
+
+
+def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    module = AutoModelForSequenceClassification.from_pretrained(
+        str(ckpt.path), dtype=dtype, trust_remote_code=config.trust_remote_code
+    )
+    module.to(device).eval()
+    score = getattr(module, "score", None)
+    custom = "AutoModelForSequenceClassification" in ckpt.auto_map
+    head = score if isinstance(score, torch.nn.Linear) and not custom else None
+    if head is not None:
+        head_text = f"score: Linear({head.in_features} -> {head.out_features})"
+        pooling = "last non-padding token (attention mask), applied by rewardkit"
+    else:
+        classifier = getattr(module, "classifier", None)
+        head_text = type(classifier).__name__ if classifier is not None else "the model's own"
+        pooling = "the model's own (right-padded inputs with attention mask)"
+    pad_id, pad_added = pad_token_id(tokenizer)
+    info = build_info(
+        ckpt, FORMAT, tokenizer, dtype=dtype, device=device, head=head_text, pooling=pooling,
+        num_labels=int(module.config.num_labels), pad_added=pad_added, normalization=normalization_stats(ckpt),
+    )
+    return SequenceClassifierModel(head=head, module=module, tokenizer=tokenizer, pad_id=pad_id, info=info)
+
+
+FORMAT = ModelFormat(
+    name="hf-sequence-classification",
+    description="config.architectures names a *ForSequenceClassification class",
+    detect=detect,
+    load=load,
+)

@@ -1,0 +1,87 @@
+"""Texts and conversations -> scores through the engine: the async front of one loaded model.
+
+Applies templates and tokenizes in a small thread pool (off the event loop), then awaits the
+engine. Knows nothing about HTTP; the server, and any async Python caller, use this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rewardkit.config import EngineConfig, ModelConfig
+from rewardkit.engine.engine import Engine, EngineObserver
+from rewardkit.engine.runner import Runner
+from rewardkit.models.base import LoadedModel
+from rewardkit.templating import Templater
+from rewardkit.types import Conversation, ScoreResult
+
+__all__ = ["RewardService", "make_templater", "resolve_normalize"]
+
+
+def resolve_normalize(model: LoadedModel, requested: bool | None) -> bool:
+    return model.info.normalize_by_default if requested is None else requested
+
+
+def make_templater(model: LoadedModel, config: ModelConfig) -> Templater:
+    return Templater(
+        model.tokenizer,
+        max_length=model.info.max_length,
+        truncation=config.truncation,
+        append_eos=config.append_eos,
+    )
+
+
+class RewardService:
+    def __init__(
+        self,
+        model: LoadedModel,
+        model_config: ModelConfig | None = None,
+        engine_config: EngineConfig | None = None,
+        *,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.model_config = model_config or ModelConfig()
+        engine_config = engine_config or EngineConfig()
+        self.model = model
+        self.templater = make_templater(model, self.model_config)
+        normalize = resolve_normalize(model, self.model_config.normalize)
+        self.engine = Engine(Runner(model, normalize=normalize), engine_config, observer=observer)
+        model.info.template = self.templater.template_name
+        model.info.normalized = normalize
+        self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def healthy(self) -> bool:
+        return self.engine.healthy
+
+    async def score_texts(self, texts: Sequence[str]) -> list[ScoreResult]:
+        items = await self._in_pool(self.templater.encode_texts, list(texts))
+        return await self.engine.score(items)
+
+    async def score_conversations(self, conversations: Sequence[Conversation]) -> list[ScoreResult]:
+        items = await self._in_pool(self.templater.encode_conversations, list(conversations))
+        return await self.engine.score(items)
+
+    def info(self) -> dict[str, Any]:
+        data = self.model.info.as_dict()
+        data.update(
+            truncation=self.templater.truncation,
+            max_batch_tokens=self.engine.max_batch_tokens,
+            max_batch_size=self.engine.config.max_batch_size,
+            max_wait_ms=self.engine.config.max_wait_ms,
+            max_queue=self.engine.config.max_queue,
+        )
+        return data
+
+    async def _in_pool(self, fn: Any, arg: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, arg)

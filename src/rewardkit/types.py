@@ -1,0 +1,41 @@
+"""Plain data passed between the steps of the pipeline; no torch, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem"]
+
+Message = dict[str, str]
+"""One chat turn: ``{"role": "user" | "assistant" | "system", "content": str}``."""
+
+Conversation = list[Message]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedItem:
+    """One sequence ready for the model.
+
+    ``prompt_length`` marks how many leading tokens are a prompt shared with other items of the same
+    request (Best-of-N, GRPO groups). The engine keeps it so that shared-prompt reuse can be added
+    without changing how requests become items; today it is informational.
+    """
+
+    input_ids: tuple[int, ...]
+    original_length: int
+    truncated: bool = False
+    prompt_length: int | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """The reward for one item plus what a caller may want to log."""
+
+    score: float
+    num_tokens: int
+    truncated: bool = False
+    extras: dict[str, float] = field(default_factory=dict)
