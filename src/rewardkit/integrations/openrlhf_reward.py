@@ -1,0 +1,46 @@
+"""A reward function file for OpenRLHF that asks a rewardkit server.
+
+    python -m rewardkit.integrations.openrlhf_reward      # prints this file's path
+    REWARDKIT_URL=http://127.0.0.1:8000 ... --remote_rm_url /that/path/openrlhf_reward.py
+
+OpenRLHF imports this file and calls ``reward_func(queries, prompts, labels)``. Settings come from the
+environment: REWARDKIT_URL (default http://127.0.0.1:8000), REWARDKIT_API_KEY, REWARDKIT_TIMEOUT.
+A failed call raises instead of returning a silent default: a missing reward must stop the step.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rewardkit.client import Client
+
+__all__ = ["reward_func"]
+
+_CLIENT: Client | None = None
+
+
+def _client() -> Client:
+    global _CLIENT
+    if _CLIENT is None:
+        _CLIENT = Client(
+            os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),
+            api_key=os.environ.get("REWARDKIT_API_KEY") or None,
+            timeout=float(os.environ.get("REWARDKIT_TIMEOUT", "300")),
+        )
+    return _CLIENT
+
+
+def reward_func(queries: list[str], prompts: list[str] | None = None, labels: list[Any] | None = None,
+                **kwargs: Any) -> dict[str, Any]:
+    """OpenRLHF's custom reward contract: tensors of rewards/scores plus extra_logs for wandb."""
+    import torch
+
+    answer = _client().get_reward(list(queries), prompts, labels)
+    rewards = torch.tensor(answer["rewards"], dtype=torch.float32)
+    extra = {k: torch.tensor(v, dtype=torch.float32) for k, v in (answer.get("extra_logs") or {}).items()}
+    return {"rewards": rewards, "scores": torch.tensor(answer["scores"], dtype=torch.float32), "extra_logs": extra}
+
+
+if __name__ == "__main__":
+    print(os.path.abspath(__file__))

@@ -1,0 +1,65 @@
+"""`rewardkit score`: one JSONL file in, the same rows with a score out, in order.
+
+Each line holds one of: ``{"text": str}``, ``{"query": str}`` (OpenRLHF style) or
+``{"messages": [{"role", "content"}, ...]}``. Bulk, resumable and cluster scoring have their own module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rewardkit.errors import InvalidInputError
+from rewardkit.model import RewardModel
+from rewardkit.templating import validate_conversation
+from rewardkit.types import TokenizedItem
+
+__all__ = ["read_rows", "score_file"]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise InvalidInputError(f"{path}:{number}: expected a JSON object per line")
+            row["__line__"] = number
+            rows.append(row)
+    return rows
+
+
+def _encode(model: RewardModel, row: dict[str, Any], path: Path) -> TokenizedItem:
+    where = f"{path}:{row['__line__']}"
+    try:
+        if "messages" in row:
+            return model.templater.encode_conversations([validate_conversation(row["messages"])])[0]
+        text = row.get("text", row.get("query"))
+        if not isinstance(text, str):
+            raise InvalidInputError("needs a string 'text' (or 'query') or a 'messages' list")
+        return model.templater.encode_texts([text])[0]
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+
+
+def score_file(model: RewardModel, source: Path, target: Path, *, progress: bool = True) -> int:
+    """Score every row of ``source`` into ``target``; returns the number of rows written."""
+    rows = read_rows(source)
+    items = [_encode(model, row, source) for row in rows]
+    results = model.score_items(items, progress=progress)
+    tmp = target.with_name(target.name + ".partial")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row, result in zip(rows, results):
+            row.pop("__line__")
+            row["score"] = result.score
+            if result.truncated:
+                row["truncated"] = True
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(target)
+    return len(rows)

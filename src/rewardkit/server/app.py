@@ -1,0 +1,52 @@
+"""create_app(service, config): the FastAPI app around one RewardService."""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from rewardkit.config import ServerConfig
+from rewardkit.server.errors import install_error_handlers
+from rewardkit.server.metrics import ServerMetrics
+from rewardkit.server.middleware import GuardMiddleware
+from rewardkit.server.routes import router
+from rewardkit.service import RewardService
+
+__all__ = ["create_app"]
+
+
+def create_app(service: RewardService, config: ServerConfig | None = None, metrics: ServerMetrics | None = None) -> FastAPI:
+    """The app; its lifespan starts and stops the service's engine (start is idempotent).
+
+    ``metrics`` must be the observer the service's engine reports to, so pass the same object to
+    both (``rewardkit.server.build`` does).
+    """
+    config = config or ServerConfig()
+    metrics = metrics or ServerMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        await service.start()
+        yield
+        await service.stop()
+
+    app = FastAPI(title="rewardkit", summary="Reward-model scoring server", lifespan=lifespan)
+    app.state.service = service
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(router)
+    api_key = config.api_key or os.environ.get("REWARDKIT_API_KEY") or None
+    app.add_middleware(
+        GuardMiddleware, metrics=metrics, api_key=api_key, max_request_bytes=config.max_request_bytes
+    )
+    return app
+
+
+def build(model: Any, model_config: Any = None, engine_config: Any = None, server_config: ServerConfig | None = None) -> FastAPI:
+    """A loaded model -> a ready app whose engine reports to the app's metrics."""
+    metrics = ServerMetrics()
+    service = RewardService(model, model_config, engine_config, observer=metrics)
+    return create_app(service, server_config, metrics)

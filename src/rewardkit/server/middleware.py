@@ -1,0 +1,64 @@
+"""Pure-ASGI middleware: bearer-token auth, request-size limit, per-route metrics."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any
+
+from rewardkit.server.metrics import ServerMetrics
+
+__all__ = ["GuardMiddleware"]
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+class GuardMiddleware:
+    def __init__(self, app: Any, *, metrics: ServerMetrics, api_key: str | None, max_request_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.api_key = api_key
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_and_record(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+            await send(message)
+
+        try:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            if self.api_key and path not in OPEN_PATHS and not self._authorized(headers):
+                await _reply(send_and_record, 401, "Unauthorized",
+                             "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                             [(b"www-authenticate", b"Bearer")])
+                return
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
+                await _reply(send_and_record, 413, "RequestTooLarge",
+                             f"the body is {length} bytes, over the limit of {self.max_request_bytes}; "
+                             "split the request or raise --max-request-bytes")
+                return
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.metrics.on_request(path, status_holder[0], time.perf_counter() - started)
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.api_key or "")
+
+
+async def _reply(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:
+    body = json.dumps({"detail": message, "error": kind}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
