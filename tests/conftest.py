@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny real checkpoints built once per session, and failure-injecting wrappers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+import tiny_models  # noqa: E402
+from rewardkit.models.base import LoadedModel  # noqa: E402
+
+BUILDERS = {
+    **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.DECODERS},
+    **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.ENCODERS},
+    "llama_no_pad": lambda out: tiny_models.build_classifier(out, "llama", pad=False, seed=1),
+    "llama_left_pad": lambda out: tiny_models.build_classifier(out, "llama", padding_side="left", seed=2),
+    "value_head": lambda out: tiny_models.build_openrlhf_value_head(out),
+    "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(out, prefix="value_head", legacy_config=True),
+}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """checkpoint(name) -> folder of a tiny checkpoint, built on first use."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = BUILDERS[name](root / name)
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def llama_dir(checkpoint) -> Path:
+    return checkpoint("llama")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class FaultyModel(LoadedModel):
+    """Wraps a real model and misbehaves when a marker token is in a batch.
+
+    ``fatal=True`` raises the error a broken CUDA context raises; there is no GPU here, so that one
+    failure is simulated. Everything else runs the real model.
+    """
+
+    def __init__(self, inner: LoadedModel, *, fail_token: int | None = None, nan_token: int | None = None,
+                 fatal: bool = False) -> None:
+        super().__init__(module=inner.module, tokenizer=inner.tokenizer, pad_id=inner.pad_id, info=inner.info)
+        self.inner, self.fail_token, self.nan_token, self.fatal = inner, fail_token, nan_token, fatal
+
+    def forward(self, input_ids, attention_mask):
+        ids = input_ids.tolist()
+        if self.fail_token is not None and any(self.fail_token in row for row in ids):
+            if self.fatal:
+                raise RuntimeError("CUDA error: device-side assert triggered")
+            raise RuntimeError("boom: injected model failure")
+        out = self.inner.forward(input_ids, attention_mask)
+        if self.nan_token is not None:
+            for row, tokens in enumerate(ids):
+                if self.nan_token in tokens:
+                    out[row] = float("nan")
+        return out
