@@ -24,8 +24,8 @@ KNOWN_ROLES = ("system", "user", "assistant")
 FALLBACK_TEMPLATE = (
     "{% for m in messages %}"
     "{% if m['role'] == 'system' %}{{ m['content'] }}"
-    "{% elif m['role'] == 'user' %}\n\nHuman: {{ m['content'] }}"
-    "{% else %}\n\nAssistant: {{ m['content'] }}{% endif %}"
+    "{% elif m['role'] == 'user' %}{{ '\\n\\nHuman: ' + m['content'] }}"
+    "{% else %}{{ '\\n\\nAssistant: ' + m['content'] }}{% endif %}"
     "{% endfor %}"
 )
 
@@ -126,9 +126,9 @@ class Templater:
 
     def _legacy_eos(self, text: str) -> str:
         tok = self._tok()
-        for token in {tok.pad_token, tok.eos_token} - {None}:
-            while text.endswith(token):
-                text = text[: -len(token)]
+        endings = tuple(t for t in (tok.pad_token, tok.eos_token) if t)
+        while endings and text.endswith(endings):
+            text = text[: -len(next(t for t in endings if text.endswith(t)))]
         return text + (tok.eos_token or "")
 
     def _finish(self, ids: list[int], index: int) -> TokenizedItem:

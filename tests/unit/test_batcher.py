@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from rewardkit.engine.batcher import Batcher, Pending, plan_batches
+from rewardkit.errors import QueueFullError
+
+
+def make(max_tokens=1000, max_size=8, wait=0.0, queue=100, ratio=0.2) -> Batcher:
+    return Batcher(max_batch_tokens=max_tokens, max_batch_size=max_size, max_wait_s=wait, max_queue=queue,
+                   max_padding_ratio=ratio)
+
+
+def lengths(batch) -> list[int]:
+    return [p.length for p in batch]
+
+
+def test_plan_batches_covers_everything_under_budget():
+    lens = [5, 100, 7, 50, 51, 3, 99, 1]
+    plan = plan_batches(lens, max_batch_tokens=120, max_batch_size=3)
+    assert sorted(i for b in plan for i in b) == list(range(len(lens)))
+    for batch in plan:
+        assert len(batch) <= 3
+        assert max(lens[i] for i in batch) * len(batch) <= 120 or len(batch) == 1
+
+
+def test_oldest_item_always_leads_the_next_batch():
+    b = make()
+    b.put([Pending(length=n, payload=n) for n in (40, 10, 11, 41, 39)])
+    first = b.next_batch(timeout=0)
+    assert first[0].payload == 40
+    assert sorted(lengths(first)) == [39, 40, 41]  # nearest lengths, within the padding ratio
+    assert lengths(b.next_batch(timeout=0)) == [10, 11]
+
+
+def test_budget_and_size_limits_hold():
+    b = make(max_tokens=100, max_size=3, ratio=10.0)
+    b.put([Pending(length=30, payload=i) for i in range(10)])
+    batch = b.next_batch(timeout=0)
+    assert len(batch) == 3 and max(lengths(batch)) * len(batch) <= 100
+
+
+def test_padding_ratio_keeps_dissimilar_lengths_apart():
+    b = make(ratio=0.1)
+    b.put([Pending(length=100, payload="long"), Pending(length=10, payload="short")])
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["long"]
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["short"]
+
+
+def test_an_item_longer_than_the_budget_still_runs_alone():
+    b = make(max_tokens=50)
+    b.put([Pending(length=500, payload="huge")])
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["huge"]
+
+
+def test_full_queue_refuses_the_whole_request():
+    b = make(queue=3)
+    b.put([Pending(length=1, payload=i) for i in range(2)])
+    with pytest.raises(QueueFullError) as info:
+        b.put([Pending(length=1, payload=i) for i in range(2)])
+    assert info.value.retry_after > 0
+    assert b.depth == 2
+
+
+def test_cancelled_items_are_skipped():
+    b = make()
+    gone = Pending(length=5, payload="gone", is_cancelled=lambda: True)
+    b.put([gone, Pending(length=5, payload="kept")])
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["kept"]
+    assert b.depth == 0
+
+
+def test_waits_for_more_items_then_batches_them_together():
+    b = make(wait=5.0, max_size=2)
+    b.put([Pending(length=5, payload="a")])
+    threading.Timer(0.05, lambda: b.put([Pending(length=5, payload="b")])).start()
+    assert sorted(p.payload for p in b.next_batch(timeout=10)) == ["a", "b"]
+
+
+def test_close_returns_what_was_waiting_and_refuses_more():
+    b = make()
+    b.put([Pending(length=1, payload=1)])
+    assert [p.payload for p in b.close()] == [1]
+    assert b.next_batch(timeout=0) == []
+    with pytest.raises(QueueFullError):
+        b.put([Pending(length=1, payload=2)])

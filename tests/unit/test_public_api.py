@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import rewardkit
+
+
+def test_public_names_are_pinned():
+    assert set(rewardkit.__all__) == {
+        "AsyncClient", "BatchFailedError", "Client", "EngineConfig", "EngineDeadError", "EngineError",
+        "InputTooLongError", "InvalidInputError", "ModelConfig", "ModelLoadError", "ModelOutputError",
+        "QueueFullError", "RewardKitError", "RewardModel", "RewardService", "ServerConfig",
+        "ServerResponseError", "__version__",
+    }
+    for name in rewardkit.__all__:
+        assert getattr(rewardkit, name) is not None
+
+
+def test_import_loads_no_torch():
+    code = "import sys, rewardkit; rewardkit.RewardModel; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_every_error_is_a_rewardkit_error():
+    for name in rewardkit.__all__:
+        obj = getattr(rewardkit, name)
+        if isinstance(obj, type) and name.endswith("Error"):
+            assert issubclass(obj, rewardkit.RewardKitError)
