@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -60,11 +61,16 @@ class FaultyModel(LoadedModel):
     """
 
     def __init__(self, inner: LoadedModel, *, fail_token: int | None = None, nan_token: int | None = None,
-                 fatal: bool = False) -> None:
+                 fatal: bool = False, gate=None) -> None:
         super().__init__(module=inner.module, tokenizer=inner.tokenizer, pad_id=inner.pad_id, info=inner.info)
         self.inner, self.fail_token, self.nan_token, self.fatal = inner, fail_token, nan_token, fatal
+        self.gate = gate  # a threading.Event: forward waits for it (a slow model, without sleeping)
+        self.entered = threading.Event()
 
     def forward(self, input_ids, attention_mask):
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(30)
         ids = input_ids.tolist()
         if self.fail_token is not None and any(self.fail_token in row for row in ids):
             if self.fatal:

@@ -29,6 +29,7 @@ __all__ = [
     "RewardService",
     "ServerConfig",
     "ServerResponseError",
+    "TooManyItemsError",
     "__version__",
 ]
 
@@ -44,7 +45,7 @@ _LOCATIONS = {
         name: "rewardkit.errors"
         for name in (
             "BatchFailedError", "EngineDeadError", "EngineError", "InputTooLongError", "InvalidInputError",
-            "ModelLoadError", "ModelOutputError", "QueueFullError", "RewardKitError", "ServerResponseError",
+            "ModelLoadError", "ModelOutputError", "QueueFullError", "RewardKitError", "ServerResponseError", "TooManyItemsError",
         )
     },
 }
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         QueueFullError,
         RewardKitError,
         ServerResponseError,
+        TooManyItemsError,
     )
     from rewardkit.model import RewardModel
     from rewardkit.service import RewardService

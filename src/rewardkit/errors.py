@@ -2,7 +2,8 @@
 
     RewardKitError
     ├── InvalidInputError        the caller sent something unusable (HTTP 4xx); never reaches a model
-    │   └── InputTooLongError    over --max-length with --truncation error
+    │   ├── InputTooLongError    over --max-length with --truncation error
+    │   └── TooManyItemsError    one request holds more sequences than the queue can ever take
     ├── ModelLoadError           a checkpoint cannot be loaded: names what was found and what is supported
     ├── EngineError              the serving engine could not produce a score
     │   ├── QueueFullError       back-pressure: retry after a moment (HTTP 503 + Retry-After)
@@ -28,6 +29,7 @@ __all__ = [
     "QueueFullError",
     "RewardKitError",
     "ServerResponseError",
+    "TooManyItemsError",
 ]
 
 
@@ -41,6 +43,10 @@ class InvalidInputError(RewardKitError, ValueError):
 
 class InputTooLongError(InvalidInputError):
     """An input is longer than the model's maximum length and truncation is set to 'error'."""
+
+
+class TooManyItemsError(InvalidInputError):
+    """A single request has more sequences than --max-queue; it must be split."""
 
 
 class ModelLoadError(RewardKitError):

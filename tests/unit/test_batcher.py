@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from rewardkit.engine.batcher import Batcher, Pending, plan_batches
-from rewardkit.errors import QueueFullError
+from rewardkit.errors import QueueFullError, TooManyItemsError
 
 
 def make(max_tokens=1000, max_size=8, wait=0.0, queue=100, ratio=0.2) -> Batcher:
@@ -86,3 +86,8 @@ def test_close_returns_what_was_waiting_and_refuses_more():
     assert b.next_batch(timeout=0) == []
     with pytest.raises(QueueFullError):
         b.put([Pending(length=1, payload=2)])
+
+
+def test_a_request_larger_than_the_queue_is_refused_for_good():
+    with pytest.raises(TooManyItemsError, match="split it"):
+        make(queue=3).put([Pending(length=1, payload=i) for i in range(4)])

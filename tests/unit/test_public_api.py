@@ -11,7 +11,7 @@ def test_public_names_are_pinned():
         "AsyncClient", "BatchFailedError", "Client", "EngineConfig", "EngineDeadError", "EngineError",
         "InputTooLongError", "InvalidInputError", "ModelConfig", "ModelLoadError", "ModelOutputError",
         "QueueFullError", "RewardKitError", "RewardModel", "RewardService", "ServerConfig",
-        "ServerResponseError", "__version__",
+        "ServerResponseError", "TooManyItemsError", "__version__",
     }
     for name in rewardkit.__all__:
         assert getattr(rewardkit, name) is not None

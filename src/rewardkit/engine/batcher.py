@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit.errors import QueueFullError
+from rewardkit.errors import QueueFullError, TooManyItemsError
 
 __all__ = ["Batcher", "Pending", "plan_batches"]
 
@@ -82,6 +82,11 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise QueueFullError("the engine is shutting down", retry_after=5.0)
+            if len(entries) > self.max_queue:
+                raise TooManyItemsError(
+                    f"one request holds {len(entries)} sequences, more than the queue's {self.max_queue}; "
+                    "split it into smaller requests or raise --max-queue"
+                )
             if len(self._fifo) + len(entries) > self.max_queue:
                 raise QueueFullError(
                     f"the queue is full ({len(self._fifo)} of {self.max_queue} sequences waiting); retry shortly",

@@ -16,6 +16,7 @@ from rewardkit.errors import (
     ModelOutputError,
     QueueFullError,
     RewardKitError,
+    TooManyItemsError,
 )
 
 __all__ = ["error_response", "install_error_handlers", "status_for"]
@@ -24,6 +25,7 @@ log = logging.getLogger("rewardkit.server")
 
 STATUS = [  # most specific first
     (InputTooLongError, 413),
+    (TooManyItemsError, 413),
     (InvalidInputError, 422),
     (QueueFullError, 503),
     (EngineDeadError, 503),
