@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 
 from bench_model import Scorer
-from rewardkit.engine.batcher import plan_batches
 from workloads import Workload
+
+from rewardkit.engine.batcher import plan_batches
 
 __all__ = ["LIMIT_BATCH_SIZE", "LIMIT_BATCH_TOKENS", "LimitResult", "measure_limit"]
 
@@ -40,5 +41,6 @@ def measure_limit(scorer: Scorer, workload: Workload) -> LimitResult:
         _, r, p = scorer.score_ids([rows[i] for i in batch])
         real += r
         padded += p
-    return LimitResult(seconds=time.perf_counter() - started, real_tokens=real, padded_tokens=padded,
-                       batches=len(plan))
+    return LimitResult(
+        seconds=time.perf_counter() - started, real_tokens=real, padded_tokens=padded, batches=len(plan)
+    )

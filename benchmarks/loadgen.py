@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from workloads import Workload
 
 __all__ = ["LoadResult", "run_load", "summarize_latencies"]
@@ -54,7 +53,9 @@ async def _run(base_url: str, workload: Workload, timeout_s: float) -> LoadResul
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for request in workload.requests:
         queue.put_nowait(request)
-    limits = httpx.Limits(max_connections=workload.concurrency + 4, max_keepalive_connections=workload.concurrency + 4)
+    limits = httpx.Limits(
+        max_connections=workload.concurrency + 4, max_keepalive_connections=workload.concurrency + 4
+    )
     result = LoadResult(seconds=0.0)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout_s) as client:
         started = time.perf_counter()

@@ -33,11 +33,34 @@ class ServerKind:
     def command(self, model_dir: Path, port: int, dtype: str, batch_size: int) -> list[str]:
         if self.name == "rewardkit":
             exe = Path(sys.executable).with_name("rewardkit")
-            return [str(exe), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
-                    "--log-level", "warning"]
+            return [
+                str(exe),
+                "serve",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dtype",
+                dtype,
+                "--log-level",
+                "warning",
+            ]
         module = {"openrlhf": "baselines.openrlhf_style", "batched": "baselines.batched_style"}[self.name]
-        return [sys.executable, "-m", module, str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                "--dtype", dtype, "--batch-size", str(batch_size)]
+        return [
+            sys.executable,
+            "-m",
+            module,
+            str(model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dtype",
+            dtype,
+            "--batch-size",
+            str(batch_size),
+        ]
 
 
 SERVERS = {
@@ -65,7 +88,9 @@ class RunningServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind.label} exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.kind.label} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 if httpx.get(self.base_url + "/health", timeout=2.0).status_code == 200:
                     return
@@ -103,7 +128,12 @@ class RunningServer:
 
 
 def start_server(
-    kind: ServerKind, model_dir: Path, dtype: str, batch_size: int, log_dir: Path, ready_timeout_s: float = 600.0
+    kind: ServerKind,
+    model_dir: Path,
+    dtype: str,
+    batch_size: int,
+    log_dir: Path,
+    ready_timeout_s: float = 600.0,
 ) -> RunningServer:
     """Start ``kind`` on a free port and wait until /health answers 200."""
     port = free_port()

@@ -122,9 +122,10 @@ def build_workloads(
     bon_groups: int,
     bon_concurrency: int,
     seed: int = 0,
+    data: Path = HH_PATH,
 ) -> dict[str, Workload]:
     """The requested workloads, plus ``warmup`` (a few small requests to load kernels and caches)."""
-    rows = load_dialogues(seed=seed)
+    rows = load_dialogues(data, seed=seed)
     truncate = Truncator(tokenizer, max_tokens)
     texts = _texts(rows)
     plans: dict[str, tuple[int, list[list[str]]]] = {}
@@ -132,10 +133,16 @@ def build_workloads(
     if "online" in names:
         plans["online"] = (concurrency, [[next(texts)] for _ in range(online_requests)])
     if "bulk" in names:
-        plans["bulk"] = (bulk_concurrency, [[next(texts) for _ in range(bulk_size)] for _ in range(bulk_requests)])
+        plans["bulk"] = (
+            bulk_concurrency,
+            [[next(texts) for _ in range(bulk_size)] for _ in range(bulk_requests)],
+        )
     if "bon" in names:
         plans["bon"] = (bon_concurrency, _bon_groups(rows, bon_groups))
-    plans["warmup"] = (2, [[t] for t in (rows[-1]["chosen"], rows[-2]["chosen"])] + [[r["rejected"] for r in rows[-8:]]])
+    plans["warmup"] = (
+        2,
+        [[t] for t in (rows[-1]["chosen"], rows[-2]["chosen"])] + [[r["rejected"] for r in rows[-8:]]],
+    )
     workloads = {}
     for name, (conc, requests) in plans.items():
         cut = [[truncate.cut(t) for t in request] for request in requests]

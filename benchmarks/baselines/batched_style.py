@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 import batched
+from bench_model import Scorer, load_scorer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from baselines.common import BatchStats, add_stats_routes, parse_args, serve
-from bench_model import Scorer, load_scorer
 
 __all__ = ["TIMEOUT_MS", "create_app"]
 

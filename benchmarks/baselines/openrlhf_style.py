@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench_model import Scorer, load_scorer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from baselines.common import BatchStats, add_stats_routes, parse_args, serve
-from bench_model import Scorer, load_scorer
 
 __all__ = ["create_app"]
 

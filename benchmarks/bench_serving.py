@@ -1,0 +1,284 @@
+"""Serving benchmark: rewardkit vs the two published recipes vs the no-server limit, in one run.
+
+Same machine, model weights, dtype, tokenizer, torch thread count and inputs for all four (see
+DESIGN.md section 6). Each server is started once as its own process, warmed up, measured on every
+workload (``--repeats`` times), and stopped; the no-server limit runs in this process while no
+server is up. Prints a table and the ratios, and writes everything as JSON to ``--json-out``.
+
+    python benchmarks/bench_serving.py --dtype float32 --json-out /tmp/bench.json
+
+This is a command, not a test: timings on shared machines are noisy, so it reports medians over
+repeats and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_model import DTYPES, ensure_model, load_scorer, load_tokenizer
+from limit import LIMIT_BATCH_SIZE, LIMIT_BATCH_TOKENS, measure_limit
+from loadgen import run_load, summarize_latencies
+from report import LABELS, compute_ratios, evaluate_targets, format_report, median_runs
+from servers import SERVERS, RunningServer, start_server
+from workloads import HH_PATH, WORKLOADS, Workload, build_workloads
+
+CONTENDERS = ("rewardkit", "openrlhf", "batched", "limit")
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.monotonic() - _T0:7.1f}s] {message}", flush=True)
+
+
+def _csv(allowed: tuple[str, ...]) -> Any:
+    def parse(value: str) -> list[str]:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in items if v not in allowed]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (got {value!r})")
+        return items
+
+    return parse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Compare rewardkit's server with the OpenRLHF-style and batched-style recipes and the "
+        "no-server limit, on one machine, model and input set.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--dtype", default="bfloat16", choices=DTYPES, help="Weights and compute dtype for all four."
+    )
+    p.add_argument(
+        "--model-dir",
+        default=None,
+        help="Checkpoint folder to use instead of the SmolLM2-shaped one built (once) under "
+        "~/.cache/rewardkit/bench.",
+    )
+    p.add_argument("--workloads", type=_csv(WORKLOADS), default=list(WORKLOADS), help="Comma-separated.")
+    p.add_argument(
+        "--servers",
+        type=_csv(CONTENDERS),
+        default=list(CONTENDERS),
+        help="Comma-separated; 'limit' is the no-server limit.",
+    )
+    p.add_argument("--online-requests", type=int, default=384, help="Single-query requests in 'online'.")
+    p.add_argument("--concurrency", type=int, default=64, help="Concurrent workers in 'online'.")
+    p.add_argument("--bulk-requests", type=int, default=4, help="Requests in 'bulk'.")
+    p.add_argument("--bulk-size", type=int, default=64, help="Queries per 'bulk' request.")
+    p.add_argument("--bulk-concurrency", type=int, default=2, help="Concurrent workers in 'bulk'.")
+    p.add_argument(
+        "--bon-groups", type=int, default=32, help="Groups of 8 candidates (one request each) in 'bon'."
+    )
+    p.add_argument("--bon-concurrency", type=int, default=8, help="Concurrent workers in 'bon'.")
+    p.add_argument(
+        "--baseline-batch-size",
+        type=int,
+        default=64,
+        help="openrlhf-style micro-batch size within a request.",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=1, help="Measurements per server and workload; medians reported."
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=512,
+        help="Texts are cut to this many tokens (keeping the end) before sending, so no server truncates.",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads for all four (0: torch's default).")
+    p.add_argument("--seed", type=int, default=0, help="Order of the dialogues.")
+    p.add_argument("--data", type=Path, default=HH_PATH, help="hh-rlhf JSONL.gz with chosen/rejected.")
+    p.add_argument(
+        "--log-dir", type=Path, default=None, help="Where server logs go (default: a temp folder)."
+    )
+    p.add_argument("--json-out", type=Path, default=None, help="Write all figures, ratios and targets here.")
+    return p.parse_args(argv)
+
+
+def _record(
+    workload: Workload,
+    seconds: float,
+    latencies: list[float],
+    failures: int,
+    real: int | None,
+    padded: int | None,
+) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "queries_per_s": workload.num_queries / seconds,
+        "tokens_per_s": workload.num_tokens / seconds,
+        **summarize_latencies(latencies),
+        "padding_waste": None if not padded else (padded - (real or 0)) / padded,
+        "model_real_tokens": real,
+        "model_padded_tokens": padded,
+        "sent_tokens": workload.num_tokens,
+        "failures": failures,
+    }
+
+
+def measure_server(
+    name: str, server: RunningServer, workloads: dict[str, Workload], names: list[str], repeats: int
+) -> dict[str, list[dict[str, Any]]]:
+    warm = run_load(server.base_url, workloads["warmup"])
+    log(f"{LABELS[name]}: warmed up ({len(warm.latencies)} requests, {warm.failures} failures)")
+    runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
+    for repeat in range(repeats):
+        for w in names:
+            workload = workloads[w]
+            log(f"{LABELS[name]}: {w} (repeat {repeat + 1}/{repeats}) ...")
+            real0, padded0 = server.token_counters()
+            load = run_load(server.base_url, workload)
+            real1, padded1 = server.token_counters()
+            rec = _record(
+                workload, load.seconds, load.latencies, load.failures, real1 - real0, padded1 - padded0
+            )
+            runs[w].append(rec)
+            log(
+                f"{LABELS[name]}: {w}: {rec['queries_per_s']:.2f} q/s, {rec['tokens_per_s']:.0f} tok/s, "
+                f"p50 {rec['p50_s'] or 0:.3f}s, failures {load.failures}"
+                + (f" ({'; '.join(load.errors)})" if load.errors else "")
+            )
+            if rec["model_real_tokens"] != workload.num_tokens and not load.failures:
+                log(
+                    f"warning: {LABELS[name]} computed {rec['model_real_tokens']} real tokens for {w}, "
+                    f"{workload.num_tokens} were sent: it tokenized or truncated differently"
+                )
+    return runs
+
+
+def measure_no_server(
+    model_dir: Path, dtype: str, workloads: dict[str, Workload], names: list[str], repeats: int
+) -> dict[str, list[dict[str, Any]]]:
+    scorer = load_scorer(model_dir, dtype)
+    measure_limit(scorer, workloads["warmup"])
+    runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
+    for repeat in range(repeats):
+        for w in names:
+            log(f"no-server limit: {w} (repeat {repeat + 1}/{repeats}) ...")
+            result = measure_limit(scorer, workloads[w])
+            rec = _record(workloads[w], result.seconds, [], 0, result.real_tokens, result.padded_tokens)
+            rec.update(mean_s=None, p50_s=None, p99_s=None, batches=result.batches)
+            runs[w].append(rec)
+            log(
+                f"no-server limit: {w}: {rec['queries_per_s']:.2f} q/s, {rec['tokens_per_s']:.0f} tok/s "
+                f"({result.batches} batches)"
+            )
+    del scorer
+    gc.collect()
+    return runs
+
+
+def machine_facts() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # children read it at start
+        import torch
+
+        torch.set_num_threads(args.threads)
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rewardkit-bench-"))
+    model_dir = ensure_model(args.model_dir, args.dtype)
+    log(f"model {model_dir} ({args.dtype}); server logs in {log_dir}")
+    tokenizer = load_tokenizer(model_dir)
+    workloads = build_workloads(
+        tokenizer,
+        names=args.workloads,
+        max_tokens=args.max_tokens,
+        online_requests=args.online_requests,
+        concurrency=args.concurrency,
+        bulk_requests=args.bulk_requests,
+        bulk_size=args.bulk_size,
+        bulk_concurrency=args.bulk_concurrency,
+        bon_groups=args.bon_groups,
+        bon_concurrency=args.bon_concurrency,
+        seed=args.seed,
+        data=args.data,
+    )
+    for w in args.workloads:
+        log(f"workload {workloads[w].describe()}")
+    facts = machine_facts()
+    log(
+        f"machine: {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} with {facts['torch_threads']} threads"
+    )
+
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    errors: dict[str, str] = {}
+    for name in args.servers:
+        if name == "limit":
+            log("no-server limit: loading the model in-process")
+            raw[name] = measure_no_server(model_dir, args.dtype, workloads, args.workloads, args.repeats)
+            continue
+        log(f"{LABELS[name]}: starting")
+        try:
+            server = start_server(SERVERS[name], model_dir, args.dtype, args.baseline_batch_size, log_dir)
+        except RuntimeError as exc:
+            log(f"{LABELS[name]}: failed to start: {exc}")
+            errors[name] = str(exc)
+            continue
+        log(f"{LABELS[name]}: ready on port {server.port} (pid {server.process.pid})")
+        try:
+            raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats)
+        finally:
+            server.stop()
+            log(f"{LABELS[name]}: stopped")
+
+    results = {name: {w: median_runs(runs) for w, runs in per.items()} for name, per in raw.items()}
+    ratios = compute_ratios(results, args.workloads)
+    targets = evaluate_targets(ratios, args.workloads)
+    print(format_report(results, ratios, targets, args.workloads), flush=True)
+    total_failures = sum(r["failures"] for per in results.values() for r in per.values())
+    print(f"\nfailed requests: {total_failures}; server start errors: {len(errors)}", flush=True)
+
+    if args.json_out:
+        payload = {
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "model_dir": str(model_dir),
+            "machine": facts,
+            "limit_plan": {"max_batch_tokens": LIMIT_BATCH_TOKENS, "max_batch_size": LIMIT_BATCH_SIZE},
+            "workloads": {w: workloads[w].describe() for w in args.workloads},
+            "results": results,
+            "runs": raw,
+            "ratios": ratios,
+            "targets": targets,
+            "errors": errors,
+        }
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(payload, indent=2))
+        log(f"wrote {args.json_out}")
+    return 1 if total_failures or errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

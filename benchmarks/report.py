@@ -1,0 +1,165 @@
+"""Figures -> medians over repeats, the table, the ratios, and the issue's targets as pass/fail.
+
+Padding waste is the share of the tokens the model computed that were padding:
+``(padded - real) / padded``. Ratios of queries/s above 1 favour rewardkit; ratios of latencies
+below 1 favour rewardkit.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+__all__ = ["LABELS", "METRICS", "compute_ratios", "evaluate_targets", "format_report", "median_runs"]
+
+LABELS = {
+    "rewardkit": "rewardkit",
+    "openrlhf": "openrlhf-style",
+    "batched": "batched-style",
+    "limit": "no-server limit",
+}
+METRICS = ("queries_per_s", "tokens_per_s", "mean_s", "p50_s", "p99_s", "padding_waste")
+
+
+def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of each metric over repeats (None where a metric does not apply), plus the failure total."""
+    out: dict[str, Any] = {}
+    for metric in METRICS:
+        values = [r[metric] for r in runs if r.get(metric) is not None]
+        out[metric] = statistics.median(values) if values else None
+    out["failures"] = sum(r.get("failures", 0) for r in runs)
+    out["repeats"] = len(runs)
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _get(
+    results: dict[str, dict[str, dict[str, Any]]], server: str, workload: str, metric: str
+) -> float | None:
+    return results.get(server, {}).get(workload, {}).get(metric)
+
+
+def compute_ratios(results: dict[str, dict[str, dict[str, Any]]], workloads: list[str]) -> dict[str, Any]:
+    ratios: dict[str, Any] = {"qps_vs_limit": {}, "rewardkit_vs_openrlhf": {}, "rewardkit_vs_batched": {}}
+    for server in results:
+        if server == "limit":
+            continue
+        ratios["qps_vs_limit"][server] = {
+            w: _ratio(_get(results, server, w, "queries_per_s"), _get(results, "limit", w, "queries_per_s"))
+            for w in workloads
+        }
+    for other in ("openrlhf", "batched"):
+        ratios[f"rewardkit_vs_{other}"] = {
+            w: {
+                "qps": _ratio(
+                    _get(results, "rewardkit", w, "queries_per_s"), _get(results, other, w, "queries_per_s")
+                ),
+                "mean_latency": _ratio(
+                    _get(results, "rewardkit", w, "mean_s"), _get(results, other, w, "mean_s")
+                ),
+                "p50_latency": _ratio(
+                    _get(results, "rewardkit", w, "p50_s"), _get(results, other, w, "p50_s")
+                ),
+                "p99_latency": _ratio(
+                    _get(results, "rewardkit", w, "p99_s"), _get(results, other, w, "p99_s")
+                ),
+            }
+            for w in workloads
+        }
+    return ratios
+
+
+def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[str, Any]]:
+    """The issue's targets; a target whose inputs were not measured is reported as not evaluated (None)."""
+    rk_limit = ratios["qps_vs_limit"].get("rewardkit", {})
+    vs_o = ratios["rewardkit_vs_openrlhf"]
+    vs_b = ratios["rewardkit_vs_batched"]
+
+    def target(name: str, value: float | None, op: str, threshold: float) -> dict[str, Any]:
+        passed = (
+            None
+            if value is None
+            else (
+                value >= threshold if op == ">=" else value < threshold if op == "<" else value <= threshold
+            )
+        )
+        return {"target": name, "value": value, "op": op, "threshold": threshold, "passed": passed}
+
+    out = [target(f"{w}: rewardkit q/s vs no-server limit", rk_limit.get(w), ">=", 0.90) for w in workloads]
+    if "bulk" in workloads:
+        out.append(target("bulk: rewardkit q/s vs openrlhf-style", vs_o["bulk"]["qps"], ">=", 3.0))
+    if "online" in workloads:
+        out += [
+            target("online: rewardkit q/s vs batched-style", vs_b["online"]["qps"], ">=", 1.7),
+            target("online: rewardkit q/s vs openrlhf-style (not slower)", vs_o["online"]["qps"], ">=", 1.0),
+            target(
+                "online: rewardkit mean latency vs openrlhf-style (lower)",
+                vs_o["online"]["mean_latency"],
+                "<",
+                1.0,
+            ),
+            target(
+                "online: rewardkit mean latency vs batched-style (lower)",
+                vs_b["online"]["mean_latency"],
+                "<",
+                1.0,
+            ),
+            target(
+                "online: rewardkit p99 latency vs openrlhf-style (no worse)",
+                vs_o["online"]["p99_latency"],
+                "<=",
+                1.0,
+            ),
+        ]
+    return out
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_report(
+    results: dict[str, dict[str, dict[str, Any]]],
+    ratios: dict[str, Any],
+    targets: list[dict[str, Any]],
+    workloads: list[str],
+) -> str:
+    lines = [
+        "",
+        f"{'server':<16} {'workload':<8} {'q/s':>8} {'tok/s':>8} {'mean s':>8} {'p50 s':>8} {'p99 s':>8} "
+        f"{'pad %':>6} {'fails':>5}",
+    ]
+    for server, per_workload in results.items():
+        for w in workloads:
+            r = per_workload.get(w)
+            if r is None:
+                continue
+            waste = None if r["padding_waste"] is None else 100 * r["padding_waste"]
+            lines.append(
+                f"{LABELS[server]:<16} {w:<8} {_fmt(r['queries_per_s'], '.2f'):>8} {_fmt(r['tokens_per_s'], '.0f'):>8} "
+                f"{_fmt(r['mean_s'], '.3f'):>8} {_fmt(r['p50_s'], '.3f'):>8} {_fmt(r['p99_s'], '.3f'):>8} "
+                f"{_fmt(waste, '.1f'):>6} {r['failures']:>5}"
+            )
+    lines += ["", "queries/s as a fraction of the no-server limit:"]
+    for server, per_workload in ratios["qps_vs_limit"].items():
+        parts = ", ".join(f"{w} {_fmt(v, '.2f')}" for w, v in per_workload.items())
+        lines.append(f"  {LABELS[server]:<16} {parts}")
+    for other in ("openrlhf", "batched"):
+        lines.append(
+            f"rewardkit / {LABELS[other]} (q/s ratio; latency ratios, below 1 is better for rewardkit):"
+        )
+        for w, r in ratios[f"rewardkit_vs_{other}"].items():
+            lines.append(
+                f"  {w:<8} q/s x{_fmt(r['qps'], '.2f')}, mean latency x{_fmt(r['mean_latency'], '.2f')}, "
+                f"p50 x{_fmt(r['p50_latency'], '.2f')}, p99 x{_fmt(r['p99_latency'], '.2f')}"
+            )
+    lines += ["", "targets:"]
+    for t in targets:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
+        lines.append(
+            f"  [{verdict}] {t['target']}: {_fmt(t['value'], '.2f')} (needs {t['op']} {t['threshold']})"
+        )
+    return "\n".join(lines)

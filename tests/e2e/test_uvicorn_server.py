@@ -1,0 +1,143 @@
+"""A real `rewardkit serve` process on 127.0.0.1, driven by the clients and trainer integrations."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import tiny_models
+
+from rewardkit import AsyncClient, Client, ServerResponseError
+
+pytestmark = pytest.mark.e2e
+
+CONV = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: str, *args: str, env: dict | None = None, ready_timeout: float = 120.0):
+    port = free_port()
+    cmd = [sys.executable, "-m", "rewardkit.cli", "serve", model, "--port", str(port), "--log-level", "warning", *args]
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{proc.stdout.read().decode()}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError("server did not become healthy in time")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint):
+    proc, url = start_server(str(checkpoint("llama")), "--api-key", "k3y", "--max-wait-ms", "5")
+    yield url
+    stop_server(proc)
+
+
+def reference(checkpoint, text: str) -> float:
+    tok = tiny_models.decoder_tokenizer()
+    return tiny_models.reference_classifier_score(checkpoint("llama"), tiny_models.reference_ids(tok, text))
+
+
+def test_sync_client_scores_texts_and_messages(server, checkpoint):
+    texts = ["hello", "a longer answer to score " * 3]
+    with Client(server, api_key="k3y") as rk:
+        assert rk.health()
+        assert rk.score(texts) == pytest.approx([reference(checkpoint, t) for t in texts], abs=1e-4)
+        assert len(rk.score_messages([CONV, CONV])) == 2
+        assert rk.info()["format"] == "hf-sequence-classification"
+
+
+def test_async_client_under_concurrency_matches_reference(server, checkpoint):
+    texts = [t[: 30 + 5 * i] for i, t in enumerate(tiny_models.hh_texts(48))]
+
+    async def run():
+        async with AsyncClient(server, api_key="k3y") as rk:
+            return await asyncio.gather(*[rk.score([t]) for t in texts])
+
+    got = [r[0] for r in asyncio.run(run())]
+    assert got == pytest.approx([reference(checkpoint, t) for t in texts], abs=1e-4)
+
+
+def test_client_raises_a_clear_error_without_retrying_4xx(server):
+    with Client(server, api_key="k3y") as rk, pytest.raises(ServerResponseError) as info:
+        rk.score_messages([[{"role": "wizard", "content": "x"}, *CONV]])
+    assert info.value.status_code == 422 and "unknown role" in str(info.value)
+    with Client(server) as anonymous, pytest.raises(ServerResponseError) as info:
+        anonymous.score(["x"])
+    assert info.value.status_code == 401
+
+
+def test_openrlhf_reward_func_file_as_openrlhf_loads_it(server, checkpoint, monkeypatch):
+    import rewardkit.integrations.openrlhf_reward as module
+
+    monkeypatch.setenv("REWARDKIT_URL", server)
+    monkeypatch.setenv("REWARDKIT_API_KEY", "k3y")
+    spec = importlib.util.spec_from_file_location("reward_func", Path(module.__file__))
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    queries = ["q one", "q two longer"]
+    out = loaded.reward_func(queries, ["p1", "p2"], ["l1", "l2"])
+    assert out["rewards"].tolist() == pytest.approx([reference(checkpoint, q) for q in queries], abs=1e-4)
+    assert out["scores"].shape == (2,) and "truncated" in out["extra_logs"]
+
+
+def test_trl_reward_function_with_strings_and_conversations(server, checkpoint):
+    from rewardkit.integrations.trl import RemoteRewardFunction
+
+    fn = RemoteRewardFunction(server, api_key="k3y")
+    assert fn.__name__ == "rewardkit"
+    got = fn(prompts=["Say hi: ", "Count: "], completions=["hi", "1 2 3"])
+    assert got == pytest.approx([reference(checkpoint, "Say hi: hi"), reference(checkpoint, "Count: 1 2 3")], abs=1e-4)
+    conv = fn(prompts=[[CONV[0]]], completions=[[CONV[1]]])
+    with Client(server, api_key="k3y") as rk:
+        assert conv == pytest.approx(rk.score_messages([CONV]), abs=1e-6)
+
+
+def test_builtin_model_serves_real_minilm_weights(tmp_path):
+    proc, url = start_server("builtin", env={"REWARDKIT_CACHE": str(tmp_path)})
+    try:
+        with Client(url) as rk:
+            info = rk.info()
+            scores = rk.score_messages([CONV])
+        assert info["architecture"] == "BertForSequenceClassification" and info["max_length"] == 512
+        assert len(scores) == 1 and scores[0] == scores[0]
+    finally:
+        stop_server(proc)
+
+
+def test_client_gives_up_with_the_connection_error_after_its_retries():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with Client(url, retries=1, timeout=2) as rk, pytest.raises(httpx.ConnectError):
+        rk.score(["x"])

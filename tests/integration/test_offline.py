@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import tiny_models
+from typer.testing import CliRunner
+
+from rewardkit import RewardModel
+from rewardkit.cli import app
+from rewardkit.errors import InvalidInputError
+from rewardkit.offline import score_file
+
+CONV = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_score_command_keeps_order_and_fields(tmp_path, llama_dir):
+    texts = [t[: 10 + 13 * i] for i, t in enumerate(tiny_models.hh_texts(9))]
+    rows = [{"id": i, "text": t} for i, t in enumerate(texts)] + [{"id": 99, "messages": CONV}]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    result = CliRunner().invoke(app, ["score", str(llama_dir), str(tmp_path / "in.jsonl"), "-o",
+                                      str(tmp_path / "out.jsonl"), "--max-batch-tokens", "64"])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in out] == [r["id"] for r in rows]
+    model = RewardModel.load(llama_dir)
+    assert [r["score"] for r in out[:-1]] == pytest.approx(model.score(texts), abs=1e-5)
+    assert out[-1]["score"] == pytest.approx(model.score_messages([CONV])[0], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [("not json", ":2: not valid JSON"), ('{"txt": "typo"}', ":2: needs a string 'text'"),
+     ('{"messages": [{"role": "user", "content": "only"}]}', ":2: messages")],
+)
+def test_bad_rows_name_file_and_line(tmp_path, llama_dir, line, fragment):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n' + line + "\n")
+    with pytest.raises(InvalidInputError, match=fragment):
+        score_file(RewardModel.load(llama_dir), source, tmp_path / "out.jsonl", progress=False)
+    assert not (tmp_path / "out.jsonl").exists()
