@@ -14,10 +14,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pytest  # noqa: E402
+import pytest
+import tiny_models
 
-import tiny_models  # noqa: E402
-from rewardkit.models.base import LoadedModel  # noqa: E402
+from rewardkit.models.base import LoadedModel
 
 BUILDERS = {
     **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.DECODERS},
@@ -25,7 +25,9 @@ BUILDERS = {
     "llama_no_pad": lambda out: tiny_models.build_classifier(out, "llama", pad=False, seed=1),
     "llama_left_pad": lambda out: tiny_models.build_classifier(out, "llama", padding_side="left", seed=2),
     "value_head": lambda out: tiny_models.build_openrlhf_value_head(out),
-    "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(out, prefix="value_head", legacy_config=True),
+    "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(
+        out, prefix="value_head", legacy_config=True
+    ),
 }
 
 
@@ -60,8 +62,15 @@ class FaultyModel(LoadedModel):
     failure is simulated. Everything else runs the real model.
     """
 
-    def __init__(self, inner: LoadedModel, *, fail_token: int | None = None, nan_token: int | None = None,
-                 fatal: bool = False, gate=None) -> None:
+    def __init__(
+        self,
+        inner: LoadedModel,
+        *,
+        fail_token: int | None = None,
+        nan_token: int | None = None,
+        fatal: bool = False,
+        gate=None,
+    ) -> None:
         super().__init__(module=inner.module, tokenizer=inner.tokenizer, pad_id=inner.pad_id, info=inner.info)
         self.inner, self.fail_token, self.nan_token, self.fatal = inner, fail_token, nan_token, fatal
         self.gate = gate  # a threading.Event: forward waits for it (a slow model, without sleeping)

@@ -15,8 +15,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HH = DATA / "hh_rlhf_harmless_base_test.jsonl.gz"
 
 CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}"
+    "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
 )
 DECODER_SPECIALS = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
 ENCODER_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -67,8 +66,13 @@ def encoder_tokenizer():
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]",
-        mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tok,
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
 
 
@@ -81,8 +85,14 @@ def _small(**kw):
 def decoder_config(arch: str, vocab: int, pad_id: int | None, bos: int, eos: int):
     import transformers as tf
 
-    common = _small(vocab_size=vocab, max_position_embeddings=256, num_labels=1, pad_token_id=pad_id,
-                    bos_token_id=bos, eos_token_id=eos)
+    common = _small(
+        vocab_size=vocab,
+        max_position_embeddings=256,
+        num_labels=1,
+        pad_token_id=pad_id,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
     if arch == "llama":
         return tf.LlamaConfig(num_key_value_heads=2, **common), tf.LlamaForSequenceClassification
     if arch == "qwen2":
@@ -104,8 +114,13 @@ def encoder_config(arch: str, vocab: int, pad_id: int):
         return tf.BertConfig(**common), tf.BertForSequenceClassification
     if arch == "deberta_v2":
         return (
-            tf.DebertaV2Config(relative_attention=True, position_buckets=32, max_relative_positions=64,
-                               pos_att_type=["p2c", "c2p"], **common),
+            tf.DebertaV2Config(
+                relative_attention=True,
+                position_buckets=32,
+                max_relative_positions=64,
+                pos_att_type=["p2c", "c2p"],
+                **common,
+            ),
             tf.DebertaV2ForSequenceClassification,
         )
     raise ValueError(arch)
@@ -139,8 +154,16 @@ def build_classifier(out: Path, arch: str, *, pad: bool = True, padding_side: st
     return out
 
 
-def build_openrlhf_value_head(out: Path, *, prefix: str = "score", normalize: bool = True, seed: int = 0,
-                              mean: float = 0.3, std: float = 2.0, legacy_config: bool = False) -> Path:
+def build_openrlhf_value_head(
+    out: Path,
+    *,
+    prefix: str = "score",
+    normalize: bool = True,
+    seed: int = 0,
+    mean: float = 0.3,
+    std: float = 2.0,
+    legacy_config: bool = False,
+) -> Path:
     """The layout OpenRLHF saves: backbone under 'model.', a bias-free linear head under `prefix`,
     value_head_prefix / normalize_reward / mean / std in config.json."""
     from safetensors.torch import save_file
@@ -148,9 +171,16 @@ def build_openrlhf_value_head(out: Path, *, prefix: str = "score", normalize: bo
 
     torch.manual_seed(seed)
     tok = decoder_tokenizer(pad=True)
-    cfg = LlamaConfig(**_small(vocab_size=len(tok), max_position_embeddings=256, num_key_value_heads=2,
-                               pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                               eos_token_id=tok.eos_token_id))
+    cfg = LlamaConfig(
+        **_small(
+            vocab_size=len(tok),
+            max_position_embeddings=256,
+            num_key_value_heads=2,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+    )
     backbone = LlamaModel(cfg).eval()
     head = torch.randn(1, cfg.hidden_size, generator=torch.Generator().manual_seed(seed)) * 0.5
     state = {f"model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
@@ -167,6 +197,7 @@ def build_openrlhf_value_head(out: Path, *, prefix: str = "score", normalize: bo
 
 
 # ---- independent references: one unpadded sequence, the library's own forward ----------------
+
 
 def reference_ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=True)["input_ids"]

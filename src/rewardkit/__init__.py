@@ -44,8 +44,17 @@ _LOCATIONS = {
     **{
         name: "rewardkit.errors"
         for name in (
-            "BatchFailedError", "EngineDeadError", "EngineError", "InputTooLongError", "InvalidInputError",
-            "ModelLoadError", "ModelOutputError", "QueueFullError", "RewardKitError", "ServerResponseError", "TooManyItemsError",
+            "BatchFailedError",
+            "EngineDeadError",
+            "EngineError",
+            "InputTooLongError",
+            "InvalidInputError",
+            "ModelLoadError",
+            "ModelOutputError",
+            "QueueFullError",
+            "RewardKitError",
+            "ServerResponseError",
+            "TooManyItemsError",
         )
     },
 }

@@ -48,10 +48,17 @@ def serve(model: str = MODEL_ARG, **options: Any) -> None:
     except RewardKitError as exc:
         _fail(exc)
     info = loaded.info
-    typer.echo(f"rewardkit: {info.format} {info.architecture} on {info.device} ({info.dtype}), max length "
-               f"{info.max_length}; http://{server_config.host}:{server_config.port}")
-    uvicorn.run(application, host=server_config.host, port=server_config.port, log_level=server_config.log_level,
-                access_log=False)
+    typer.echo(
+        f"rewardkit: {info.format} {info.architecture} on {info.device} ({info.dtype}), max length "
+        f"{info.max_length}; http://{server_config.host}:{server_config.port}"
+    )
+    uvicorn.run(
+        application,
+        host=server_config.host,
+        port=server_config.port,
+        log_level=server_config.log_level,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -71,8 +78,9 @@ def score(
 
     config = build_config(ModelConfig, options)
     try:
-        reward_model = RewardModel(load_model(resolve_model_path(model), config), config,
-                                   max_batch_tokens=max_batch_tokens)
+        reward_model = RewardModel(
+            load_model(resolve_model_path(model), config), config, max_batch_tokens=max_batch_tokens
+        )
         count = score_file(reward_model, input_path, output)
     except (RewardKitError, OSError) as exc:
         _fail(exc)
@@ -81,8 +89,9 @@ def score(
 
 @app.command()
 @config_options(ModelConfig)
-def info(model: str = MODEL_ARG, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-         **options: Any) -> None:
+def info(
+    model: str = MODEL_ARG, as_json: bool = typer.Option(False, "--json", help="Print JSON."), **options: Any
+) -> None:
     """Load MODEL and print what was detected: format, head, pooling, tokens, template, normalization."""
     from rewardkit.builtin import resolve_model_path
     from rewardkit.model import RewardModel

@@ -20,14 +20,24 @@ def _option(cls: type, name: str, annotation: Any, default: Any, meta: dict) -> 
     flag = "--" + name.replace("_", "-")
     origin_args = typing.get_args(annotation)
     panel = cls.__name__.removesuffix("Config") + " options"
-    kwargs: dict[str, Any] = {"help": meta.get("help", ""), "show_default": default is not None, "rich_help_panel": panel}
+    kwargs: dict[str, Any] = {
+        "help": meta.get("help", ""),
+        "show_default": default is not None,
+        "rich_help_panel": panel,
+    }
     if annotation is bool or (bool in origin_args and type(None) in origin_args):
         flags = [f"{flag}/--no-{flag[2:]}"]
         return inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(default, *flags, **kwargs), annotation=annotation
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(default, *flags, **kwargs),
+            annotation=annotation,
         )
     return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(default, flag, **kwargs), annotation=annotation
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(default, flag, **kwargs),
+        annotation=annotation,
     )
 
 
@@ -50,8 +60,10 @@ def config_options(*config_classes: type) -> Callable[[F], F]:
 
         params = own + extra
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {**{p.name: hints.get(p.name, p.annotation) for p in own},
-                                   **{p.name: p.annotation for p in extra}}
+        wrapper.__annotations__ = {
+            **{p.name: hints.get(p.name, p.annotation) for p in own},
+            **{p.name: p.annotation for p in extra},
+        }
         return wrapper  # type: ignore[return-value]
 
     return decorate

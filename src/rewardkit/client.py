@@ -94,8 +94,12 @@ class AsyncClient:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def get_reward(self, queries: Sequence[str], prompts: Sequence[Any] | None = None,
-                         labels: Sequence[Any] | None = None) -> dict[str, Any]:
+    async def get_reward(
+        self,
+        queries: Sequence[str],
+        prompts: Sequence[Any] | None = None,
+        labels: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
         """The raw OpenRLHF response: ``{"rewards", "scores", "extra_logs"}``."""
         return await self._send(_reward_call(queries, prompts, labels))
 
@@ -143,8 +147,12 @@ class Client:
                 attempt += 1
                 time.sleep(delay)
 
-    def get_reward(self, queries: Sequence[str], prompts: Sequence[Any] | None = None,
-                   labels: Sequence[Any] | None = None) -> dict[str, Any]:
+    def get_reward(
+        self,
+        queries: Sequence[str],
+        prompts: Sequence[Any] | None = None,
+        labels: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
         """The raw OpenRLHF response: ``{"rewards", "scores", "extra_logs"}``."""
         return self._send(_reward_call(queries, prompts, labels))
 

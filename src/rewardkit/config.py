@@ -30,10 +30,13 @@ class ModelConfig:
         choices=["auto", "float32", "bfloat16", "float16"],
     )
     device: Device = _opt(
-        "auto", "Where the model runs. 'auto' = cuda when available, else cpu.", choices=["auto", "cpu", "cuda"]
+        "auto",
+        "Where the model runs. 'auto' = cuda when available, else cpu.",
+        choices=["auto", "cpu", "cuda"],
     )
     max_length: int | None = _opt(
-        None, "Longest input in tokens (after the chat template). Default: the model's own limit, at most 8192."
+        None,
+        "Longest input in tokens (after the chat template). Default: the model's own limit, at most 8192.",
     )
     truncation: Truncation = _opt(
         "left",
@@ -47,7 +50,8 @@ class ModelConfig:
         "--normalize_reward). Default: on when the config says normalize_reward, else off.",
     )
     trust_remote_code: bool = _opt(
-        False, "Allow custom model classes shipped inside the checkpoint (auto_map). Runs code from that folder."
+        False,
+        "Allow custom model classes shipped inside the checkpoint (auto_map). Runs code from that folder.",
     )
     append_eos: bool = _opt(
         False,
@@ -87,7 +91,8 @@ class ServerConfig:
     host: str = _opt("127.0.0.1", "Address to bind. The default accepts local connections only.")
     port: int = _opt(8000, "Port to bind.")
     api_key: str | None = _opt(
-        None, "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY."
+        None,
+        "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY.",
     )
     max_request_bytes: int = _opt(64 * 1024 * 1024, "Largest request body accepted, in bytes (HTTP 413 past it).")
     log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])

@@ -25,8 +25,14 @@ DEFAULT_BATCH_TOKENS = 4096
 
 
 class RewardModel:
-    def __init__(self, model: LoadedModel, config: ModelConfig | None = None, *, max_batch_tokens: int = 0,
-                 max_batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        config: ModelConfig | None = None,
+        *,
+        max_batch_tokens: int = 0,
+        max_batch_size: int = 64,
+    ) -> None:
         self.config = config or ModelConfig()
         self.model = model
         self.templater = make_templater(model, self.config)
@@ -54,11 +60,15 @@ class RewardModel:
     ) -> RewardModel:
         """Load a checkpoint folder; argument names follow transformers where they mean the same."""
         config = ModelConfig(
-            dtype=dtype, device=device, trust_remote_code=trust_remote_code, max_length=max_length,  # type: ignore[arg-type]
-            truncation=truncation, normalize=normalize, append_eos=append_eos,  # type: ignore[arg-type]
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            max_length=max_length,  # type: ignore[arg-type]
+            truncation=truncation,
+            normalize=normalize,
+            append_eos=append_eos,  # type: ignore[arg-type]
         )
-        return cls(load_model(path, config), config, max_batch_tokens=max_batch_tokens,
-                   max_batch_size=max_batch_size)
+        return cls(load_model(path, config), config, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
 
     @property
     def info(self) -> ModelInfo:

@@ -39,9 +39,7 @@ def validate_conversation(conversation: Any, where: str = "messages") -> Convers
             raise InvalidInputError(f"{where}[{i}]: expected an object with 'role' and 'content'")
         role, content = message.get("role"), message.get("content")
         if role not in KNOWN_ROLES:
-            raise InvalidInputError(
-                f"{where}[{i}].role: unknown role {role!r}; use one of {', '.join(KNOWN_ROLES)}"
-            )
+            raise InvalidInputError(f"{where}[{i}].role: unknown role {role!r}; use one of {', '.join(KNOWN_ROLES)}")
         if not isinstance(content, str):
             raise InvalidInputError(f"{where}[{i}].content: expected a string, got {type(content).__name__}")
     roles = [m["role"] for m in conversation]

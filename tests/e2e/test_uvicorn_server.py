@@ -31,7 +31,18 @@ def free_port() -> int:
 
 def start_server(model: str, *args: str, env: dict | None = None, ready_timeout: float = 120.0):
     port = free_port()
-    cmd = [sys.executable, "-m", "rewardkit.cli", "serve", model, "--port", str(port), "--log-level", "warning", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewardkit.cli",
+        "serve",
+        model,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *args,
+    ]
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_timeout

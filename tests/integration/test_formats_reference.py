@@ -59,13 +59,15 @@ def test_conversation_scores_match_reference(checkpoint, name):
         [{"role": "user", "content": t[:60]}, {"role": "assistant", "content": t[60:90] or "ok"}]
         for t in varied_texts(6, seed=3)
     ]
-    conversations.append([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-        {"role": "user", "content": "how are you?"},
-        {"role": "assistant", "content": "fine"},
-    ])
+    conversations.append(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "how are you?"},
+            {"role": "assistant", "content": "fine"},
+        ]
+    )
     tok = model.model.tokenizer
     expected = [
         tiny_models.reference_classifier_score(path, tiny_models.reference_conversation_ids(tok, c))

@@ -22,8 +22,18 @@ def test_score_command_keeps_order_and_fields(tmp_path, llama_dir):
     texts = [t[: 10 + 13 * i] for i, t in enumerate(tiny_models.hh_texts(9))]
     rows = [{"id": i, "text": t} for i, t in enumerate(texts)] + [{"id": 99, "messages": CONV}]
     write_jsonl(tmp_path / "in.jsonl", rows)
-    result = CliRunner().invoke(app, ["score", str(llama_dir), str(tmp_path / "in.jsonl"), "-o",
-                                      str(tmp_path / "out.jsonl"), "--max-batch-tokens", "64"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(llama_dir),
+            str(tmp_path / "in.jsonl"),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "--max-batch-tokens",
+            "64",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in out] == [r["id"] for r in rows]
@@ -34,8 +44,11 @@ def test_score_command_keeps_order_and_fields(tmp_path, llama_dir):
 
 @pytest.mark.parametrize(
     ("line", "fragment"),
-    [("not json", ":2: not valid JSON"), ('{"txt": "typo"}', ":2: needs a string 'text'"),
-     ('{"messages": [{"role": "user", "content": "only"}]}', ":2: messages")],
+    [
+        ("not json", ":2: not valid JSON"),
+        ('{"txt": "typo"}', ":2: needs a string 'text'"),
+        ('{"messages": [{"role": "user", "content": "only"}]}', ":2: messages"),
+    ],
 )
 def test_bad_rows_name_file_and_line(tmp_path, llama_dir, line, fragment):
     source = tmp_path / "in.jsonl"

@@ -153,9 +153,15 @@ async def test_metrics_cover_requests_errors_queue_batches_tokens_latency(llama)
         await c.post("/get_reward", json={"query": ["a", "bb"]})
         await c.post("/get_reward", json={"query": []})
         text = (await c.get("/metrics")).text
-    for name in ("rewardkit_requests_total", "rewardkit_errors_total", "rewardkit_queue_depth",
-                 "rewardkit_batch_size_bucket", 'rewardkit_batch_tokens_total{kind="padded"}',
-                 'rewardkit_batch_tokens_total{kind="real"}', "rewardkit_request_latency_seconds_bucket"):
+    for name in (
+        "rewardkit_requests_total",
+        "rewardkit_errors_total",
+        "rewardkit_queue_depth",
+        "rewardkit_batch_size_bucket",
+        'rewardkit_batch_tokens_total{kind="padded"}',
+        'rewardkit_batch_tokens_total{kind="real"}',
+        "rewardkit_request_latency_seconds_bucket",
+    ):
         assert name in text
     assert 'rewardkit_requests_total{route="/get_reward",status="422"} 1.0' in text
 
@@ -163,7 +169,12 @@ async def test_metrics_cover_requests_errors_queue_batches_tokens_latency(llama)
 async def test_api_key_guards_every_route_but_health(llama):
     async with serving(llama, server_config=ServerConfig(api_key="sekret")) as c:
         assert (await c.get("/health")).status_code == 200
-        for method, path in (("POST", "/get_reward"), ("POST", "/score"), ("GET", "/info"), ("GET", "/metrics")):
+        for method, path in (
+            ("POST", "/get_reward"),
+            ("POST", "/score"),
+            ("GET", "/info"),
+            ("GET", "/metrics"),
+        ):
             r = await c.request(method, path, json={"query": ["x"]})
             assert r.status_code == 401 and "Bearer" in r.json()["detail"]
         wrong = await c.post("/get_reward", json={"query": ["x"]}, headers={"Authorization": "Bearer nope"})

@@ -9,8 +9,13 @@ from rewardkit.errors import QueueFullError, TooManyItemsError
 
 
 def make(max_tokens=1000, max_size=8, wait=0.0, queue=100, ratio=0.2) -> Batcher:
-    return Batcher(max_batch_tokens=max_tokens, max_batch_size=max_size, max_wait_s=wait, max_queue=queue,
-                   max_padding_ratio=ratio)
+    return Batcher(
+        max_batch_tokens=max_tokens,
+        max_batch_size=max_size,
+        max_wait_s=wait,
+        max_queue=queue,
+        max_padding_ratio=ratio,
+    )
 
 
 def lengths(batch) -> list[int]:

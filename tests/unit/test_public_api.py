@@ -8,10 +8,25 @@ import rewardkit
 
 def test_public_names_are_pinned():
     assert set(rewardkit.__all__) == {
-        "AsyncClient", "BatchFailedError", "Client", "EngineConfig", "EngineDeadError", "EngineError",
-        "InputTooLongError", "InvalidInputError", "ModelConfig", "ModelLoadError", "ModelOutputError",
-        "QueueFullError", "RewardKitError", "RewardModel", "RewardService", "ServerConfig",
-        "ServerResponseError", "TooManyItemsError", "__version__",
+        "AsyncClient",
+        "BatchFailedError",
+        "Client",
+        "EngineConfig",
+        "EngineDeadError",
+        "EngineError",
+        "InputTooLongError",
+        "InvalidInputError",
+        "ModelConfig",
+        "ModelLoadError",
+        "ModelOutputError",
+        "QueueFullError",
+        "RewardKitError",
+        "RewardModel",
+        "RewardService",
+        "ServerConfig",
+        "ServerResponseError",
+        "TooManyItemsError",
+        "__version__",
     }
     for name in rewardkit.__all__:
         assert getattr(rewardkit, name) is not None

@@ -93,10 +93,7 @@ class Engine:
     @property
     def healthy(self) -> bool:
         return (
-            self._death is None
-            and self._thread is not None
-            and self._thread.is_alive()
-            and not self._stopping.is_set()
+            self._death is None and self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
         )
 
     @property

@@ -31,15 +31,20 @@ def _client() -> Client:
     return _CLIENT
 
 
-def reward_func(queries: list[str], prompts: list[str] | None = None, labels: list[Any] | None = None,
-                **kwargs: Any) -> dict[str, Any]:
+def reward_func(
+    queries: list[str], prompts: list[str] | None = None, labels: list[Any] | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """OpenRLHF's custom reward contract: tensors of rewards/scores plus extra_logs for wandb."""
     import torch
 
     answer = _client().get_reward(list(queries), prompts, labels)
     rewards = torch.tensor(answer["rewards"], dtype=torch.float32)
     extra = {k: torch.tensor(v, dtype=torch.float32) for k, v in (answer.get("extra_logs") or {}).items()}
-    return {"rewards": rewards, "scores": torch.tensor(answer["scores"], dtype=torch.float32), "extra_logs": extra}
+    return {
+        "rewards": rewards,
+        "scores": torch.tensor(answer["scores"], dtype=torch.float32),
+        "extra_logs": extra,
+    }
 
 
 if __name__ == "__main__":

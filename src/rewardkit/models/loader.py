@@ -110,8 +110,17 @@ def default_max_length(ckpt: Checkpoint, tokenizer: Any) -> int:
 
 
 def build_info(
-    ckpt: Checkpoint, fmt: ModelFormat, tokenizer: Any, *, dtype: Any, device: str, head: str, pooling: str,
-    num_labels: int, pad_added: bool, normalization: dict[str, float] | None,
+    ckpt: Checkpoint,
+    fmt: ModelFormat,
+    tokenizer: Any,
+    *,
+    dtype: Any,
+    device: str,
+    head: str,
+    pooling: str,
+    num_labels: int,
+    pad_added: bool,
+    normalization: dict[str, float] | None,
 ) -> ModelInfo:
     id2label = ckpt.config.get("id2label") or {}
     labels = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(num_labels)]

@@ -22,4 +22,3 @@ def gather_last(values: Any, attention_mask: Any) -> Any:
 
     index = last_token_index(attention_mask)
     return values[torch.arange(values.shape[0], device=values.device), index]
-

@@ -57,8 +57,16 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         pooling = "the model's own (right-padded inputs with attention mask)"
     pad_id, pad_added = pad_token_id(tokenizer)
     info = build_info(
-        ckpt, FORMAT, tokenizer, dtype=dtype, device=device, head=head_text, pooling=pooling,
-        num_labels=int(module.config.num_labels), pad_added=pad_added, normalization=normalization_stats(ckpt),
+        ckpt,
+        FORMAT,
+        tokenizer,
+        dtype=dtype,
+        device=device,
+        head=head_text,
+        pooling=pooling,
+        num_labels=int(module.config.num_labels),
+        pad_added=pad_added,
+        normalization=normalization_stats(ckpt),
     )
     return SequenceClassifierModel(head=head, module=module, tokenizer=tokenizer, pad_id=pad_id, info=info)
 

@@ -70,10 +70,16 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     head.to(device=device, dtype=dtype).eval()
     pad_id, pad_added = pad_token_id(tokenizer)
     info = build_info(
-        ckpt, FORMAT, tokenizer, dtype=dtype, device=device,
+        ckpt,
+        FORMAT,
+        tokenizer,
+        dtype=dtype,
+        device=device,
         head=f"{prefix}: Linear({head.in_features} -> {head.out_features})",
-        pooling="last non-padding token (attention mask)", num_labels=head.out_features,
-        pad_added=pad_added, normalization=normalization_stats(ckpt),
+        pooling="last non-padding token (attention mask)",
+        num_labels=head.out_features,
+        pad_added=pad_added,
+        normalization=normalization_stats(ckpt),
     )
     return ValueHeadModel(head=head, module=backbone, tokenizer=tokenizer, pad_id=pad_id, info=info)
 

@@ -18,7 +18,9 @@ from rewardkit.service import RewardService
 __all__ = ["create_app"]
 
 
-def create_app(service: RewardService, config: ServerConfig | None = None, metrics: ServerMetrics | None = None) -> FastAPI:
+def create_app(
+    service: RewardService, config: ServerConfig | None = None, metrics: ServerMetrics | None = None
+) -> FastAPI:
     """The app; its lifespan starts and stops the service's engine (start is idempotent).
 
     ``metrics`` must be the observer the service's engine reports to, so pass the same object to
@@ -39,13 +41,13 @@ def create_app(service: RewardService, config: ServerConfig | None = None, metri
     install_error_handlers(app)
     app.include_router(router)
     api_key = config.api_key or os.environ.get("REWARDKIT_API_KEY") or None
-    app.add_middleware(
-        GuardMiddleware, metrics=metrics, api_key=api_key, max_request_bytes=config.max_request_bytes
-    )
+    app.add_middleware(GuardMiddleware, metrics=metrics, api_key=api_key, max_request_bytes=config.max_request_bytes)
     return app
 
 
-def build(model: Any, model_config: Any = None, engine_config: Any = None, server_config: ServerConfig | None = None) -> FastAPI:
+def build(
+    model: Any, model_config: Any = None, engine_config: Any = None, server_config: ServerConfig | None = None
+) -> FastAPI:
     """A loaded model -> a ready app whose engine reports to the app's metrics."""
     metrics = ServerMetrics()
     service = RewardService(model, model_config, engine_config, observer=metrics)

@@ -64,8 +64,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if broken:
             position = broken[0].get("loc", ("body", "?"))[-1]
             return error_response(
-                400, "MalformedJSON", f"the request body is not valid JSON (error at character {position}); "
-                "send a JSON object"
+                400,
+                "MalformedJSON",
+                f"the request body is not valid JSON (error at character {position}); send a JSON object",
             )
         return error_response(422, "InvalidInputError", _describe(errors))
 

@@ -14,18 +14,27 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("rewardkit_requests", "HTTP requests by route and status.", ["route", "status"], registry=r)
+        self.requests = Counter(
+            "rewardkit_requests", "HTTP requests by route and status.", ["route", "status"], registry=r
+        )
         self.latency = Histogram(
-            "rewardkit_request_latency_seconds", "Request latency by route.", ["route"], buckets=LATENCY_BUCKETS,
+            "rewardkit_request_latency_seconds",
+            "Request latency by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.errors = Counter("rewardkit_errors", "Errors by kind.", ["kind"], registry=r)
         self.queue_depth = Gauge("rewardkit_queue_depth", "Sequences waiting for the model.", registry=r)
-        self.batch_size = Histogram("rewardkit_batch_size", "Sequences per forward pass.", buckets=BATCH_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "rewardkit_batch_size", "Sequences per forward pass.", buckets=BATCH_BUCKETS, registry=r
+        )
         self.batch_seconds = Histogram(
             "rewardkit_batch_seconds", "Forward pass time per batch.", buckets=LATENCY_BUCKETS, registry=r
         )
-        self.tokens = Counter("rewardkit_batch_tokens", "Tokens through the model: real vs padded.", ["kind"], registry=r)
+        self.tokens = Counter(
+            "rewardkit_batch_tokens", "Tokens through the model: real vs padded.", ["kind"], registry=r
+        )
         self.sequences = Counter("rewardkit_sequences_scored", "Sequences scored.", registry=r)
         self.truncated = Counter("rewardkit_truncated", "Inputs truncated to --max-length.", registry=r)
 

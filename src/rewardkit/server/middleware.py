@@ -37,15 +37,23 @@ class GuardMiddleware:
         try:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             if self.api_key and path not in OPEN_PATHS and not self._authorized(headers):
-                await _reply(send_and_record, 401, "Unauthorized",
-                             "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                             [(b"www-authenticate", b"Bearer")])
+                await _reply(
+                    send_and_record,
+                    401,
+                    "Unauthorized",
+                    "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                    [(b"www-authenticate", b"Bearer")],
+                )
                 return
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
-                await _reply(send_and_record, 413, "RequestTooLarge",
-                             f"the body is {length} bytes, over the limit of {self.max_request_bytes}; "
-                             "split the request or raise --max-request-bytes")
+                await _reply(
+                    send_and_record,
+                    413,
+                    "RequestTooLarge",
+                    f"the body is {length} bytes, over the limit of {self.max_request_bytes}; "
+                    "split the request or raise --max-request-bytes",
+                )
                 return
             await self.app(scope, receive, send_and_record)
         finally:
@@ -59,6 +67,10 @@ class GuardMiddleware:
 
 async def _reply(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:
     body = json.dumps({"detail": message, "error": kind}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -37,7 +37,9 @@ class GetRewardRequest(BaseModel):
         for name in ("prompts", "labels"):
             values = getattr(self, name)
             if values is not None and len(values) != len(self.query):
-                raise ValueError(f"'{name}' has {len(values)} items but 'query' has {len(self.query)}; send one per query")
+                raise ValueError(
+                    f"'{name}' has {len(values)} items but 'query' has {len(self.query)}; send one per query"
+                )
         return self
 
 
