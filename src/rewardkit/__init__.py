@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from rewardkit import errors as _errors
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -41,22 +43,7 @@ _LOCATIONS = {
     "EngineConfig": "rewardkit.config",
     "ModelConfig": "rewardkit.config",
     "ServerConfig": "rewardkit.config",
-    **{
-        name: "rewardkit.errors"
-        for name in (
-            "BatchFailedError",
-            "EngineDeadError",
-            "EngineError",
-            "InputTooLongError",
-            "InvalidInputError",
-            "ModelLoadError",
-            "ModelOutputError",
-            "QueueFullError",
-            "RewardKitError",
-            "ServerResponseError",
-            "TooManyItemsError",
-        )
-    },
+    **{name: "rewardkit.errors" for name in _errors.__all__},
 }
 
 if TYPE_CHECKING:

@@ -43,8 +43,9 @@ class ModelInfo:
 class LoadedModel(ABC):
     """A reward model on a device. Subclasses implement ``forward``."""
 
-    def __init__(self, *, module: Any, tokenizer: Any, pad_id: int, info: ModelInfo) -> None:
+    def __init__(self, *, module: Any, tokenizer: Any, pad_id: int, info: ModelInfo, head: Any = None) -> None:
         self.module = module
+        self.head = head
         self.tokenizer = tokenizer
         self.pad_id = pad_id
         self.info = info

@@ -16,7 +16,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.checkpoint import Checkpoint
 
-__all__ = ["FORMATS", "ModelFormat", "detect_format", "load_model", "resolve_device", "resolve_dtype"]
+__all__ = ["FORMATS", "ModelFormat", "assemble", "detect_format", "load_model", "resolve_device", "resolve_dtype"]
 
 MAX_DEFAULT_LENGTH = 8192
 
@@ -109,26 +109,30 @@ def default_max_length(ckpt: Checkpoint, tokenizer: Any) -> int:
     return min(limits)
 
 
-def build_info(
+def assemble(
+    model_cls: type[LoadedModel],
     ckpt: Checkpoint,
     fmt: ModelFormat,
     tokenizer: Any,
     *,
+    module: Any,
+    head: Any,
     dtype: Any,
     device: str,
-    head: str,
+    head_text: str,
     pooling: str,
     num_labels: int,
-    pad_added: bool,
-    normalization: dict[str, float] | None,
-) -> ModelInfo:
+) -> LoadedModel:
+    """The LoadedModel of a format, with its pad id and the facts /info reports."""
+    pad_id, pad_added = pad_token_id(tokenizer)
+    normalization = normalization_stats(ckpt)
     id2label = ckpt.config.get("id2label") or {}
     labels = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(num_labels)]
-    return ModelInfo(
+    info = ModelInfo(
         path=str(ckpt.path),
         format=fmt.name,
         architecture=(ckpt.architectures or [ckpt.config.get("model_type", "?")])[0],
-        head=head,
+        head=head_text,
         pooling=pooling,
         num_labels=num_labels,
         dtype=str(dtype).replace("torch.", ""),
@@ -142,6 +146,7 @@ def build_info(
         normalize_by_default=bool(ckpt.config.get("normalize_reward")) and normalization is not None,
         label_names=labels if num_labels > 1 else [],
     )
+    return model_cls(module=module, head=head, tokenizer=tokenizer, pad_id=pad_id, info=info)
 
 
 def normalization_stats(ckpt: Checkpoint) -> dict[str, float] | None:

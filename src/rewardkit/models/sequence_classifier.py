@@ -13,17 +13,13 @@ from typing import Any
 
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, build_info, normalization_stats, pad_token_id
+from rewardkit.models.loader import ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "SequenceClassifierModel"]
 
 
 class SequenceClassifierModel(LoadedModel):
-    def __init__(self, *, head: Any | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.head = head
-
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         if self.head is None:
             return self.module(input_ids=input_ids, attention_mask=attention_mask).logits.float()
@@ -55,20 +51,19 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         classifier = getattr(module, "classifier", None)
         head_text = type(classifier).__name__ if classifier is not None else "the model's own"
         pooling = "the model's own (right-padded inputs with attention mask)"
-    pad_id, pad_added = pad_token_id(tokenizer)
-    info = build_info(
+    return assemble(
+        SequenceClassifierModel,
         ckpt,
         FORMAT,
         tokenizer,
+        module=module,
+        head=head,
         dtype=dtype,
         device=device,
-        head=head_text,
+        head_text=head_text,
         pooling=pooling,
         num_labels=int(module.config.num_labels),
-        pad_added=pad_added,
-        normalization=normalization_stats(ckpt),
     )
-    return SequenceClassifierModel(head=head, module=module, tokenizer=tokenizer, pad_id=pad_id, info=info)
 
 
 FORMAT = ModelFormat(

@@ -13,7 +13,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, build_info, normalization_stats, pad_token_id
+from rewardkit.models.loader import ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "ValueHeadModel"]
@@ -22,10 +22,6 @@ LEGACY_PREFIXES = ("value_head",)
 
 
 class ValueHeadModel(LoadedModel):
-    def __init__(self, *, head: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.head = head
-
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
         return self.head(gather_last(hidden, attention_mask)).float()
@@ -68,20 +64,19 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     backbone = AutoModel.from_pretrained(str(ckpt.path), dtype=dtype)
     backbone.to(device).eval()
     head.to(device=device, dtype=dtype).eval()
-    pad_id, pad_added = pad_token_id(tokenizer)
-    info = build_info(
+    return assemble(
+        ValueHeadModel,
         ckpt,
         FORMAT,
         tokenizer,
+        module=backbone,
+        head=head,
         dtype=dtype,
         device=device,
-        head=f"{prefix}: Linear({head.in_features} -> {head.out_features})",
+        head_text=f"{prefix}: Linear({head.in_features} -> {head.out_features})",
         pooling="last non-padding token (attention mask)",
         num_labels=head.out_features,
-        pad_added=pad_added,
-        normalization=normalization_stats(ckpt),
     )
-    return ValueHeadModel(head=head, module=backbone, tokenizer=tokenizer, pad_id=pad_id, info=info)
 
 
 FORMAT = ModelFormat(
