@@ -78,9 +78,19 @@ def _headers(api_key: str | None) -> dict[str, str]:
 class AsyncClient:
     """``async with AsyncClient("http://127.0.0.1:8000") as rk: await rk.score([...])``."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0, retries: int = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 300.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.retries = retries
-        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout, transport=transport
+        )
 
     async def _send(self, call: _Call) -> Any:
         attempt = 0
@@ -131,9 +141,19 @@ class AsyncClient:
 class Client:
     """Blocking twin of AsyncClient: ``Client(url).score(["..."])``."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0, retries: int = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 300.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.retries = retries
-        self._http = httpx.Client(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout)
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout, transport=transport
+        )
 
     def _send(self, call: _Call) -> Any:
         attempt = 0

@@ -1,0 +1,57 @@
+"""The clients' retry policy. The peer is httpx.MockTransport, a scripted stand-in for a busy server;
+the real server's 503/Retry-After answer is covered in tests/integration/test_server.py."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from rewardkit import AsyncClient, Client, ServerResponseError
+
+OK = {"rewards": [1.5], "scores": [1.5], "extra_logs": {}}
+
+
+def scripted(*statuses: int):
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        status = statuses[min(len(calls) - 1, len(statuses) - 1)]
+        if status == 200:
+            return httpx.Response(200, json=OK)
+        return httpx.Response(status, json={"detail": f"status {status}"}, headers={"Retry-After": "0"})
+
+    return handler, calls
+
+
+def test_busy_server_is_retried_until_it_answers():
+    handler, calls = scripted(503, 429, 200)
+    with Client("http://rk", transport=httpx.MockTransport(handler)) as rk:
+        assert rk.score(["x"]) == [1.5]
+    assert len(calls) == 3
+
+
+def test_caller_errors_are_not_retried():
+    handler, calls = scripted(422)
+    with Client("http://rk", transport=httpx.MockTransport(handler)) as rk, pytest.raises(ServerResponseError) as e:
+        rk.score(["x"])
+    assert len(calls) == 1 and e.value.status_code == 422 and "status 422" in str(e.value)
+
+
+def test_retries_are_bounded():
+    handler, calls = scripted(503)
+    with (
+        Client("http://rk", retries=2, transport=httpx.MockTransport(handler)) as rk,
+        pytest.raises(ServerResponseError) as e,
+    ):
+        rk.score(["x"])
+    assert len(calls) == 3 and e.value.retry_after == 0
+
+
+@pytest.mark.anyio
+async def test_async_client_follows_the_same_policy():
+    handler, calls = scripted(502, 200)
+    async with AsyncClient("http://rk", transport=httpx.MockTransport(handler)) as rk:
+        assert await rk.score(["x"]) == [1.5]
+    assert len(calls) == 2
+    assert calls[0].headers.get("authorization") is None
