@@ -14,6 +14,7 @@ from typing import Any
 from rewardkit.config import EngineConfig, ModelConfig
 from rewardkit.engine.engine import Engine, EngineObserver
 from rewardkit.engine.runner import Runner
+from rewardkit.errors import EngineDeadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, ScoreResult
@@ -84,4 +85,6 @@ class RewardService:
         return data
 
     async def _in_pool(self, fn: Any, arg: Any) -> Any:
+        if not self.engine.healthy:  # refuse before spending a tokenizer thread on it
+            raise EngineDeadError(f"the engine is not serving: {self.engine.death_reason or 'stopped'}")
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, arg)
