@@ -76,10 +76,10 @@ class EngineConfig:
     max_queue: int = _opt(
         4096, "Most sequences waiting to be scored. Past it, requests get HTTP 503 with Retry-After at once."
     )
-    max_padding_ratio: float = _opt(
-        0.2,
-        "Most padding a batch may add, as a fraction of its real tokens, when picking companions for the "
-        "oldest waiting sequence. Lower wastes less compute; higher batches more.",
+    max_padding_ratio: float | None = _opt(
+        None,
+        "Most padding a batch may carry, as a fraction of its real tokens. Padding is pure waste on a CPU "
+        "and cheap on a GPU. Default: 0.05 on cpu, 0.3 on cuda.",
     )
     tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
 

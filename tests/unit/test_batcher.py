@@ -36,7 +36,7 @@ def test_oldest_item_always_leads_the_next_batch():
     b.put([Pending(length=n, payload=n) for n in (40, 10, 11, 41, 39)])
     first = b.next_batch(timeout=0)
     assert first[0].payload == 40
-    assert sorted(lengths(first)) == [39, 40, 41]  # nearest lengths, within the padding ratio
+    assert lengths(first) == [40, 41, 39]  # compatible lengths, in arrival order
     assert lengths(b.next_batch(timeout=0)) == [10, 11]
 
 
@@ -96,3 +96,11 @@ def test_close_returns_what_was_waiting_and_refuses_more():
 def test_a_request_larger_than_the_queue_is_refused_for_good():
     with pytest.raises(TooManyItemsError, match="split it"):
         make(queue=3).put([Pending(length=1, payload=i) for i in range(4)])
+
+
+def test_compatible_items_join_in_arrival_order_not_by_closeness():
+    b = make(max_size=2, ratio=0.2)
+    b.put(
+        [Pending(length=100, payload="head"), Pending(length=90, payload="older"), Pending(length=100, payload="newer")]
+    )
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["head", "older"]

@@ -1,15 +1,15 @@
 """Waiting items -> batches. Pure Python, thread-safe, no torch and no asyncio.
 
-Policy: the oldest waiting item always goes into the next batch (so nothing starves and the worst
-wait stays that of a FIFO), and it is joined by the waiting items whose lengths are closest to its
-own, as long as the batch stays under the padded-token and size limits and its padding stays under
-``max_padding_ratio`` of its real tokens. Items that share a request are not special today; a
-group-aware policy (shared prompts) can replace ``_companions`` without touching callers.
+Policy: the oldest waiting item always goes into the next batch (so nothing starves), joined by
+the oldest waiting items whose lengths are compatible with it: the batch stays under the
+padded-token and size limits and its padding stays under ``max_padding_ratio`` of its real tokens.
+Taking compatible items in arrival order keeps the latency tail close to a FIFO's while padding
+stays bounded. Items that share a request are not special today; a group-aware policy (shared
+prompts) can replace ``_companions`` without touching callers.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import threading
 import time
@@ -67,7 +67,6 @@ class Batcher:
         self.max_queue = max_queue
         self.max_padding_ratio = max_padding_ratio
         self._fifo: OrderedDict[int, Pending] = OrderedDict()
-        self._by_length: list[tuple[int, int]] = []  # (length, seq), sorted
         self._queued_tokens = 0
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -95,7 +94,6 @@ class Batcher:
             for entry in entries:
                 entry.seq = next(self._seq)
                 self._fifo[entry.seq] = entry
-                bisect.insort(self._by_length, (entry.length, entry.seq))
                 self._queued_tokens += entry.length
             self._cond.notify()
 
@@ -105,7 +103,6 @@ class Batcher:
             self._closed = True
             left = list(self._fifo.values())
             self._fifo.clear()
-            self._by_length.clear()
             self._queued_tokens = 0
             self._cond.notify_all()
             return left
@@ -142,8 +139,6 @@ class Batcher:
 
     def _remove(self, entry: Pending) -> None:
         del self._fifo[entry.seq]
-        index = bisect.bisect_left(self._by_length, (entry.length, entry.seq))
-        del self._by_length[index]
         self._queued_tokens -= entry.length
 
     def _take_batch(self, head: Pending) -> list[Pending]:
@@ -153,36 +148,20 @@ class Batcher:
         return batch
 
     def _companions(self, head: Pending) -> list[Pending]:
-        """Waiting items nearest in length to ``head`` that fit the budget, closest first."""
+        """The oldest waiting items that fit beside ``head``: under the token budget, the size limit
+        and the padding ratio. Oldest first, so that joining a batch never lets a newer item
+        overtake an older one of a compatible length (which would stretch the tail latency)."""
         chosen: list[Pending] = []
         width, real = head.length, head.length
-        center = bisect.bisect_left(self._by_length, (head.length, head.seq))
-        left, right = center - 1, center + 1
-        while len(chosen) + 1 < self.max_batch_size:
-            candidates = []
-            if left >= 0:
-                candidates.append((head.length - self._by_length[left][0], left, -1))
-            if right < len(self._by_length):
-                candidates.append((self._by_length[right][0] - head.length, right, +1))
-            if not candidates:
+        for entry in itertools.islice(self._fifo.values(), 1, None):
+            if len(chosen) + 1 >= self.max_batch_size:
                 break
-            _, index, direction = min(candidates)
-            length, seq = self._by_length[index]
-            new_width = max(width, length)
+            new_width = max(width, entry.length)
             count = len(chosen) + 2
-            fits = new_width * count <= self.max_batch_tokens
-            cheap = new_width * count <= (real + length) * (1 + self.max_padding_ratio)
-            if not (fits and cheap):
-                # the nearest candidate on this side is already too far: so is the rest of that side
-                if direction < 0:
-                    left = -1
-                else:
-                    right = len(self._by_length)
+            if new_width * count > self.max_batch_tokens:
                 continue
-            chosen.append(self._fifo[seq])
-            width, real = new_width, real + length
-            if direction < 0:
-                left -= 1
-            else:
-                right += 1
+            if new_width * count > (real + entry.length) * (1 + self.max_padding_ratio):
+                continue
+            chosen.append(entry)
+            width, real = new_width, real + entry.length
         return chosen

@@ -28,6 +28,8 @@ __all__ = ["Engine", "EngineObserver"]
 
 CPU_BATCH_TOKENS = 4096
 CUDA_BATCH_TOKENS = 32768
+CPU_PADDING_RATIO = 0.05
+CUDA_PADDING_RATIO = 0.3
 
 
 class EngineObserver(Protocol):
@@ -57,17 +59,22 @@ class Engine:
     ) -> None:
         config = config or EngineConfig()
         device = str(runner.model.device)
-        max_tokens = config.max_batch_tokens or (CUDA_BATCH_TOKENS if device.startswith("cuda") else CPU_BATCH_TOKENS)
+        on_gpu = device.startswith("cuda")
+        max_tokens = config.max_batch_tokens or (CUDA_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS)
+        padding = config.max_padding_ratio
+        if padding is None:
+            padding = CUDA_PADDING_RATIO if on_gpu else CPU_PADDING_RATIO
         self.config = config
         self.runner = runner
         self.observer = observer or _NullObserver()
         self.max_batch_tokens = max_tokens
+        self.max_padding_ratio = padding
         self.batcher = Batcher(
             max_batch_tokens=max_tokens,
             max_batch_size=config.max_batch_size,
             max_wait_s=config.max_wait_ms / 1000.0,
             max_queue=config.max_queue,
-            max_padding_ratio=config.max_padding_ratio,
+            max_padding_ratio=padding,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
