@@ -81,6 +81,12 @@ class EngineConfig:
         "Most padding a batch may carry, as a fraction of its real tokens. Padding is pure waste on a CPU "
         "and cheap on a GPU. Default: 0.05 on cpu, 0.3 on cuda.",
     )
+    max_lookahead: int | None = _opt(
+        None,
+        "How many of the oldest waiting sequences a batch may draw companions from. Each companion overtakes "
+        "the older sequences it skips, so this bounds the latency tail. Default: 24 on cpu (little to gain "
+        "from batching), 4 x --max-batch-size on cuda.",
+    )
     tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
 
 

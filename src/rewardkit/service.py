@@ -80,6 +80,7 @@ class RewardService:
             max_batch_tokens=self.engine.max_batch_tokens,
             max_batch_size=self.engine.config.max_batch_size,
             max_padding_ratio=self.engine.max_padding_ratio,
+            max_lookahead=self.engine.max_lookahead,
             max_wait_ms=self.engine.config.max_wait_ms,
             max_queue=self.engine.config.max_queue,
         )

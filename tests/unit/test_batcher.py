@@ -8,13 +8,14 @@ from rewardkit.engine.batcher import Batcher, Pending, plan_batches
 from rewardkit.errors import QueueFullError, TooManyItemsError
 
 
-def make(max_tokens=1000, max_size=8, wait=0.0, queue=100, ratio=0.2) -> Batcher:
+def make(max_tokens=1000, max_size=8, wait=0.0, queue=100, ratio=0.2, lookahead=None) -> Batcher:
     return Batcher(
         max_batch_tokens=max_tokens,
         max_batch_size=max_size,
         max_wait_s=wait,
         max_queue=queue,
         max_padding_ratio=ratio,
+        max_lookahead=lookahead,
     )
 
 
@@ -104,3 +105,9 @@ def test_compatible_items_join_in_arrival_order_not_by_closeness():
         [Pending(length=100, payload="head"), Pending(length=90, payload="older"), Pending(length=100, payload="newer")]
     )
     assert [p.payload for p in b.next_batch(timeout=0)] == ["head", "older"]
+
+
+def test_companions_come_only_from_the_lookahead():
+    b = make(lookahead=3)
+    b.put([Pending(length=n, payload=i) for i, n in enumerate((50, 10, 11, 50, 50))])
+    assert [p.payload for p in b.next_batch(timeout=0)] == [0, 3]  # item 4 is beyond the 3 oldest

@@ -30,6 +30,8 @@ CPU_BATCH_TOKENS = 4096
 CUDA_BATCH_TOKENS = 32768
 CPU_PADDING_RATIO = 0.05
 CUDA_PADDING_RATIO = 0.3
+CPU_LOOKAHEAD = 24
+CUDA_LOOKAHEAD_PER_BATCH = 4
 
 
 class EngineObserver(Protocol):
@@ -64,17 +66,22 @@ class Engine:
         padding = config.max_padding_ratio
         if padding is None:
             padding = CUDA_PADDING_RATIO if on_gpu else CPU_PADDING_RATIO
+        lookahead = config.max_lookahead
+        if lookahead is None:
+            lookahead = CUDA_LOOKAHEAD_PER_BATCH * config.max_batch_size if on_gpu else CPU_LOOKAHEAD
         self.config = config
         self.runner = runner
         self.observer = observer or _NullObserver()
         self.max_batch_tokens = max_tokens
         self.max_padding_ratio = padding
+        self.max_lookahead = lookahead
         self.batcher = Batcher(
             max_batch_tokens=max_tokens,
             max_batch_size=config.max_batch_size,
             max_wait_s=config.max_wait_ms / 1000.0,
             max_queue=config.max_queue,
             max_padding_ratio=padding,
+            max_lookahead=lookahead,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
