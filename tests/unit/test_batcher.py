@@ -108,6 +108,6 @@ def test_compatible_items_join_in_arrival_order_not_by_closeness():
 
 
 def test_companions_come_only_from_the_lookahead():
-    b = make(lookahead=3)
+    b = make(lookahead=4)
     b.put([Pending(length=n, payload=i) for i, n in enumerate((50, 10, 11, 50, 50))])
-    assert [p.payload for p in b.next_batch(timeout=0)] == [0, 3]  # item 4 is beyond the 3 oldest
+    assert [p.payload for p in b.next_batch(timeout=0)] == [0, 3]  # item 4 is not among the 4 oldest
