@@ -96,6 +96,7 @@ def build_checkpoint(out: Path, *, dtype: str, shape: dict[str, Any], seed: int 
     model = LlamaForSequenceClassification(config).to(getattr(torch, dtype)).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary cache folder
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -108,7 +109,7 @@ def build_checkpoint(out: Path, *, dtype: str, shape: dict[str, Any], seed: int 
 
 
 def ensure_model(model_dir: str | None, dtype: str) -> Path:
-    """The checkpoint to benchmark: ``model_dir`` as given, else the cached SmolLM2-shaped one (built once)."""
+    """Checkpoint to benchmark: ``model_dir`` as given, else the cached SmolLM2-shaped one (built once)."""
     if model_dir:
         return Path(model_dir).expanduser().resolve()
     path = default_model_dir(dtype)

@@ -14,7 +14,6 @@ repeats and asserts nothing.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ from typing import Any
 from bench_model import DTYPES, ensure_model, load_scorer, load_tokenizer
 from limit import LIMIT_BATCH_SIZE, LIMIT_BATCH_TOKENS, measure_limit
 from loadgen import run_load, summarize_latencies
+from noise import NoiseGuard
 from report import LABELS, compute_ratios, evaluate_targets, format_report, median_runs
 from servers import SERVERS, RunningServer, start_server
 from workloads import HH_PATH, WORKLOADS, Workload, build_workloads
@@ -56,14 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "no-server limit, on one machine, model and input set.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--dtype", default="bfloat16", choices=DTYPES, help="Weights and compute dtype for all four."
-    )
+    p.add_argument("--dtype", default="bfloat16", choices=DTYPES, help="Weights and compute dtype for all four.")
     p.add_argument(
         "--model-dir",
         default=None,
-        help="Checkpoint folder to use instead of the SmolLM2-shaped one built (once) under "
-        "~/.cache/rewardkit/bench.",
+        help="Checkpoint folder to use instead of the SmolLM2-shaped one built (once) under ~/.cache/rewardkit/bench.",
     )
     p.add_argument("--workloads", type=_csv(WORKLOADS), default=list(WORKLOADS), help="Comma-separated.")
     p.add_argument(
@@ -77,9 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bulk-requests", type=int, default=4, help="Requests in 'bulk'.")
     p.add_argument("--bulk-size", type=int, default=64, help="Queries per 'bulk' request.")
     p.add_argument("--bulk-concurrency", type=int, default=2, help="Concurrent workers in 'bulk'.")
-    p.add_argument(
-        "--bon-groups", type=int, default=32, help="Groups of 8 candidates (one request each) in 'bon'."
-    )
+    p.add_argument("--bon-groups", type=int, default=32, help="Groups of 8 candidates (one request each) in 'bon'.")
     p.add_argument("--bon-concurrency", type=int, default=8, help="Concurrent workers in 'bon'.")
     p.add_argument(
         "--baseline-batch-size",
@@ -87,9 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=64,
         help="openrlhf-style micro-batch size within a request.",
     )
-    p.add_argument(
-        "--repeats", type=int, default=1, help="Measurements per server and workload; medians reported."
-    )
+    p.add_argument("--repeats", type=int, default=1, help="Measurements per server and workload; medians reported.")
     p.add_argument(
         "--max-tokens",
         type=int,
@@ -99,8 +92,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads for all four (0: torch's default).")
     p.add_argument("--seed", type=int, default=0, help="Order of the dialogues.")
     p.add_argument("--data", type=Path, default=HH_PATH, help="hh-rlhf JSONL.gz with chosen/rejected.")
+    p.add_argument("--log-dir", type=Path, default=None, help="Where server logs go (default: a temp folder).")
     p.add_argument(
-        "--log-dir", type=Path, default=None, help="Where server logs go (default: a temp folder)."
+        "--max-noise",
+        type=float,
+        default=0.05,
+        help="Largest share of the machine's CPU that other processes may use during a measurement; above it "
+        "the benchmark waits for quiet and measures again.",
+    )
+    p.add_argument("--noise-retries", type=int, default=2, help="Extra attempts for a measurement taken under load.")
+    p.add_argument(
+        "--quiet-wait", type=float, default=300.0, help="Most seconds to wait for a quiet machine before measuring."
     )
     p.add_argument("--json-out", type=Path, default=None, help="Write all figures, ratios and targets here.")
     return p.parse_args(argv)
@@ -123,33 +125,55 @@ def _record(
         "model_real_tokens": real,
         "model_padded_tokens": padded,
         "sent_tokens": workload.num_tokens,
+        "queries": workload.num_queries,
         "failures": failures,
     }
 
 
 def measure_server(
-    name: str, server: RunningServer, workloads: dict[str, Workload], names: list[str], repeats: int
+    name: str,
+    server: RunningServer,
+    workloads: dict[str, Workload],
+    names: list[str],
+    repeats: int,
+    guard: NoiseGuard,
 ) -> dict[str, list[dict[str, Any]]]:
     warm = run_load(server.base_url, workloads["warmup"])
     log(f"{LABELS[name]}: warmed up ({len(warm.latencies)} requests, {warm.failures} failures)")
+    own_pids = [os.getpid(), server.process.pid]
     runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
     for repeat in range(repeats):
         for w in names:
             workload = workloads[w]
             log(f"{LABELS[name]}: {w} (repeat {repeat + 1}/{repeats}) ...")
-            real0, padded0 = server.token_counters()
-            load = run_load(server.base_url, workload)
-            real1, padded1 = server.token_counters()
-            rec = _record(
-                workload, load.seconds, load.latencies, load.failures, real1 - real0, padded1 - padded0
-            )
+
+            def once(workload: Workload = workload) -> dict[str, Any]:
+                before = server.counters()
+                load = run_load(server.base_url, workload)
+                after = server.counters()
+                if load.errors:
+                    log(f"{LABELS[name]}: {load.failures} failed requests, e.g. {'; '.join(load.errors)}")
+                delta = {k: after[k] - before[k] for k in after}
+                rec = _record(
+                    workload,
+                    load.seconds,
+                    load.latencies,
+                    load.failures,
+                    int(delta["real_tokens"]),
+                    int(delta["padded_tokens"]),
+                )
+                rec.update(
+                    batches=int(delta["batches"]),
+                    mean_batch_size=workload.num_queries / max(1.0, delta["batches"]),
+                    model_busy_share=delta["forward_seconds"] / load.seconds,
+                )
+                return rec
+
+            rec = guard.measure(f"{LABELS[name]}: {w}", own_pids, once)
+            rec["client_cpu_share"], rec["server_cpu_share"] = rec.pop("own_cpu_shares") or (None, None)
             runs[w].append(rec)
-            log(
-                f"{LABELS[name]}: {w}: {rec['queries_per_s']:.2f} q/s, {rec['tokens_per_s']:.0f} tok/s, "
-                f"p50 {rec['p50_s'] or 0:.3f}s, failures {load.failures}"
-                + (f" ({'; '.join(load.errors)})" if load.errors else "")
-            )
-            if rec["model_real_tokens"] != workload.num_tokens and not load.failures:
+            log(f"{LABELS[name]}: {w}: {_summary(rec)}")
+            if rec["model_real_tokens"] != workload.num_tokens and not rec["failures"]:
                 log(
                     f"warning: {LABELS[name]} computed {rec['model_real_tokens']} real tokens for {w}, "
                     f"{workload.num_tokens} were sent: it tokenized or truncated differently"
@@ -158,7 +182,12 @@ def measure_server(
 
 
 def measure_no_server(
-    model_dir: Path, dtype: str, workloads: dict[str, Workload], names: list[str], repeats: int
+    model_dir: Path,
+    dtype: str,
+    workloads: dict[str, Workload],
+    names: list[str],
+    repeats: int,
+    guard: NoiseGuard,
 ) -> dict[str, list[dict[str, Any]]]:
     scorer = load_scorer(model_dir, dtype)
     measure_limit(scorer, workloads["warmup"])
@@ -166,17 +195,75 @@ def measure_no_server(
     for repeat in range(repeats):
         for w in names:
             log(f"no-server limit: {w} (repeat {repeat + 1}/{repeats}) ...")
-            result = measure_limit(scorer, workloads[w])
-            rec = _record(workloads[w], result.seconds, [], 0, result.real_tokens, result.padded_tokens)
-            rec.update(mean_s=None, p50_s=None, p99_s=None, batches=result.batches)
+
+            def once(workload: Workload = workloads[w]) -> dict[str, Any]:
+                result = measure_limit(scorer, workload)
+                rec = _record(workload, result.seconds, [], 0, result.real_tokens, result.padded_tokens)
+                rec.update(
+                    mean_s=None,
+                    p50_s=None,
+                    p99_s=None,
+                    batches=result.batches,
+                    mean_batch_size=workload.num_queries / result.batches,
+                    model_busy_share=1.0,
+                )
+                return rec
+
+            rec = guard.measure(f"no-server limit: {w}", [os.getpid()], once)
+            rec["client_cpu_share"], rec["server_cpu_share"] = None, (rec.pop("own_cpu_shares") or [None])[0]
             runs[w].append(rec)
-            log(
-                f"no-server limit: {w}: {rec['queries_per_s']:.2f} q/s, {rec['tokens_per_s']:.0f} tok/s "
-                f"({result.batches} batches)"
-            )
-    del scorer
-    gc.collect()
-    return runs
+            log(f"no-server limit: {w}: {_summary(rec)}")
+    return runs  # the model is freed with this frame
+
+
+def _summary(rec: dict[str, Any]) -> str:
+    text = f"{rec['queries_per_s']:.2f} q/s, {rec['tokens_per_s']:.0f} tok/s"
+    if rec.get("p50_s") is not None:
+        text += f", mean {rec['mean_s']:.3f}s, p50 {rec['p50_s']:.3f}s, p99 {rec['p99_s']:.3f}s"
+    if rec.get("padding_waste") is not None:
+        text += f", padding {100 * rec['padding_waste']:.1f}%"
+    if rec.get("batches"):
+        text += f", {rec['batches']} batches of {rec['mean_batch_size']:.1f} on average"
+    if rec.get("model_busy_share") is not None:
+        text += f", model busy {rec['model_busy_share']:.0%} of the wall time"
+    if rec.get("server_cpu_share") is not None:
+        text += f", server used {rec['server_cpu_share']:.0%} of the CPU"
+    if rec.get("client_cpu_share") is not None:
+        text += f", load generator {rec['client_cpu_share']:.0%}"
+    share = rec.get("other_cpu_share")
+    return (
+        text + f", failures {rec['failures']}" + (f", others used {share:.0%} of the CPU" if share is not None else "")
+    )
+
+
+def server_args(name: str, args: argparse.Namespace) -> list[str]:
+    """Per-server flags: rewardkit runs with its defaults, and the batched recipe with its own (8, 100 ms)."""
+    if name == "rewardkit":
+        return ["--log-level", "warning"]
+    if name == "openrlhf":
+        return ["--batch-size", str(args.baseline_batch_size)]
+    return []
+
+
+def rewardkit_version() -> dict[str, Any]:
+    """Which rewardkit was measured: the git commit, and whether src/ differed from it."""
+    import subprocess
+
+    import rewardkit
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    return {
+        "version": rewardkit.__version__,
+        "commit": git("rev-parse", "HEAD") or None,
+        "src_modified": bool(git("status", "--porcelain", "src")),
+    }
 
 
 def machine_facts() -> dict[str, Any]:
@@ -228,27 +315,32 @@ def main(argv: list[str] | None = None) -> int:
     for w in args.workloads:
         log(f"workload {workloads[w].describe()}")
     facts = machine_facts()
+    provenance = rewardkit_version()  # before the server starts: src/ may change while the run goes on
+    log(f"rewardkit {provenance}")
     log(
         f"machine: {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} with {facts['torch_threads']} threads"
     )
 
+    guard = NoiseGuard(max_share=args.max_noise, retries=args.noise_retries, quiet_wait_s=args.quiet_wait, log=log)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     errors: dict[str, str] = {}
+    settings: dict[str, dict[str, Any]] = {}
     for name in args.servers:
         if name == "limit":
             log("no-server limit: loading the model in-process")
-            raw[name] = measure_no_server(model_dir, args.dtype, workloads, args.workloads, args.repeats)
+            raw[name] = measure_no_server(model_dir, args.dtype, workloads, args.workloads, args.repeats, guard)
             continue
         log(f"{LABELS[name]}: starting")
         try:
-            server = start_server(SERVERS[name], model_dir, args.dtype, args.baseline_batch_size, log_dir)
+            server = start_server(SERVERS[name], model_dir, args.dtype, log_dir, server_args(name, args))
         except RuntimeError as exc:
             log(f"{LABELS[name]}: failed to start: {exc}")
             errors[name] = str(exc)
             continue
-        log(f"{LABELS[name]}: ready on port {server.port} (pid {server.process.pid})")
+        settings[name] = server.settings()
+        log(f"{LABELS[name]}: ready on port {server.port} (pid {server.process.pid}), settings {settings[name]}")
         try:
-            raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats)
+            raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats, guard)
         finally:
             server.stop()
             log(f"{LABELS[name]}: stopped")
@@ -266,8 +358,10 @@ def main(argv: list[str] | None = None) -> int:
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "model_dir": str(model_dir),
             "machine": facts,
+            "rewardkit": provenance,
             "limit_plan": {"max_batch_tokens": LIMIT_BATCH_TOKENS, "max_batch_size": LIMIT_BATCH_SIZE},
             "workloads": {w: workloads[w].describe() for w in args.workloads},
+            "server_settings": settings,
             "results": results,
             "runs": raw,
             "ratios": ratios,

@@ -41,6 +41,4 @@ def measure_limit(scorer: Scorer, workload: Workload) -> LimitResult:
         _, r, p = scorer.score_ids([rows[i] for i in batch])
         real += r
         padded += p
-    return LimitResult(
-        seconds=time.perf_counter() - started, real_tokens=real, padded_tokens=padded, batches=len(plan)
-    )
+    return LimitResult(seconds=time.perf_counter() - started, real_tokens=real, padded_tokens=padded, batches=len(plan))

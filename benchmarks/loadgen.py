@@ -27,9 +27,7 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
 
 
-async def _worker(
-    client: httpx.AsyncClient, url: str, queue: asyncio.Queue[list[str]], result: LoadResult
-) -> None:
+async def _worker(client: httpx.AsyncClient, url: str, queue: asyncio.Queue[list[str]], result: LoadResult) -> None:
     while True:
         try:
             queries = queue.get_nowait()
@@ -53,15 +51,11 @@ async def _run(base_url: str, workload: Workload, timeout_s: float) -> LoadResul
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for request in workload.requests:
         queue.put_nowait(request)
-    limits = httpx.Limits(
-        max_connections=workload.concurrency + 4, max_keepalive_connections=workload.concurrency + 4
-    )
+    limits = httpx.Limits(max_connections=workload.concurrency + 4, max_keepalive_connections=workload.concurrency + 4)
     result = LoadResult(seconds=0.0)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout_s) as client:
         started = time.perf_counter()
-        await asyncio.gather(
-            *(_worker(client, "/get_reward", queue, result) for _ in range(workload.concurrency))
-        )
+        await asyncio.gather(*(_worker(client, "/get_reward", queue, result) for _ in range(workload.concurrency)))
         result.seconds = time.perf_counter() - started
     return result
 

@@ -1,8 +1,12 @@
 """Figures -> medians over repeats, the table, the ratios, and the issue's targets as pass/fail.
 
 Padding waste is the share of the tokens the model computed that were padding:
-``(padded - real) / padded``. Ratios of queries/s above 1 favour rewardkit; ratios of latencies
-below 1 favour rewardkit.
+``(padded - real) / padded``. "batch" is the mean number of sequences per forward pass; "busy %" the
+share of the wall time the server spent in forward passes (tokenization included for the baselines;
+rewardkit tokenizes beside them). "srv %", "gen %" and "oth %" are the shares of the machine's CPU
+(all cores) used by the server, by the load generator (this process) and by everything else during
+the measurement (see noise.py); for the no-server limit "srv %" is this process. Ratios of
+queries/s above 1 favour rewardkit; ratios of latencies below 1 favour rewardkit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,19 @@ LABELS = {
     "batched": "batched-style",
     "limit": "no-server limit",
 }
-METRICS = ("queries_per_s", "tokens_per_s", "mean_s", "p50_s", "p99_s", "padding_waste")
+METRICS = (
+    "queries_per_s",
+    "tokens_per_s",
+    "mean_s",
+    "p50_s",
+    "p99_s",
+    "padding_waste",
+    "mean_batch_size",
+    "model_busy_share",
+    "server_cpu_share",
+    "client_cpu_share",
+    "other_cpu_share",
+)
 
 
 def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -36,9 +52,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def _get(
-    results: dict[str, dict[str, dict[str, Any]]], server: str, workload: str, metric: str
-) -> float | None:
+def _get(results: dict[str, dict[str, dict[str, Any]]], server: str, workload: str, metric: str) -> float | None:
     return results.get(server, {}).get(workload, {}).get(metric)
 
 
@@ -54,18 +68,10 @@ def compute_ratios(results: dict[str, dict[str, dict[str, Any]]], workloads: lis
     for other in ("openrlhf", "batched"):
         ratios[f"rewardkit_vs_{other}"] = {
             w: {
-                "qps": _ratio(
-                    _get(results, "rewardkit", w, "queries_per_s"), _get(results, other, w, "queries_per_s")
-                ),
-                "mean_latency": _ratio(
-                    _get(results, "rewardkit", w, "mean_s"), _get(results, other, w, "mean_s")
-                ),
-                "p50_latency": _ratio(
-                    _get(results, "rewardkit", w, "p50_s"), _get(results, other, w, "p50_s")
-                ),
-                "p99_latency": _ratio(
-                    _get(results, "rewardkit", w, "p99_s"), _get(results, other, w, "p99_s")
-                ),
+                "qps": _ratio(_get(results, "rewardkit", w, "queries_per_s"), _get(results, other, w, "queries_per_s")),
+                "mean_latency": _ratio(_get(results, "rewardkit", w, "mean_s"), _get(results, other, w, "mean_s")),
+                "p50_latency": _ratio(_get(results, "rewardkit", w, "p50_s"), _get(results, other, w, "p50_s")),
+                "p99_latency": _ratio(_get(results, "rewardkit", w, "p99_s"), _get(results, other, w, "p99_s")),
             }
             for w in workloads
         }
@@ -82,9 +88,7 @@ def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[
         passed = (
             None
             if value is None
-            else (
-                value >= threshold if op == ">=" else value < threshold if op == "<" else value <= threshold
-            )
+            else (value >= threshold if op == ">=" else value < threshold if op == "<" else value <= threshold)
         )
         return {"target": name, "value": value, "op": op, "threshold": threshold, "passed": passed}
 
@@ -130,7 +134,7 @@ def format_report(
     lines = [
         "",
         f"{'server':<16} {'workload':<8} {'q/s':>8} {'tok/s':>8} {'mean s':>8} {'p50 s':>8} {'p99 s':>8} "
-        f"{'pad %':>6} {'fails':>5}",
+        f"{'pad %':>6} {'batch':>6} {'busy%':>6} {'srv%':>5} {'gen%':>5} {'oth%':>5} {'fails':>5}",
     ]
     for server, per_workload in results.items():
         for w in workloads:
@@ -138,19 +142,22 @@ def format_report(
             if r is None:
                 continue
             waste = None if r["padding_waste"] is None else 100 * r["padding_waste"]
+            pct = {k: None if r[k] is None else 100 * r[k] for k in METRICS if k.endswith("_share")}
             lines.append(
-                f"{LABELS[server]:<16} {w:<8} {_fmt(r['queries_per_s'], '.2f'):>8} {_fmt(r['tokens_per_s'], '.0f'):>8} "
+                f"{LABELS[server]:<16} {w:<8} {_fmt(r['queries_per_s'], '.2f'):>8} "
+                f"{_fmt(r['tokens_per_s'], '.0f'):>8} "
                 f"{_fmt(r['mean_s'], '.3f'):>8} {_fmt(r['p50_s'], '.3f'):>8} {_fmt(r['p99_s'], '.3f'):>8} "
-                f"{_fmt(waste, '.1f'):>6} {r['failures']:>5}"
+                f"{_fmt(waste, '.1f'):>6} {_fmt(r['mean_batch_size'], '.1f'):>6} "
+                f"{_fmt(pct['model_busy_share'], '.0f'):>6} "
+                f"{_fmt(pct['server_cpu_share'], '.0f'):>5} {_fmt(pct['client_cpu_share'], '.0f'):>5} "
+                f"{_fmt(pct['other_cpu_share'], '.0f'):>5} {r['failures']:>5}"
             )
     lines += ["", "queries/s as a fraction of the no-server limit:"]
     for server, per_workload in ratios["qps_vs_limit"].items():
         parts = ", ".join(f"{w} {_fmt(v, '.2f')}" for w, v in per_workload.items())
         lines.append(f"  {LABELS[server]:<16} {parts}")
     for other in ("openrlhf", "batched"):
-        lines.append(
-            f"rewardkit / {LABELS[other]} (q/s ratio; latency ratios, below 1 is better for rewardkit):"
-        )
+        lines.append(f"rewardkit / {LABELS[other]} (q/s ratio; latency ratios, below 1 is better for rewardkit):")
         for w, r in ratios[f"rewardkit_vs_{other}"].items():
             lines.append(
                 f"  {w:<8} q/s x{_fmt(r['qps'], '.2f')}, mean latency x{_fmt(r['mean_latency'], '.2f')}, "
@@ -159,7 +166,5 @@ def format_report(
     lines += ["", "targets:"]
     for t in targets:
         verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
-        lines.append(
-            f"  [{verdict}] {t['target']}: {_fmt(t['value'], '.2f')} (needs {t['op']} {t['threshold']})"
-        )
+        lines.append(f"  [{verdict}] {t['target']}: {_fmt(t['value'], '.2f')} (needs {t['op']} {t['threshold']})")
     return "\n".join(lines)

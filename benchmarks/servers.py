@@ -14,59 +14,41 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 __all__ = ["SERVERS", "RunningServer", "free_port", "start_server"]
 
 BENCH_DIR = Path(__file__).resolve().parent
-METRIC_LINE = re.compile(r'^rewardkit_batch_tokens_total\{kind="(real|padded)"\}\s+(\S+)', re.MULTILINE)
+TOKENS_LINE = re.compile(r'^rewardkit_batch_tokens_total\{kind="(real|padded)"\}\s+(\S+)', re.MULTILINE)
+
+
+def _metric(text: str, name: str) -> float:
+    """An unlabelled sample from Prometheus text (0 if absent)."""
+    found = re.search(rf"^{name}\s+(\S+)", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 @dataclass(frozen=True)
 class ServerKind:
     name: str
     label: str
+    program: tuple[str, ...]  # what to run before MODEL_DIR; run with benchmarks/ on PYTHONPATH
 
-    def command(self, model_dir: Path, port: int, dtype: str, batch_size: int) -> list[str]:
-        if self.name == "rewardkit":
-            exe = Path(sys.executable).with_name("rewardkit")
-            return [
-                str(exe),
-                "serve",
-                str(model_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--dtype",
-                dtype,
-                "--log-level",
-                "warning",
-            ]
-        module = {"openrlhf": "baselines.openrlhf_style", "batched": "baselines.batched_style"}[self.name]
-        return [
-            sys.executable,
-            "-m",
-            module,
-            str(model_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dtype",
-            dtype,
-            "--batch-size",
-            str(batch_size),
-        ]
+    def command(self, model_dir: Path, port: int, dtype: str, extra_args: Sequence[str] = ()) -> list[str]:
+        common = ["--host", "127.0.0.1", "--port", str(port), "--dtype", dtype]
+        return [*self.program, str(model_dir), *common, *extra_args]
 
 
+_PYTHON = sys.executable
 SERVERS = {
-    "rewardkit": ServerKind("rewardkit", "rewardkit"),
-    "openrlhf": ServerKind("openrlhf", "openrlhf-style"),
-    "batched": ServerKind("batched", "batched-style"),
+    "rewardkit": ServerKind("rewardkit", "rewardkit", (str(Path(_PYTHON).with_name("rewardkit")), "serve")),
+    "openrlhf": ServerKind("openrlhf", "openrlhf-style", (_PYTHON, "-m", "baselines.openrlhf_style")),
+    "batched": ServerKind("batched", "batched-style", (_PYTHON, "-m", "baselines.batched_style")),
 }
 
 
@@ -88,9 +70,7 @@ class RunningServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.kind.label} exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
+                raise RuntimeError(f"{self.kind.label} exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(self.base_url + "/health", timeout=2.0).status_code == 200:
                     return
@@ -100,14 +80,28 @@ class RunningServer:
         self.stop()
         raise RuntimeError(f"{self.kind.label} was not ready after {timeout_s:.0f}s:\n{self.log_tail()}")
 
-    def token_counters(self) -> tuple[int, int]:
-        """(real, padded) tokens through the model since the server started."""
+    def settings(self) -> dict[str, Any]:
+        """What the server says it runs with: rewardkit's /info, a baseline's recipe settings and threads."""
+        if self.kind.name == "rewardkit":
+            info = httpx.get(self.base_url + "/info", timeout=30.0).json()
+            keys = ("dtype", "device", "max_batch_tokens", "max_batch_size", "max_wait_ms", "max_padding_ratio")
+            return {k: info[k] for k in keys if k in info}
+        stats = httpx.get(self.base_url + "/stats", timeout=30.0).json()
+        return {**stats["settings"], "torch_threads": stats["torch_threads"]}
+
+    def counters(self) -> dict[str, float]:
+        """Totals since the server started: real and padded tokens, batches, seconds in forward passes."""
         if self.kind.name == "rewardkit":
             text = httpx.get(self.base_url + "/metrics", timeout=30.0).text
-            found = {kind: float(value) for kind, value in METRIC_LINE.findall(text)}
-            return int(found.get("real", 0)), int(found.get("padded", 0))
+            tokens = {kind: float(value) for kind, value in TOKENS_LINE.findall(text)}
+            return {
+                "real_tokens": tokens.get("real", 0.0),
+                "padded_tokens": tokens.get("padded", 0.0),
+                "batches": _metric(text, "rewardkit_batch_size_count"),
+                "forward_seconds": _metric(text, "rewardkit_batch_seconds_sum"),
+            }
         stats = httpx.get(self.base_url + "/stats", timeout=30.0).json()
-        return int(stats["real_tokens"]), int(stats["padded_tokens"])
+        return {k: float(stats[k]) for k in ("real_tokens", "padded_tokens", "batches", "forward_seconds")}
 
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM this child by PID, then SIGKILL it if it has not exited after ``grace_s``."""
@@ -131,11 +125,11 @@ def start_server(
     kind: ServerKind,
     model_dir: Path,
     dtype: str,
-    batch_size: int,
     log_dir: Path,
+    extra_args: Sequence[str] = (),
     ready_timeout_s: float = 600.0,
 ) -> RunningServer:
-    """Start ``kind`` on a free port and wait until /health answers 200."""
+    """Start ``kind`` on a free port with ``extra_args`` and wait until /health answers 200."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind.name}-{port}.log"
@@ -143,7 +137,7 @@ def start_server(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            kind.command(model_dir, port, dtype, batch_size),
+            kind.command(model_dir, port, dtype, extra_args),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

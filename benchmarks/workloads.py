@@ -43,8 +43,8 @@ class Workload:
     def describe(self) -> str:
         sizes = sorted({len(r) for r in self.requests})
         return (
-            f"{self.name}: {len(self.requests)} requests of {'/'.join(map(str, sizes))} queries at concurrency "
-            f"{self.concurrency}, {self.num_queries} queries, {self.num_tokens} tokens"
+            f"{self.name}: {len(self.requests)} requests of {'/'.join(map(str, sizes))} queries "
+            f"at concurrency {self.concurrency}, {self.num_queries} queries, {self.num_tokens} tokens"
         )
 
 

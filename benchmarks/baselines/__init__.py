@@ -1,1 +1,4 @@
-"""The two published serving recipes rewardkit is compared with, each a small FastAPI app run as its own process."""
+"""The two published serving recipes rewardkit is compared with, each a small FastAPI app.
+
+Each runs as its own process, started by the benchmark with ``python -m baselines.<name>``.
+"""

@@ -13,6 +13,7 @@ PYTHONPATH (the benchmark starts it that way).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import batched
@@ -22,20 +23,22 @@ from fastapi.responses import JSONResponse
 
 from baselines.common import BatchStats, add_stats_routes, parse_args, serve
 
-__all__ = ["TIMEOUT_MS", "create_app"]
+__all__ = ["BATCH_SIZE", "TIMEOUT_MS", "create_app"]
 
+BATCH_SIZE = 8
 TIMEOUT_MS = 100.0
 
 
 def create_app(scorer: Scorer, batch_size: int, timeout_ms: float = TIMEOUT_MS) -> FastAPI:
     app = FastAPI(title="batched-style reward server")
     stats = BatchStats()
-    add_stats_routes(app, stats)
+    add_stats_routes(app, stats, {"batch_size": batch_size, "timeout_ms": timeout_ms})
 
     @batched.aio.dynamically(batch_size=batch_size, timeout_ms=timeout_ms)
     def score_batch(texts: list[str]) -> list[float]:
+        started = time.perf_counter()
         scores, real, padded = scorer.score_texts(texts)
-        stats.record(len(texts), real, padded)
+        stats.record(len(texts), real, padded, time.perf_counter() - started)
         return scores
 
     @app.post("/get_reward")
@@ -51,7 +54,7 @@ def main() -> None:
     args = parse_args(
         "batched-style reward server (mixedbread `batched`, dynamic batches).",
         "Most queries per forward pass (the recipe's batch_size).",
-        8,
+        BATCH_SIZE,
     )
     serve(create_app(load_scorer(args.model_dir, args.dtype), args.batch_size), args.host, args.port)
 

@@ -20,16 +20,18 @@ __all__ = ["BatchStats", "add_stats_routes", "parse_args", "serve"]
 
 @dataclass
 class BatchStats:
-    """Totals over every forward pass; updated from whichever thread ran the pass."""
+    """Totals over every forward pass (tokenization included in its seconds); thread-safe."""
 
     batches: int = 0
     sequences: int = 0
     real_tokens: int = 0
     padded_tokens: int = 0
+    forward_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def record(self, sequences: int, real: int, padded: int) -> None:
+    def record(self, sequences: int, real: int, padded: int, seconds: float) -> None:
         with self._lock:
+            self.forward_seconds += seconds
             self.batches += 1
             self.sequences += sequences
             self.real_tokens += real
@@ -42,10 +44,12 @@ class BatchStats:
                 "sequences": self.sequences,
                 "real_tokens": self.real_tokens,
                 "padded_tokens": self.padded_tokens,
+                "forward_seconds": self.forward_seconds,
             }
 
 
-def add_stats_routes(app: FastAPI, stats: BatchStats) -> None:
+def add_stats_routes(app: FastAPI, stats: BatchStats, settings: dict[str, Any]) -> None:
+    """/health, and /stats: the batch totals plus the recipe's settings (so a run can show what it measured)."""
     import torch
 
     @app.get("/health")
@@ -54,7 +58,7 @@ def add_stats_routes(app: FastAPI, stats: BatchStats) -> None:
 
     @app.get("/stats")
     async def get_stats() -> dict[str, Any]:
-        return {**stats.snapshot(), "torch_threads": torch.get_num_threads()}
+        return {**stats.snapshot(), "settings": settings, "torch_threads": torch.get_num_threads()}
 
 
 def parse_args(description: str, batch_size_help: str, default_batch_size: int) -> argparse.Namespace:

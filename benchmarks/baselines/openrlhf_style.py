@@ -11,6 +11,7 @@ PYTHONPATH (the benchmark starts it that way).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bench_model import Scorer, load_scorer
@@ -25,14 +26,15 @@ __all__ = ["create_app"]
 def create_app(scorer: Scorer, batch_size: int) -> FastAPI:
     app = FastAPI(title="openrlhf-style reward server")
     stats = BatchStats()
-    add_stats_routes(app, stats)
+    add_stats_routes(app, stats, {"micro_batch_size": batch_size, "concurrency": "one request at a time"})
 
     def get_reward(queries: list[str]) -> list[float]:
         rewards: list[float] = []
         for start in range(0, len(queries), batch_size):
             chunk = queries[start : start + batch_size]
+            started = time.perf_counter()
             scores, real, padded = scorer.score_texts(chunk)
-            stats.record(len(chunk), real, padded)
+            stats.record(len(chunk), real, padded, time.perf_counter() - started)
             rewards.extend(scores)
         return rewards
 

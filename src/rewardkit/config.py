@@ -83,9 +83,9 @@ class EngineConfig:
     )
     max_lookahead: int | None = _opt(
         None,
-        "How many of the oldest waiting sequences a batch may draw companions from. Each companion overtakes "
-        "the older sequences it skips, so this bounds the latency tail. Default: 32 on cpu (batching gains less "
-        "from batching), 4 x --max-batch-size on cuda.",
+        "How many of the oldest waiting requests a batch may draw sequences from. A sequence that joins a "
+        "batch overtakes the older requests it skips, so this bounds the latency tail. Default: 16 on cpu "
+        "(batching gains little there), 4 x --max-batch-size on cuda.",
     )
     tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
 

@@ -107,7 +107,16 @@ def test_compatible_items_join_in_arrival_order_not_by_closeness():
     assert [p.payload for p in b.next_batch(timeout=0)] == ["head", "older"]
 
 
-def test_companions_come_only_from_the_lookahead():
+def test_companions_come_only_from_the_lookahead_requests():
     b = make(lookahead=4)
-    b.put([Pending(length=n, payload=i) for i, n in enumerate((50, 10, 11, 50, 50))])
-    assert [p.payload for p in b.next_batch(timeout=0)] == [0, 3]  # item 4 is not among the 4 oldest
+    for n in (50, 10, 11, 50, 50):
+        b.put([Pending(length=n, payload=n)])
+    assert len(b.next_batch(timeout=0)) == 2  # the 5th request is not among the 4 oldest
+
+
+def test_the_lookahead_counts_requests_not_items():
+    b = make(lookahead=2, max_size=64)
+    b.put([Pending(length=50, payload="head")])
+    b.put([Pending(length=n, payload=n) for n in (10, 11, 12, 50, 50)])  # one request
+    b.put([Pending(length=50, payload="third request")])
+    assert [p.payload for p in b.next_batch(timeout=0)] == ["head", 50, 50]

@@ -3,7 +3,7 @@
 Policy: the oldest waiting item always goes into the next batch (so nothing starves), joined by
 the oldest waiting items whose lengths are compatible with it: the batch stays under the
 padded-token and size limits and its padding stays under ``max_padding_ratio`` of its real tokens,
-and companions come from the ``max_lookahead`` oldest items only. Taking compatible items in
+and companions come from the ``max_lookahead`` oldest requests only. Taking compatible items in
 arrival order from a bounded look-ahead keeps the latency tail close to a FIFO's while padding
 stays bounded. Items that share a request are not special today; a group-aware policy (shared
 prompts) can replace ``_companions`` without touching callers.
@@ -33,6 +33,7 @@ class Pending:
     is_cancelled: Callable[[], bool] = field(default=lambda: False)
     enqueued_at: float = field(default_factory=time.monotonic)
     seq: int = 0
+    group: int = 0  # items queued by one put() (one request) share a group
 
 
 def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
@@ -94,8 +95,11 @@ class Batcher:
                     f"the queue is full ({len(self._fifo)} of {self.max_queue} sequences waiting); retry shortly",
                     retry_after=1.0,
                 )
+            group = -1
             for entry in entries:
                 entry.seq = next(self._seq)
+                group = entry.seq if group < 0 else group
+                entry.group = group
                 self._fifo[entry.seq] = entry
                 self._queued_tokens += entry.length
             self._cond.notify()
@@ -152,14 +156,20 @@ class Batcher:
 
     def _companions(self, head: Pending) -> list[Pending]:
         """The oldest waiting items that fit beside ``head``: under the token budget, the size limit
-        and the padding ratio, among the ``max_lookahead`` oldest. Every companion overtakes the
-        older items it skips; taking them oldest first, from a bounded look-ahead, keeps the latency
-        tail near a FIFO's while most of the batching gain remains."""
+        and the padding ratio, from the ``max_lookahead`` oldest requests. A companion overtakes the
+        older requests it skips (reordering inside one request costs that request nothing), so
+        taking them oldest first from a bounded look-ahead keeps the latency tail near a FIFO's
+        while most of the batching gain remains."""
         chosen: list[Pending] = []
         width, real = head.length, head.length
-        for entry in itertools.islice(self._fifo.values(), 1, self.max_lookahead):
+        groups = {head.group}
+        for entry in itertools.islice(self._fifo.values(), 1, None):
             if len(chosen) + 1 >= self.max_batch_size:
                 break
+            if entry.group not in groups:
+                if self.max_lookahead is not None and len(groups) >= self.max_lookahead:
+                    break
+                groups.add(entry.group)
             new_width = max(width, entry.length)
             count = len(chosen) + 2
             if new_width * count > self.max_batch_tokens:
