@@ -12,11 +12,10 @@ from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.engine.batcher import plan_batches
-from rewardkit.engine.runner import Runner
 from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.loader import load_model
-from rewardkit.service import make_templater, resolve_normalize
+from rewardkit.service import prepare
 from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 
 __all__ = ["RewardModel"]
@@ -35,11 +34,7 @@ class RewardModel:
     ) -> None:
         self.config = config or ModelConfig()
         self.model = model
-        self.templater = make_templater(model, self.config)
-        normalize = resolve_normalize(model, self.config.normalize)
-        self.runner = Runner(model, normalize=normalize)
-        model.info.template = self.templater.template_name
-        model.info.normalized = normalize
+        self.templater, self.runner = prepare(model, self.config)
         self.max_batch_tokens = max_batch_tokens or DEFAULT_BATCH_TOKENS
         self.max_batch_size = max_batch_size
 

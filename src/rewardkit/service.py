@@ -19,20 +19,23 @@ from rewardkit.models.base import LoadedModel
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, ScoreResult
 
-__all__ = ["RewardService", "make_templater", "resolve_normalize"]
+__all__ = ["RewardService", "prepare"]
 
 
-def resolve_normalize(model: LoadedModel, requested: bool | None) -> bool:
-    return model.info.normalize_by_default if requested is None else requested
-
-
-def make_templater(model: LoadedModel, config: ModelConfig) -> Templater:
-    return Templater(
+def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]:
+    """The templater and runner for ``model`` under ``config``, shared by the server and RewardModel;
+    records the template and normalization actually used in ``model.info``."""
+    templater = Templater(
         model.tokenizer,
         max_length=model.info.max_length,
         truncation=config.truncation,
         append_eos=config.append_eos,
     )
+    normalize = model.info.normalize_by_default if config.normalize is None else config.normalize
+    runner = Runner(model, normalize=normalize)
+    model.info.template = templater.template_name
+    model.info.normalized = normalize
+    return templater, runner
 
 
 class RewardService:
@@ -47,11 +50,8 @@ class RewardService:
         self.model_config = model_config or ModelConfig()
         engine_config = engine_config or EngineConfig()
         self.model = model
-        self.templater = make_templater(model, self.model_config)
-        normalize = resolve_normalize(model, self.model_config.normalize)
-        self.engine = Engine(Runner(model, normalize=normalize), engine_config, observer=observer)
-        model.info.template = self.templater.template_name
-        model.info.normalized = normalize
+        self.templater, runner = prepare(model, self.model_config)
+        self.engine = Engine(runner, engine_config, observer=observer)
         self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
 
     async def start(self) -> None:
