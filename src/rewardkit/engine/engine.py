@@ -159,7 +159,6 @@ class Engine:
             if is_fatal(exc):
                 self._die(exc, batch)
                 return
-            self.observer.on_error("model")
             if len(batch) == 1:
                 self._fail(batch[0], BatchFailedError(f"the model raised {type(exc).__name__}: {exc}"))
             else:
