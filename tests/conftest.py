@@ -28,6 +28,14 @@ BUILDERS = {
     "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(
         out, prefix="value_head", legacy_config=True
     ),
+    "pairwise_lm": lambda out: __import__("tiny_pairwise").build_pairwise_lm(out),
+    "custom_value_head": lambda out: __import__("tiny_custom").build_custom_value_head(out),
+    "armo_gating": lambda out: __import__("tiny_custom").build_armo_gating(out),
+    "qwen2_token_rm": lambda out: __import__("tiny_custom").build_qwen2_token_rm(out),
+    "qwen2_prm": lambda out: __import__("tiny_custom").build_qwen2_prm(out),
+    "token_classification_prm": lambda out: __import__("tiny_custom").build_token_classification_prm(out),
+    "deepspeed_chat_opt": lambda out: __import__("tiny_custom").build_deepspeed_chat_opt(out),
+    "trlx_gptj": lambda out: __import__("tiny_custom").build_trlx_gptj(out),
 }
 
 

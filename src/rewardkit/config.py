@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-__all__ = ["EngineConfig", "ModelConfig", "ServerConfig", "help_text"]
+__all__ = ["PAIRWISE_TEMPLATE", "EngineConfig", "ModelConfig", "ServerConfig", "help_text"]
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda"]
 Truncation = Literal["left", "right", "error"]
+StepAggregation = Literal["min", "last", "mean", "prod"]
+
+PAIRWISE_TEMPLATE = "[CONTEXT] {context} [RESPONSE A] {response_a} [RESPONSE B] {response_b} \n"
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -58,6 +61,42 @@ class ModelConfig:
         "Legacy OpenRLHF query format: strip trailing pad/eos text from each query and append the eos token "
         "before scoring. Only for checkpoints trained that way; off by default.",
     )
+
+    objective: str | None = _opt(
+        None,
+        "For models with several outputs: which one is the reward (a label name or an index). Default: the "
+        "model's own score (the gated score of ArmoRM-style models), else the first label. All outputs are "
+        "still returned as 'objectives'.",
+    )
+    step_separator: str | None = _opt(
+        None,
+        "Process reward models: the token that ends each reasoning step. Default: 'step_separator' in "
+        "config.json, else <extra_0> when the tokenizer has it (Qwen2.5-Math-PRM), else a newline (TRL).",
+    )
+    step_aggregation: StepAggregation = _opt(
+        "min",
+        "Process reward models: how per-step scores become one reward (min = weakest step).",
+        choices=["min", "last", "mean", "prod"],
+    )
+    num_padding_at_beginning: int | None = _opt(
+        None,
+        "DeepSpeed-Chat reward models: how many leading pad-id tokens to skip before the first pad that "
+        "ends the text (its flag of the same name). Default: 1 for OPT, whose BOS equals its pad id, else 0.",
+    )
+    pairwise: bool = _opt(
+        False,
+        "Load a causal LM as a pairwise preference model (RLHFlow style): it reads the template below and "
+        "answers with the first or second token of --pairwise-tokens. Served by /compare and /rank.",
+    )
+    pairwise_template: str = _opt(
+        PAIRWISE_TEMPLATE,
+        "Pairwise models: the user message, with {context}, {response_a} and {response_b}; sent through the "
+        "chat template with a generation prompt.",
+    )
+    pairwise_tokens: str = _opt(
+        "A,B", "Pairwise models: the two answer tokens, comma-separated; each must be a single token."
+    )
+    pairwise_temperature: float = _opt(1.0, "Pairwise models: P(A) = softmax([logit_A, logit_B] / temperature)[0].")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,9 @@ from rewardkit.engine.batcher import plan_batches
 from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.loader import load_model
-from rewardkit.service import prepare
+from rewardkit.pairwise import judge
+from rewardkit.pairwise.ranking import Ranking, by_scores, plan, run_plan
+from rewardkit.service import pairwise_only, prepare
 from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 
 __all__ = ["RewardModel"]
@@ -35,6 +37,9 @@ class RewardModel:
         self.config = config or ModelConfig()
         self.model = model
         self.templater, self.runner = prepare(model, self.config)
+        self.pairwise = (
+            judge.PairPrompter(self.templater, self.config.pairwise_template) if model.info.pairwise else None
+        )
         self.max_batch_tokens = max_batch_tokens or DEFAULT_BATCH_TOKENS
         self.max_batch_size = max_batch_size
 
@@ -52,17 +57,27 @@ class RewardModel:
         append_eos: bool = False,
         max_batch_tokens: int = 0,
         max_batch_size: int = 64,
+        **options: Any,
     ) -> RewardModel:
-        """Load a checkpoint folder; argument names follow transformers where they mean the same."""
-        config = ModelConfig(
-            dtype=dtype,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            max_length=max_length,  # type: ignore[arg-type]
-            truncation=truncation,
-            normalize=normalize,
-            append_eos=append_eos,  # type: ignore[arg-type]
-        )
+        """Load a checkpoint folder; argument names follow transformers where they mean the same.
+
+        ``options`` are the other ModelConfig fields (the CLI flags without dashes): ``objective``,
+        ``step_separator``, ``step_aggregation``, ``num_padding_at_beginning``, ``pairwise``,
+        ``pairwise_template``, ``pairwise_tokens``, ``pairwise_temperature``.
+        """
+        try:
+            config = ModelConfig(
+                dtype=dtype,  # type: ignore[arg-type]
+                device=device,  # type: ignore[arg-type]
+                trust_remote_code=trust_remote_code,
+                max_length=max_length,
+                truncation=truncation,  # type: ignore[arg-type]
+                normalize=normalize,
+                append_eos=append_eos,
+                **options,
+            )
+        except TypeError as exc:
+            raise InvalidInputError(f"RewardModel.load: {exc}") from None
         return cls(load_model(path, config), config, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
 
     @property
@@ -71,12 +86,66 @@ class RewardModel:
 
     def score(self, texts: Sequence[str], *, progress: bool = False) -> list[float]:
         """Rewards for full texts (chat template already applied), in input order."""
-        return [r.score for r in self.score_items(self.templater.encode_texts(_as_list(texts)), progress=progress)]
+        return [r.score for r in self.score_results(texts, progress=progress)]
 
     def score_messages(self, conversations: Sequence[Conversation], *, progress: bool = False) -> list[float]:
         """Rewards for conversations; the model's chat template is applied here."""
-        items = self.templater.encode_conversations(_as_list(conversations))
-        return [r.score for r in self.score_items(items, progress=progress)]
+        return [r.score for r in self.score_results(conversations=conversations, progress=progress)]
+
+    def score_results(
+        self,
+        texts: Sequence[str] | None = None,
+        *,
+        conversations: Sequence[Conversation] | None = None,
+        objective: str | None = None,
+        progress: bool = False,
+    ) -> list[ScoreResult]:
+        """Full results (objectives, step scores, token counts) for texts or conversations."""
+        pairwise_only(self.model)
+        self.runner.check_objective(objective)
+        if texts is not None:
+            items = self.templater.encode_texts(_as_list(texts))
+        else:
+            items = self.templater.encode_conversations(_as_list(conversations or []))
+        results = self.score_items(items, progress=progress)
+        return [self.runner.select(r, objective) for r in results] if objective is not None else results
+
+    def compare(
+        self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
+    ) -> judge.Comparison:
+        """P(responses[0] better than responses[1]); both orders averaged for a pairwise model."""
+        responses = judge.check_responses(responses, 2)
+        if len(responses) != 2:
+            raise InvalidInputError(f"compare takes exactly 2 responses, got {len(responses)}; use rank for more")
+        if self.pairwise is None:
+            conversations = judge.pointwise_conversations(responses, prompt, messages)
+            return judge.comparison(scores=self.score_messages(conversations))
+        items = self.pairwise.encode_pairs(judge.render_context(prompt, messages), responses, [(0, 1)])
+        return judge.comparison(p_first=[r.score for r in self.score_items(items)])
+
+    def rank(
+        self,
+        responses: Sequence[str],
+        *,
+        prompt: str | None = None,
+        messages: Conversation | None = None,
+        method: str = "knockout",
+    ) -> Ranking:
+        """Best first: by reward, or by a knockout / round-robin tournament for a pairwise model."""
+        responses = judge.check_responses(responses, 1)
+        if self.pairwise is None:
+            return by_scores(self.score_messages(judge.pointwise_conversations(responses, prompt, messages)))
+        context = judge.render_context(prompt, messages)
+
+        def compare_pairs(pairs: list[tuple[int, int]]) -> list[float]:
+            items = self.pairwise.encode_pairs(context, responses, pairs)  # type: ignore[union-attr]
+            return judge.pair_probabilities([r.score for r in self.score_items(items)])
+
+        try:
+            tournament = plan(method, len(responses))
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        return run_plan(tournament, compare_pairs)
 
     def score_items(self, items: Sequence[TokenizedItem], *, progress: bool = False) -> list[ScoreResult]:
         plan = plan_batches([i.length for i in items], self.max_batch_tokens, self.max_batch_size)

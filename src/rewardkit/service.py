@@ -14,12 +14,23 @@ from typing import Any
 from rewardkit.config import EngineConfig, ModelConfig
 from rewardkit.engine.engine import Engine, EngineObserver
 from rewardkit.engine.runner import Runner
-from rewardkit.errors import EngineDeadError
+from rewardkit.errors import EngineDeadError, InvalidInputError
 from rewardkit.models.base import LoadedModel
+from rewardkit.pairwise import judge
+from rewardkit.pairwise.ranking import Ranking, by_scores, plan, run_plan_async
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, ScoreResult
 
-__all__ = ["RewardService", "prepare"]
+__all__ = ["RewardService", "pairwise_only", "prepare"]
+
+
+def pairwise_only(model: LoadedModel) -> None:
+    """Refuse pointwise scoring on a pairwise preference model: it has no reward for one response."""
+    if model.info.pairwise is not None:
+        raise InvalidInputError(
+            "this is a pairwise preference model: it says which of two responses is better and has no reward "
+            "for a single one. Use POST /compare (two responses) or POST /rank (several)."
+        )
 
 
 def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]:
@@ -32,9 +43,12 @@ def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]
         append_eos=config.append_eos,
     )
     normalize = model.info.normalize_by_default if config.normalize is None else config.normalize
-    runner = Runner(model, normalize=normalize)
+    runner = Runner(model, normalize=normalize, objective=config.objective, step_aggregation=config.step_aggregation)
     model.info.template = templater.template_name
     model.info.normalized = normalize
+    model.info.objective = runner.objective_name
+    if model.info.steps is not None:
+        model.info.steps["aggregation"] = config.step_aggregation
     return templater, runner
 
 
@@ -50,8 +64,11 @@ class RewardService:
         self.model_config = model_config or ModelConfig()
         engine_config = engine_config or EngineConfig()
         self.model = model
-        self.templater, runner = prepare(model, self.model_config)
-        self.engine = Engine(runner, engine_config, observer=observer)
+        self.templater, self.runner = prepare(model, self.model_config)
+        self.pairwise = (
+            judge.PairPrompter(self.templater, self.model_config.pairwise_template) if model.info.pairwise else None
+        )
+        self.engine = Engine(self.runner, engine_config, observer=observer)
         self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
 
     async def start(self) -> None:
@@ -65,13 +82,64 @@ class RewardService:
     def healthy(self) -> bool:
         return self.engine.healthy
 
-    async def score_texts(self, texts: Sequence[str]) -> list[ScoreResult]:
+    async def score_texts(self, texts: Sequence[str], *, objective: str | None = None) -> list[ScoreResult]:
+        pairwise_only(self.model)
+        self.runner.check_objective(objective)
         items = await self._in_pool(self.templater.encode_texts, list(texts))
-        return await self.engine.score(items)
+        return self._select(await self.engine.score(items), objective)
 
-    async def score_conversations(self, conversations: Sequence[Conversation]) -> list[ScoreResult]:
+    async def score_conversations(
+        self, conversations: Sequence[Conversation], *, objective: str | None = None
+    ) -> list[ScoreResult]:
+        pairwise_only(self.model)
+        self.runner.check_objective(objective)
         items = await self._in_pool(self.templater.encode_conversations, list(conversations))
-        return await self.engine.score(items)
+        return self._select(await self.engine.score(items), objective)
+
+    async def compare(
+        self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
+    ) -> judge.Comparison:
+        """Which of two responses is better, as a probability."""
+        responses = judge.check_responses(responses, 2)
+        if len(responses) != 2:
+            raise InvalidInputError(f"responses: /compare takes exactly 2, got {len(responses)}; use /rank for more")
+        if self.pairwise is None:
+            results = await self.score_conversations(judge.pointwise_conversations(responses, prompt, messages))
+            return judge.comparison(scores=[r.score for r in results])
+        context = judge.render_context(prompt, messages)
+        items = await self._in_pool(lambda _: self.pairwise.encode_pairs(context, responses, [(0, 1)]), None)
+        return judge.comparison(p_first=[r.score for r in await self.engine.score(items)])
+
+    async def rank(
+        self,
+        responses: Sequence[str],
+        *,
+        prompt: str | None = None,
+        messages: Conversation | None = None,
+        method: str = "knockout",
+    ) -> Ranking:
+        """Rank candidates: by reward for a pointwise model; by a knockout or round-robin tournament
+        (Bradley-Terry fit) for a pairwise one."""
+        responses = judge.check_responses(responses, 1)
+        if self.pairwise is None:
+            results = await self.score_conversations(judge.pointwise_conversations(responses, prompt, messages))
+            return by_scores([r.score for r in results])
+        context = judge.render_context(prompt, messages)
+        try:
+            tournament = plan(method, len(responses))
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+
+        async def compare_pairs(pairs: list[tuple[int, int]]) -> list[float]:
+            items = await self._in_pool(lambda _: self.pairwise.encode_pairs(context, responses, pairs), None)
+            return judge.pair_probabilities([r.score for r in await self.engine.score(items)])
+
+        return await run_plan_async(tournament, compare_pairs)
+
+    def _select(self, results: list[ScoreResult], objective: str | None) -> list[ScoreResult]:
+        if objective is None:
+            return results
+        return [self.runner.select(r, objective) for r in results]
 
     def info(self) -> dict[str, Any]:
         data = self.model.info.as_dict()

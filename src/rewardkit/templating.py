@@ -85,6 +85,11 @@ class Templater:
     def template_name(self) -> str:
         return "model" if self.has_chat_template else "fallback (HH-RLHF '\\n\\nHuman: / \\n\\nAssistant:')"
 
+    @property
+    def tokenizer(self) -> Any:
+        """This thread's copy of the tokenizer."""
+        return self._tok()
+
     def _tok(self) -> Any:
         # HF fast tokenizers are not safe to share between threads: each thread gets its own copy.
         if threading.get_ident() == self._owner:

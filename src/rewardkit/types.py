@@ -33,9 +33,14 @@ class TokenizedItem:
 
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
-    """The reward for one item plus what a caller may want to log."""
+    """The reward for one item plus what a caller may want to log.
+
+    ``objectives`` holds every named output of a multi-output model (raw, before normalization);
+    ``steps`` the per-step scores of a process reward model, in order.
+    """
 
     score: float
     num_tokens: int
     truncated: bool = False
-    extras: dict[str, float] = field(default_factory=dict)
+    objectives: dict[str, float] = field(default_factory=dict)
+    steps: tuple[float, ...] | None = None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rewardkit.errors import ModelLoadError, ModelOutputError
-from rewardkit.models.base import LoadedModel
+from rewardkit.errors import InvalidInputError, ModelLoadError, ModelOutputError
+from rewardkit.models.base import LoadedModel, StepRewards
 from rewardkit.types import ScoreResult, TokenizedItem
 
-__all__ = ["BatchOutput", "Runner", "is_fatal"]
+__all__ = ["BatchOutput", "Runner", "aggregate_steps", "is_fatal", "objective_index"]
 
 
 @dataclass
@@ -32,8 +32,41 @@ def is_fatal(exc: BaseException) -> bool:
     return "CUDA error" in text or "device-side assert" in text
 
 
+def aggregate_steps(steps: Sequence[float], how: str) -> float:
+    """One reward from per-step scores: min (weakest step), last, mean or prod."""
+    if how == "min":
+        return min(steps)
+    if how == "last":
+        return steps[-1]
+    if how == "mean":
+        return sum(steps) / len(steps)
+    if how == "prod":
+        return math.prod(steps)
+    raise ValueError(f"unknown step aggregation {how!r}; use min, last, mean or prod")
+
+
+def objective_index(outputs: Sequence[str], default: str | None, requested: str | None) -> int:
+    """Which output column is the reward: ``requested`` (a name or an index), else ``default``, else 0."""
+    name = requested if requested is not None else default
+    if name is None:
+        return 0
+    if name in outputs:
+        return list(outputs).index(name)
+    if name.lstrip("-").isdigit() and 0 <= int(name) < max(len(outputs), 1):
+        return int(name)
+    available = ", ".join(repr(o) for o in outputs) if len(outputs) > 1 else "none (the model has one output)"
+    raise InvalidInputError(f"unknown objective {name!r}; this model's objectives: {available}")
+
+
 class Runner:
-    def __init__(self, model: LoadedModel, *, normalize: bool = False) -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        normalize: bool = False,
+        objective: str | None = None,
+        step_aggregation: str = "min",
+    ) -> None:
         stats = model.info.normalization
         if normalize and stats is None:
             raise ModelLoadError(
@@ -44,7 +77,17 @@ class Runner:
         self.normalize = normalize
         self._mean = stats["mean"] if normalize and stats else 0.0
         self._std = stats["std"] if normalize and stats else 1.0
-        self._labels = model.info.label_names
+        self.outputs = list(model.info.outputs)
+        try:
+            self.objective = objective_index(self.outputs, model.info.objective, objective)
+        except InvalidInputError as exc:
+            raise ModelLoadError(f"{model.info.path}: --objective: {exc}") from None
+        aggregate_steps([1.0], step_aggregation)  # fail at load time, not per request
+        self.step_aggregation = step_aggregation
+
+    @property
+    def objective_name(self) -> str | None:
+        return self.outputs[self.objective] if len(self.outputs) > 1 else None
 
     def run(self, items: Sequence[TokenizedItem]) -> BatchOutput:
         import torch
@@ -57,20 +100,46 @@ class Runner:
             mask[row, : item.length] = 1
         device = self.model.device
         with torch.inference_mode():
-            raw = self.model.forward(ids.to(device), mask.to(device)).cpu().tolist()
+            out = self.model.forward(ids.to(device), mask.to(device))
+        steps: list[list[float] | None] = [None] * len(items)
+        if isinstance(out, StepRewards):
+            steps, out = list(out.steps), out.values
+        raw = out.float().reshape(len(items), -1).cpu().tolist()
         real = sum(item.length for item in items)
         return BatchOutput(
-            results=[self._result(item, row) for item, row in zip(items, raw)],
+            results=[self._result(item, row, step) for item, row, step in zip(items, raw, steps)],
             real_tokens=real,
             padded_tokens=width * len(items),
         )
 
-    def _result(self, item: TokenizedItem, row: list[float]) -> ScoreResult | ModelOutputError:
-        if not all(math.isfinite(v) for v in row):
+    def check_objective(self, objective: str | None) -> None:
+        """Raise InvalidInputError now, before any work, for an objective this model does not have."""
+        if objective is not None:
+            objective_index(self.outputs, None, objective)
+
+    def select(self, result: ScoreResult, objective: str) -> ScoreResult:
+        """``result`` with another of its objectives as the score (a per-request choice)."""
+        index = objective_index(self.outputs, None, objective)
+        if not result.objectives:
+            return result
+        raw = result.objectives[self.outputs[index]]
+        return replace(result, score=(raw - self._mean) / self._std)
+
+    def _result(
+        self, item: TokenizedItem, row: list[float], steps: list[float] | None
+    ) -> ScoreResult | ModelOutputError:
+        values = [*row, *(steps or [])]
+        if not all(math.isfinite(v) for v in values):
             return ModelOutputError(
-                f"the model returned a non-finite score ({row}) for a {item.length}-token input; with float16 "
+                f"the model returned a non-finite score ({values}) for a {item.length}-token input; with float16 "
                 "this is usually overflow: try --dtype bfloat16 or float32"
             )
-        score = (row[0] - self._mean) / self._std
-        extras = {name: value for name, value in zip(self._labels, row)} if len(row) > 1 else {}
-        return ScoreResult(score=score, num_tokens=item.length, truncated=item.truncated, extras=extras)
+        raw = aggregate_steps(steps, self.step_aggregation) if steps else row[self.objective]
+        objectives = dict(zip(self.outputs, row)) if len(row) > 1 else {}
+        return ScoreResult(
+            score=(raw - self._mean) / self._std,
+            num_tokens=item.length,
+            truncated=item.truncated,
+            objectives=objectives,
+            steps=tuple(steps) if steps is not None else None,
+        )

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["LoadedModel", "ModelInfo"]
+__all__ = ["LoadedModel", "ModelInfo", "StepRewards"]
 
 
 @dataclass
@@ -34,10 +34,23 @@ class ModelInfo:
     normalization: dict[str, float] | None = None
     normalize_by_default: bool = False
     normalized: bool = False
-    label_names: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    objective: str | None = None
+    detected_by: str = ""
+    steps: dict[str, Any] | None = None
+    pairwise: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class StepRewards:
+    """What a process reward model returns: a value per sequence (at its last token) and the
+    scores at each step separator, per sequence, in order."""
+
+    values: Any
+    steps: list[list[float]]
 
 
 class LoadedModel(ABC):
@@ -56,4 +69,5 @@ class LoadedModel(ABC):
 
     @abstractmethod
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        """Raw rewards, shape [batch, num_labels], float32, for right-padded inputs."""
+        """Raw rewards for right-padded inputs: a float32 tensor [batch, outputs], named by
+        ``info.outputs`` when there are several, or a StepRewards for process reward models."""

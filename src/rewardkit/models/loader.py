@@ -23,31 +23,44 @@ MAX_DEFAULT_LENGTH = 8192
 
 @dataclass(frozen=True)
 class ModelFormat:
+    """One on-disk reward-model layout. ``detect`` returns why a checkpoint matches (for /info), or
+    None; ``load`` builds the LoadedModel."""
+
     name: str
     description: str
-    detect: Callable[[Checkpoint], bool]
+    detect: Callable[[Checkpoint], str | None]
     load: Callable[..., LoadedModel]
+    runs_custom_code: bool = False
 
 
 def _formats() -> list[ModelFormat]:
-    from rewardkit.models import sequence_classifier, value_head
+    from rewardkit.models import custom_code, sequence_classifier, token_classifier, v_head, value_head
 
-    # Order matters: a value-head checkpoint may also name a *ForSequenceClassification class.
-    return [value_head.FORMAT, sequence_classifier.FORMAT]
+    # Order matters: value-head checkpoints may also name a *ForSequenceClassification or
+    # *ForCausalLM class, and custom classes may name any architecture.
+    return [value_head.FORMAT, v_head.FORMAT, custom_code.FORMAT, token_classifier.FORMAT, sequence_classifier.FORMAT]
 
 
 FORMATS: Callable[[], list[ModelFormat]] = _formats
 
 
-def detect_format(ckpt: Checkpoint) -> ModelFormat:
+def detect_format(ckpt: Checkpoint) -> tuple[ModelFormat, str]:
+    """The first format that recognises ``ckpt`` and the reason, or an error naming what was found."""
     for fmt in FORMATS():
-        if fmt.detect(ckpt):
-            return fmt
+        reason = fmt.detect(ckpt)
+        if reason:
+            return fmt, reason
     supported = "; ".join(f"{f.name}: {f.description}" for f in FORMATS())
+    hint = ""
+    if any(a.endswith("ForCausalLM") for a in ckpt.architectures):
+        hint = (
+            " This is a causal LM with no reward head; if it is a pairwise preference model (it answers which "
+            "of two responses is better), load it with --pairwise."
+        )
     raise ModelLoadError(
         f"{ckpt.path}: unsupported reward-model format (architectures={ckpt.architectures or 'none'}, "
-        f"model_type={ckpt.config.get('model_type')!r}, auto_map={sorted(ckpt.auto_map) or 'none'}). "
-        f"Supported: {supported}"
+        f"model_type={ckpt.config.get('model_type')!r}, auto_map={sorted(ckpt.auto_map) or 'none'}, "
+        f"{len(ckpt.tensor_names)} stored tensors).{hint} Supported: {supported}"
     )
 
 
@@ -122,12 +135,17 @@ def assemble(
     head_text: str,
     pooling: str,
     num_labels: int,
+    outputs: list[str] | None = None,
+    objective: str | None = None,
+    steps: dict[str, Any] | None = None,
+    **model_kwargs: Any,
 ) -> LoadedModel:
-    """The LoadedModel of a format, with its pad id and the facts /info reports."""
+    """The LoadedModel of a format, with its pad id and the facts /info reports; ``model_kwargs``
+    go to the format's own LoadedModel class."""
     pad_id, pad_added = pad_token_id(tokenizer)
     normalization = normalization_stats(ckpt)
-    id2label = ckpt.config.get("id2label") or {}
-    labels = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(num_labels)]
+    if outputs is None:
+        outputs = label_names(ckpt, num_labels)
     info = ModelInfo(
         path=str(ckpt.path),
         format=fmt.name,
@@ -144,9 +162,20 @@ def assemble(
         pad_token_added=pad_added,
         normalization=normalization,
         normalize_by_default=bool(ckpt.config.get("normalize_reward")) and normalization is not None,
-        label_names=labels if num_labels > 1 else [],
+        outputs=outputs if len(outputs) > 1 else [],
+        objective=objective,
+        steps=steps,
     )
-    return model_cls(module=module, head=head, tokenizer=tokenizer, pad_id=pad_id, info=info)
+    return model_cls(module=module, head=head, tokenizer=tokenizer, pad_id=pad_id, info=info, **model_kwargs)
+
+
+def label_names(ckpt: Checkpoint, count: int) -> list[str]:
+    """Output names from config.json's id2label (or ``objective_names``), else LABEL_i."""
+    names = ckpt.config.get("objective_names")
+    if isinstance(names, list) and len(names) == count:
+        return [str(n) for n in names]
+    id2label = ckpt.config.get("id2label") or {}
+    return [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(count)]
 
 
 def normalization_stats(ckpt: Checkpoint) -> dict[str, float] | None:
@@ -163,12 +192,17 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     """Load a checkpoint folder as a reward model, in eval mode, on the configured device."""
     config = config or ModelConfig()
     ckpt = Checkpoint.open(path)
-    if ckpt.auto_map and not config.trust_remote_code:
+    if config.pairwise:
+        from rewardkit.models import pairwise
+
+        fmt, reason = pairwise.FORMAT, "--pairwise was given"
+    else:
+        fmt, reason = detect_format(ckpt)
+    if fmt.runs_custom_code and not config.trust_remote_code:
         raise ModelLoadError(
-            f"{ckpt.path}: the checkpoint ships custom model code (auto_map: {sorted(ckpt.auto_map)}). "
+            f"{ckpt.path}: the checkpoint ships custom model code (auto_map: {ckpt.auto_map}). "
             "Read it, then pass --trust-remote-code (trust_remote_code=True) to run it."
         )
-    fmt = detect_format(ckpt)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     tokenizer = load_tokenizer(ckpt)
@@ -180,4 +214,5 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
         raise ModelLoadError(f"{ckpt.path}: loading as {fmt.name} failed: {exc}") from exc
     if config.max_length is not None:
         model.info.max_length = config.max_length
+    model.info.detected_by = reason
     return model

@@ -4,7 +4,8 @@ Decoder classifiers carry a linear ``score`` head applied to every token; transf
 last token that is not the pad id, which is wrong whenever the pad id also appears as a real token
 (pad == eos). rewardkit runs the backbone and applies ``score`` at the last token of the attention
 mask instead. Encoders (a ``classifier`` over a pooled first token) run their own forward on
-right-padded inputs, which is exactly how they were trained.
+right-padded inputs, which is exactly how they were trained. Several labels are several named
+outputs (id2label); ``--objective`` picks the reward. Custom classes live in custom_code.py.
 """
 
 from __future__ import annotations
@@ -27,23 +28,19 @@ class SequenceClassifierModel(LoadedModel):
         return self.head(gather_last(hidden, attention_mask)).float()
 
 
-def detect(ckpt: Checkpoint) -> bool:
-    return any(a.endswith("ForSequenceClassification") for a in ckpt.architectures) or (
-        "AutoModelForSequenceClassification" in ckpt.auto_map
-    )
+def detect(ckpt: Checkpoint) -> str | None:
+    names = [a for a in ckpt.architectures if a.endswith("ForSequenceClassification")]
+    return f"config.json architectures={names}" if names else None
 
 
 def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    module = AutoModelForSequenceClassification.from_pretrained(
-        str(ckpt.path), dtype=dtype, trust_remote_code=config.trust_remote_code
-    )
+    module = AutoModelForSequenceClassification.from_pretrained(str(ckpt.path), dtype=dtype)
     module.to(device).eval()
     score = getattr(module, "score", None)
-    custom = "AutoModelForSequenceClassification" in ckpt.auto_map
-    head = score if isinstance(score, torch.nn.Linear) and not custom else None
+    head = score if isinstance(score, torch.nn.Linear) else None
     if head is not None:
         head_text = f"score: Linear({head.in_features} -> {head.out_features})"
         pooling = "last non-padding token (attention mask), applied by rewardkit"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
+from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.loader import ModelFormat, assemble
@@ -39,31 +40,20 @@ def head_prefix(ckpt: Checkpoint) -> str | None:
     return None
 
 
-def detect(ckpt: Checkpoint) -> bool:
-    return head_prefix(ckpt) is not None
+def detect(ckpt: Checkpoint) -> str | None:
+    prefix = ckpt.config.get("value_head_prefix")
+    if isinstance(prefix, str) and prefix:
+        return f"config.json value_head_prefix={prefix!r}"
+    found = head_prefix(ckpt)
+    return f"a stored '{found}.weight' tensor (older OpenRLHF)" if found else None
 
 
 def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
-    import torch
-    from transformers import AutoModel
-
     prefix = head_prefix(ckpt)
-    tensors = ckpt.load_tensors({f"{prefix}.weight", f"{prefix}.bias"})
-    weight = tensors.get(f"{prefix}.weight")
-    if weight is None:
-        raise ModelLoadError(
-            f"{ckpt.path}: config says value_head_prefix={prefix!r} but no tensor '{prefix}.weight' is stored"
-        )
-    weight = weight.reshape(-1, weight.shape[-1])
-    bias = tensors.get(f"{prefix}.bias")
-    head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        head.weight.copy_(weight)
-        if bias is not None:
-            head.bias.copy_(bias.reshape(-1))
-    backbone = AutoModel.from_pretrained(str(ckpt.path), dtype=dtype)
-    backbone.to(device).eval()
-    head.to(device=device, dtype=dtype).eval()
+    if prefix is None:
+        raise ModelLoadError(f"{ckpt.path}: no value head found")
+    head = linear_head(ckpt, prefix, dtype=dtype, device=device)
+    backbone = load_backbone(ckpt, dtype=dtype, device=device)
     return assemble(
         ValueHeadModel,
         ckpt,

@@ -7,8 +7,12 @@ from fastapi.responses import JSONResponse
 
 from rewardkit import __version__
 from rewardkit.server.schemas import (
+    CompareRequest,
+    CompareResponse,
     GetRewardRequest,
     GetRewardResponse,
+    RankRequest,
+    RankResponse,
     ScoreBatchResponse,
     ScoreRequest,
     ScoreResponse,
@@ -31,34 +35,70 @@ def _count_truncated(request: Request, results: list[ScoreResult]) -> None:
         request.app.state.metrics.truncated.inc(n)
 
 
-@router.post("/get_reward", response_model=GetRewardResponse, summary="OpenRLHF remote reward")
+@router.post(
+    "/get_reward", response_model=GetRewardResponse, response_model_exclude_none=True, summary="OpenRLHF remote reward"
+)
 async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardResponse:
     """Score full texts as OpenRLHF sends them; ``rewards`` and ``scores`` carry the same values."""
-    results = await _service(request).score_texts(body.query)
+    results = await _service(request).score_texts(body.query, objective=body.objective)
     _count_truncated(request, results)
     rewards = [r.score for r in results]
     extra_logs: dict[str, list[float]] = {
         "truncated": [float(r.truncated) for r in results],
         "num_tokens": [float(r.num_tokens) for r in results],
     }
-    for name in results[0].extras:
-        extra_logs[name] = [r.extras[name] for r in results]
-    return GetRewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs)
+    for name in results[0].objectives:
+        extra_logs[name] = [r.objectives[name] for r in results]
+    steps = None
+    if results[0].steps is not None:
+        steps = [list(r.steps or ()) for r in results]
+        extra_logs["num_steps"] = [float(len(s)) for s in steps]
+    return GetRewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs, step_scores=steps)
 
 
-@router.post("/score", response_model=ScoreResponse | ScoreBatchResponse, summary="Score conversations")
+@router.post(
+    "/score",
+    response_model=ScoreResponse | ScoreBatchResponse,
+    response_model_exclude_none=True,
+    summary="Score conversations",
+)
 async def score(body: ScoreRequest, request: Request) -> ScoreResponse | ScoreBatchResponse:
     """Apply the model's chat template server-side and score one conversation or a batch."""
-    results = await _service(request).score_conversations(body.as_conversations())
+    results = await _service(request).score_conversations(body.as_conversations(), objective=body.objective)
     _count_truncated(request, results)
+    multi, stepped = bool(results[0].objectives), results[0].steps is not None
     if body.messages is not None:
         r = results[0]
-        return ScoreResponse(score=r.score, num_tokens=r.num_tokens, truncated=r.truncated)
+        return ScoreResponse(
+            score=r.score,
+            num_tokens=r.num_tokens,
+            truncated=r.truncated,
+            objectives=r.objectives if multi else None,
+            steps=list(r.steps or ()) if stepped else None,
+        )
     return ScoreBatchResponse(
         scores=[r.score for r in results],
         num_tokens=[r.num_tokens for r in results],
         truncated=[r.truncated for r in results],
+        objectives=[r.objectives for r in results] if multi else None,
+        steps=[list(r.steps or ()) for r in results] if stepped else None,
     )
+
+
+@router.post(
+    "/compare", response_model=CompareResponse, response_model_exclude_none=True, summary="Which of two is better"
+)
+async def compare(body: CompareRequest, request: Request) -> CompareResponse:
+    """P(responses[0] better): a pairwise model averaged over both orders, or sigmoid of the reward gap."""
+    result = await _service(request).compare(body.responses, **body.context())
+    return CompareResponse(**result.as_dict())
+
+
+@router.post("/rank", response_model=RankResponse, summary="Rank candidates (Best-of-N)")
+async def rank(body: RankRequest, request: Request) -> RankResponse:
+    """Best first: by reward, or by a knockout / round-robin tournament for pairwise models."""
+    ranking = await _service(request).rank(body.responses, method=body.method, **body.context())
+    return RankResponse(**ranking.as_dict())
 
 
 @router.get("/health", summary="200 while serving, 503 otherwise")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 __all__ = [
+    "CompareRequest",
+    "CompareResponse",
     "GetRewardRequest",
     "GetRewardResponse",
     "Message",
+    "RankRequest",
+    "RankResponse",
     "ScoreBatchResponse",
     "ScoreRequest",
     "ScoreResponse",
@@ -26,6 +30,7 @@ class GetRewardRequest(BaseModel):
     )
     prompts: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
     labels: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
+    objective: StrictStr | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @field_validator("query", mode="before")
     @classmethod
@@ -46,7 +51,10 @@ class GetRewardRequest(BaseModel):
 class GetRewardResponse(BaseModel):
     rewards: list[float]
     scores: list[float]
-    extra_logs: dict[str, list[float]]
+    extra_logs: dict[str, list[float]] = Field(
+        description="One value per query: num_tokens, truncated, each objective of a multi-output model, num_steps."
+    )
+    step_scores: list[list[float]] | None = Field(None, description="Process reward models: per-step scores.")
 
 
 class Message(BaseModel):
@@ -61,6 +69,7 @@ class ScoreRequest(BaseModel):
 
     messages: list[Message] | None = Field(None, min_length=1)
     conversations: list[list[Message]] | None = Field(None, min_length=1)
+    objective: StrictStr | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScoreRequest:
@@ -77,9 +86,65 @@ class ScoreResponse(BaseModel):
     score: float
     num_tokens: int
     truncated: bool
+    objectives: dict[str, float] | None = None
+    steps: list[float] | None = None
 
 
 class ScoreBatchResponse(BaseModel):
     scores: list[float]
     num_tokens: list[int]
     truncated: list[bool]
+    objectives: list[dict[str, float]] | None = None
+    steps: list[list[float]] | None = None
+
+
+class _Candidates(BaseModel):
+    """A context (``prompt`` or ``messages``: the conversation before the responses) and responses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: StrictStr | None = None
+    messages: list[Message] | None = Field(None, min_length=1)
+    responses: list[StrictStr]
+
+    @model_validator(mode="after")
+    def _one_context(self) -> _Candidates:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("send exactly one of 'prompt' (a string) or 'messages' (the conversation so far)")
+        return self
+
+    def context(self) -> dict[str, Any]:
+        if self.prompt is not None:
+            return {"prompt": self.prompt}
+        return {"messages": [m.model_dump() for m in self.messages or []]}
+
+
+class CompareRequest(_Candidates):
+    responses: list[StrictStr] = Field(..., min_length=2, max_length=2, description="Exactly two responses.")
+
+
+class CompareResponse(BaseModel):
+    probability: float = Field(description="P(responses[0] is better than responses[1]).")
+    winner: int = Field(description="0 or 1; 0 on an exact tie.")
+    orders: list[float] | None = Field(
+        None, description="Pairwise models: P(first shown is better) with responses[0] first, then responses[1] first."
+    )
+    scores: list[float] | None = Field(None, description="Pointwise models: the two rewards.")
+
+
+class RankRequest(_Candidates):
+    responses: list[StrictStr] = Field(..., min_length=1, description="The candidates.")
+    method: Literal["knockout", "round_robin"] = Field(
+        "knockout",
+        description="Pairwise models: knockout (n-1 comparisons) or round_robin (all pairs, Bradley-Terry). "
+        "Pointwise models always rank by reward.",
+    )
+
+
+class RankResponse(BaseModel):
+    method: str
+    order: list[int]
+    scores: list[float]
+    best: int
+    comparisons: int
+    matches: list[dict[str, Any]]

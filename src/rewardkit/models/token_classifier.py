@@ -1,0 +1,67 @@
+"""Hugging Face ``*ForTokenClassification`` checkpoints as reward models: with 2 labels, a process
+reward model as TRL's PRMTrainer saves it (P(good) at each step separator); with 1 label, a reward
+per token read at the last one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardkit.models.base import LoadedModel
+from rewardkit.models.checkpoint import Checkpoint
+from rewardkit.models.loader import ModelFormat, assemble
+from rewardkit.models.token_level import TokenLevelReader, resolve_separator
+
+__all__ = ["FORMAT", "TokenClassifierModel"]
+
+
+class TokenClassifierModel(LoadedModel):
+    def __init__(self, *, reader: TokenLevelReader, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reader = reader
+
+    def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        logits = self.module(input_ids=input_ids, attention_mask=attention_mask).logits
+        return self.reader(logits, input_ids, attention_mask)
+
+
+def detect(ckpt: Checkpoint) -> str | None:
+    names = [a for a in ckpt.architectures if a.endswith("ForTokenClassification")]
+    return f"config.json architectures={names}" if names else None
+
+
+def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+    from transformers import AutoModelForTokenClassification
+
+    module = AutoModelForTokenClassification.from_pretrained(str(ckpt.path), dtype=dtype)
+    module.to(device).eval()
+    num_labels = int(module.config.num_labels)
+    separator, separator_id = None, None
+    if num_labels == 2:
+        separator, separator_id = resolve_separator(ckpt, tokenizer, config.step_separator)
+    reader = TokenLevelReader(num_labels, separator_id)
+    pooling, steps = reader.describe(separator)
+    classifier = getattr(module, "score", None) or getattr(module, "classifier", None)
+    return assemble(
+        TokenClassifierModel,
+        ckpt,
+        FORMAT,
+        tokenizer,
+        module=module,
+        head=None,
+        dtype=dtype,
+        device=device,
+        head_text=f"per-token {type(classifier).__name__} ({num_labels} labels)",
+        pooling=pooling,
+        num_labels=1,
+        outputs=["reward"],
+        steps=steps,
+        reader=reader,
+    )
+
+
+FORMAT = ModelFormat(
+    name="token-classification",
+    description="config.architectures names a *ForTokenClassification class (TRL process reward models)",
+    detect=detect,
+    load=load,
+)

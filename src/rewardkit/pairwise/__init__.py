@@ -1,0 +1,1 @@
+"""Pairwise preference models: comparisons, tournaments, Bradley-Terry."""

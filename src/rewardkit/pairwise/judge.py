@@ -1,0 +1,160 @@
+"""Comparisons with a pairwise preference model: build both orders of each pair, turn the model's
+P(first better) for the two orders into one position-debiased probability.
+
+P(a > b) = (P_A(a, b) + 1 - P_A(b, a)) / 2, where P_A(x, y) is the model's probability that the
+response shown first (as "A") is better. A model that always prefers whichever response comes
+first gets 0.5, not a win.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rewardkit.errors import InputTooLongError, InvalidInputError
+from rewardkit.templating import Templater
+from rewardkit.types import Conversation, TokenizedItem
+
+__all__ = [
+    "Comparison",
+    "PairPrompter",
+    "both_orders",
+    "check_responses",
+    "comparison",
+    "pair_probabilities",
+    "pointwise_conversations",
+    "render_context",
+]
+
+ROLE_NAMES = {"system": "System", "user": "Human", "assistant": "Assistant"}
+
+
+def render_context(prompt: str | None = None, messages: Conversation | None = None) -> str:
+    """The {context} of the template: the prompt as given, or the turns as 'Human: ...' blocks."""
+    if (prompt is None) == (messages is None):
+        raise InvalidInputError("send exactly one of 'prompt' (a string) or 'messages' (the conversation so far)")
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise InvalidInputError(f"prompt: expected a string, got {type(prompt).__name__}")
+        return prompt
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInputError("messages: expected a non-empty list of {'role', 'content'} objects")
+    blocks = []
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role not in ROLE_NAMES or not isinstance(content, str):
+            raise InvalidInputError(
+                f"messages[{i}]: expected {{'role': one of {', '.join(ROLE_NAMES)}, 'content': a string}}"
+            )
+        blocks.append(f"{ROLE_NAMES[role]}: {content}")
+    return "\n\n".join(blocks)
+
+
+def check_responses(responses: Sequence[str], minimum: int) -> list[str]:
+    if not isinstance(responses, (list, tuple)) or len(responses) < minimum:
+        raise InvalidInputError(f"responses: expected a list of at least {minimum} strings")
+    for i, response in enumerate(responses):
+        if not isinstance(response, str):
+            raise InvalidInputError(f"responses[{i}]: expected a string, got {type(response).__name__}")
+    return list(responses)
+
+
+def both_orders(p_first_ab: float, p_first_ba: float) -> float:
+    """P(a > b) from P_A(a, b) and P_A(b, a)."""
+    return (p_first_ab + 1.0 - p_first_ba) / 2.0
+
+
+class PairPrompter:
+    """Context + two responses -> the token ids the pairwise model reads.
+
+    The filled template is sent as one user message through the chat template with a generation
+    prompt (or tokenized as is when the tokenizer has none). Over-long inputs lose the START of the
+    context; if the two responses alone do not fit, the comparison is refused (HTTP 413).
+    """
+
+    def __init__(self, templater: Templater, template: str) -> None:
+        self.templater = templater
+        self.template = template
+
+    def encode(self, context: str, first: str, second: str) -> TokenizedItem:
+        ids = self._ids(context, first, second)
+        original = len(ids)
+        limit = self.templater.max_length
+        if original <= limit:
+            return TokenizedItem(input_ids=tuple(ids), original_length=original)
+        tok = self.templater.tokenizer
+        context_ids = tok.encode(context, add_special_tokens=False)
+        keep = len(context_ids) - (original - limit) - 2  # a margin for merges at the cut
+        if self.templater.truncation == "error" or keep < 0:
+            raise InputTooLongError(
+                f"the comparison is {original} tokens, over the limit of {limit}, and cutting the context "
+                f"{'is disabled (--truncation error)' if keep >= 0 else 'cannot make the two responses fit'}; "
+                "send shorter responses or raise --max-length"
+            )
+        ids = self._ids(tok.decode(context_ids[len(context_ids) - keep :]), first, second)
+        if len(ids) > limit:
+            raise InputTooLongError(f"the comparison is {len(ids)} tokens after cutting the context; limit {limit}")
+        return TokenizedItem(input_ids=tuple(ids), original_length=original, truncated=True)
+
+    def encode_pairs(
+        self, context: str, responses: Sequence[str], pairs: Sequence[tuple[int, int]]
+    ) -> list[TokenizedItem]:
+        """Two items per pair (i first, then j first), in pair order."""
+        items = []
+        for i, j in pairs:
+            items.append(self.encode(context, responses[i], responses[j]))
+            items.append(self.encode(context, responses[j], responses[i]))
+        return items
+
+    def _ids(self, context: str, first: str, second: str) -> list[int]:
+        text = self.template.format(context=context, response_a=first, response_b=second)
+        tok = self.templater.tokenizer
+        if self.templater.has_chat_template:
+            out = tok.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )
+            return list(out["input_ids"] if hasattr(out, "keys") else out)
+        return list(tok(text, add_special_tokens=True)["input_ids"])
+
+
+def pair_probabilities(p_first: Sequence[float]) -> list[float]:
+    """Flat [P_A(i, j), P_A(j, i), ...] for each pair -> P(i > j) per pair."""
+    return [both_orders(p_first[k], p_first[k + 1]) for k in range(0, len(p_first), 2)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """P(responses[0] better than responses[1]), the winner (0 on an exact tie), and the evidence:
+    the two ordered probabilities of a pairwise model, or the two rewards of a pointwise one."""
+
+    probability: float
+    winner: int
+    orders: tuple[float, float] | None = None
+    scores: tuple[float, float] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def comparison(*, p_first: Sequence[float] | None = None, scores: Sequence[float] | None = None) -> Comparison:
+    """From a pairwise model's [P_A(a, b), P_A(b, a)], or from two rewards (Bradley-Terry: sigmoid of the gap)."""
+    if p_first is not None:
+        p = both_orders(p_first[0], p_first[1])
+        return Comparison(p, 0 if p >= 0.5 else 1, orders=(p_first[0], p_first[1]))
+    a, b = scores  # type: ignore[misc]
+    gap = a - b
+    p = 1.0 / (1.0 + math.exp(-gap)) if gap >= 0 else math.exp(gap) / (1.0 + math.exp(gap))
+    return Comparison(p, 0 if p >= 0.5 else 1, scores=(a, b))
+
+
+def pointwise_conversations(
+    responses: Sequence[str], prompt: str | None = None, messages: Conversation | None = None
+) -> list[Conversation]:
+    """One conversation per response, for scoring candidates with a pointwise reward model."""
+    if (prompt is None) == (messages is None):
+        raise InvalidInputError("send exactly one of 'prompt' (a string) or 'messages' (the conversation so far)")
+    base = [{"role": "user", "content": prompt}] if prompt is not None else list(messages or [])
+    return [[*base, {"role": "assistant", "content": response}] for response in responses]
