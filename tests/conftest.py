@@ -15,7 +15,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
+import tiny_custom
 import tiny_models
+import tiny_pairwise
 
 from rewardkit.models.base import LoadedModel
 
@@ -24,18 +26,21 @@ BUILDERS = {
     **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.ENCODERS},
     "llama_no_pad": lambda out: tiny_models.build_classifier(out, "llama", pad=False, seed=1),
     "llama_left_pad": lambda out: tiny_models.build_classifier(out, "llama", padding_side="left", seed=2),
+    "llama_multi_label": lambda out: tiny_models.build_classifier(
+        out, "llama", seed=3, labels=["helpfulness", "harmlessness", "honesty"]
+    ),
     "value_head": lambda out: tiny_models.build_openrlhf_value_head(out),
     "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(
         out, prefix="value_head", legacy_config=True
     ),
-    "pairwise_lm": lambda out: __import__("tiny_pairwise").build_pairwise_lm(out),
-    "custom_value_head": lambda out: __import__("tiny_custom").build_custom_value_head(out),
-    "armo_gating": lambda out: __import__("tiny_custom").build_armo_gating(out),
-    "qwen2_token_rm": lambda out: __import__("tiny_custom").build_qwen2_token_rm(out),
-    "qwen2_prm": lambda out: __import__("tiny_custom").build_qwen2_prm(out),
-    "token_classification_prm": lambda out: __import__("tiny_custom").build_token_classification_prm(out),
-    "deepspeed_chat_opt": lambda out: __import__("tiny_custom").build_deepspeed_chat_opt(out),
-    "trlx_gptj": lambda out: __import__("tiny_custom").build_trlx_gptj(out),
+    "pairwise_lm": lambda out: tiny_pairwise.build_pairwise_lm(out),
+    "custom_value_head": lambda out: tiny_custom.build_custom_value_head(out),
+    "armo_gating": lambda out: tiny_custom.build_armo_gating(out),
+    "qwen2_token_rm": lambda out: tiny_custom.build_qwen2_token_rm(out),
+    "qwen2_prm": lambda out: tiny_custom.build_qwen2_prm(out),
+    "token_classification_prm": lambda out: tiny_custom.build_token_classification_prm(out),
+    "deepspeed_chat_opt": lambda out: tiny_custom.build_deepspeed_chat_opt(out),
+    "trlx_gptj": lambda out: tiny_custom.build_trlx_gptj(out),
 }
 
 

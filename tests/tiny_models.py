@@ -138,8 +138,17 @@ def _randomize_head(model, seed: int) -> None:
             p.data = torch.randn(p.shape, generator=g) * 0.5
 
 
-def build_classifier(out: Path, arch: str, *, pad: bool = True, padding_side: str = "right", seed: int = 0) -> Path:
-    """A *ForSequenceClassification checkpoint folder: weights, config, tokenizer, chat template."""
+def build_classifier(
+    out: Path,
+    arch: str,
+    *,
+    pad: bool = True,
+    padding_side: str = "right",
+    seed: int = 0,
+    labels: list[str] | None = None,
+) -> Path:
+    """A *ForSequenceClassification checkpoint folder: weights, config, tokenizer, chat template;
+    ``labels`` makes a multi-label head with those id2label names."""
     torch.manual_seed(seed)
     if arch in ENCODERS:
         tok = encoder_tokenizer()
@@ -147,6 +156,10 @@ def build_classifier(out: Path, arch: str, *, pad: bool = True, padding_side: st
     else:
         tok = decoder_tokenizer(pad=pad, padding_side=padding_side)
         cfg, cls = decoder_config(arch, len(tok), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id)
+    if labels:
+        cfg.num_labels = len(labels)
+        cfg.id2label = dict(enumerate(labels))
+        cfg.label2id = {name: i for i, name in enumerate(labels)}
     model = cls(cfg).eval()
     _randomize_head(model, seed)
     model.save_pretrained(out)
@@ -212,12 +225,17 @@ def reference_conversation_ids(tokenizer, conversation) -> list[int]:
 
 def reference_classifier_score(path: Path, ids: list[int]) -> float:
     """transformers' own pooling on a batch of one unpadded sequence (no pad id involved)."""
+    return reference_classifier_logits(path, ids)[0]
+
+
+def reference_classifier_logits(path: Path, ids: list[int]) -> list[float]:
+    """Every label's logit, as reference_classifier_score reads the first."""
     from transformers import AutoModelForSequenceClassification
 
     model = _cached(path, lambda: AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval())
     model.config.pad_token_id = None
     with torch.no_grad():
-        return float(model(input_ids=torch.tensor([ids])).logits[0, 0])
+        return model(input_ids=torch.tensor([ids])).logits[0].tolist()
 
 
 def reference_value_head_score(path: Path, ids: list[int], *, normalize: bool) -> float:

@@ -6,38 +6,19 @@ different padded-token budgets; a score must not depend on its neighbours.
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import tiny_models
+from batch_checks import TOL, assert_batch_independent, varied_texts
 
 from rewardkit import RewardModel
 
-TOL = 1e-4
 CLASSIFIERS = [*tiny_models.DECODERS, *tiny_models.ENCODERS, "llama_no_pad", "llama_left_pad"]
-
-
-def varied_texts(n: int = 14, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    texts = tiny_models.hh_texts(60)
-    return [texts[rng.randrange(len(texts))][: rng.randint(3, 350)] for _ in range(n)]
 
 
 def reference(name: str, path, tokenizer, ids: list[int]) -> float:
     if name.startswith("value_head"):
         return tiny_models.reference_value_head_score(path, ids, normalize=name == "value_head")
     return tiny_models.reference_classifier_score(path, ids)
-
-
-def assert_batch_independent(model: RewardModel, texts: list[str], expected: list[float]) -> None:
-    rng = random.Random(1)
-    for budget in (40, 300, 100_000):
-        model.max_batch_tokens = budget
-        order = list(range(len(texts)))
-        rng.shuffle(order)
-        got = model.score([texts[i] for i in order])
-        for position, i in enumerate(order):
-            assert got[position] == pytest.approx(expected[i], abs=TOL), (budget, texts[i][:40])
 
 
 @pytest.mark.parametrize("name", [*CLASSIFIERS, "value_head", "value_head_legacy"])

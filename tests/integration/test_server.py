@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 import tiny_models
 from conftest import FaultyModel
+from serving import serving
 
 from rewardkit.config import EngineConfig, ModelConfig, ServerConfig
 from rewardkit.models import load_model
-from rewardkit.server import build
 
 pytestmark = pytest.mark.anyio
 
 CONV = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
-
-
-@asynccontextmanager
-async def serving(model, model_config=None, engine_config=None, server_config=None):
-    app = build(model, model_config, engine_config, server_config)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://rk") as client:
-            client.app = app
-            yield client
 
 
 @pytest.fixture

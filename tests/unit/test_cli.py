@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import pytest
@@ -36,3 +37,26 @@ def test_unloadable_folder_gets_a_clear_error(tmp_path):
     result = runner.invoke(app, ["info", str(tmp_path)])
     assert result.exit_code == 2
     assert "unsupported reward-model format" in result.output and "Supported" in result.output
+
+
+def test_info_reports_objectives_and_detection_for_custom_code(checkpoint):
+    path = str(checkpoint("armo_gating"))
+    refused = runner.invoke(app, ["info", path])
+    assert refused.exit_code == 2 and "--trust-remote-code" in refused.output
+    result = runner.invoke(app, ["info", path, "--trust-remote-code", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["format"] == "custom-code" and "auto_map" in facts["detected_by"]
+    assert facts["outputs"][0] == "score" and facts["objective"] == "score"
+    for key in ("head", "pooling", "pad_token", "eos_token", "bos_token", "template", "normalization"):
+        assert key in facts
+
+
+def test_info_for_a_pairwise_model_and_the_hint_without_the_flag(checkpoint):
+    path = str(checkpoint("pairwise_lm"))
+    refused = runner.invoke(app, ["info", path])
+    assert refused.exit_code == 2 and "--pairwise" in refused.output
+    result = runner.invoke(app, ["info", path, "--pairwise", "--pairwise-temperature", "0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["pairwise"]["temperature"] == 0.5 and facts["pairwise"]["tokens"] == ["A", "B"]
