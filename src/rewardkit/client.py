@@ -40,8 +40,22 @@ def _reward_call(queries: Sequence[str], prompts: Sequence[Any] | None, labels: 
     return _Call("POST", "/get_reward", body)
 
 
-def _messages_call(conversations: Sequence[Conversation]) -> _Call:
-    return _Call("POST", "/score", {"conversations": [list(c) for c in conversations]})
+def _messages_call(conversations: Sequence[Conversation], objective: str | None = None) -> _Call:
+    body: dict[str, Any] = {"conversations": [list(c) for c in conversations]}
+    if objective is not None:
+        body["objective"] = objective
+    return _Call("POST", "/score", body)
+
+
+def _candidates_call(
+    path: str, responses: Sequence[str], prompt: str | None, messages: Conversation | None, **extra: Any
+) -> _Call:
+    body: dict[str, Any] = {"responses": list(responses), **extra}
+    if prompt is not None:
+        body["prompt"] = prompt
+    if messages is not None:
+        body["messages"] = list(messages)
+    return _Call("POST", path, body)
 
 
 def _parse(response: httpx.Response) -> Any:
@@ -116,8 +130,29 @@ class AsyncClient:
     async def score(self, texts: Sequence[str]) -> list[float]:
         return (await self.get_reward(texts))["rewards"]
 
-    async def score_messages(self, conversations: Sequence[Conversation]) -> list[float]:
-        return (await self._send(_messages_call(conversations)))["scores"]
+    async def score_messages(
+        self, conversations: Sequence[Conversation], *, objective: str | None = None
+    ) -> list[float]:
+        """Rewards for conversations (templated by the server); ``objective`` picks an output of
+        multi-objective models."""
+        return (await self._send(_messages_call(conversations, objective)))["scores"]
+
+    async def compare(
+        self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
+    ) -> dict[str, Any]:
+        """``{"probability", "winner", ...}``: P(responses[0] better than responses[1])."""
+        return await self._send(_candidates_call("/compare", responses, prompt, messages))
+
+    async def rank(
+        self,
+        responses: Sequence[str],
+        *,
+        prompt: str | None = None,
+        messages: Conversation | None = None,
+        method: str = "knockout",
+    ) -> dict[str, Any]:
+        """``{"order", "scores", "best", ...}``: candidates ranked best first."""
+        return await self._send(_candidates_call("/rank", responses, prompt, messages, method=method))
 
     async def info(self) -> dict[str, Any]:
         return await self._send(_Call("GET", "/info"))
@@ -179,8 +214,27 @@ class Client:
     def score(self, texts: Sequence[str]) -> list[float]:
         return self.get_reward(texts)["rewards"]
 
-    def score_messages(self, conversations: Sequence[Conversation]) -> list[float]:
-        return self._send(_messages_call(conversations))["scores"]
+    def score_messages(self, conversations: Sequence[Conversation], *, objective: str | None = None) -> list[float]:
+        """Rewards for conversations (templated by the server); ``objective`` picks an output of
+        multi-objective models."""
+        return (self._send(_messages_call(conversations, objective)))["scores"]
+
+    def compare(
+        self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
+    ) -> dict[str, Any]:
+        """``{"probability", "winner", ...}``: P(responses[0] better than responses[1])."""
+        return self._send(_candidates_call("/compare", responses, prompt, messages))
+
+    def rank(
+        self,
+        responses: Sequence[str],
+        *,
+        prompt: str | None = None,
+        messages: Conversation | None = None,
+        method: str = "knockout",
+    ) -> dict[str, Any]:
+        """``{"order", "scores", "best", ...}``: candidates ranked best first."""
+        return self._send(_candidates_call("/rank", responses, prompt, messages, method=method))
 
     def info(self) -> dict[str, Any]:
         return self._send(_Call("GET", "/info"))

@@ -152,3 +152,46 @@ def test_client_gives_up_with_the_connection_error_after_its_retries():
     url = f"http://127.0.0.1:{port}"
     with Client(url, retries=1, timeout=2) as rk, pytest.raises(httpx.ConnectError):
         rk.score(["x"])
+
+
+def test_served_custom_code_model_returns_objectives_through_the_clients(checkpoint):
+    import tiny_custom
+
+    path = checkpoint("armo_gating")
+    proc, url = start_server(str(path), "--trust-remote-code", "--objective", "correctness")
+    try:
+        with Client(url) as rk:
+            chosen = rk.score_messages([CONV])
+            gated = rk.score_messages([CONV], objective="score")
+            ranked = rk.rank(["hello there", "go away"], prompt="hi")
+            compared = rk.compare(["hello there", "go away"], prompt="hi")
+        tok = tiny_models.decoder_tokenizer()
+        score, rewards, _ = tiny_custom.reference_armo(path, tiny_models.reference_conversation_ids(tok, CONV))
+        assert chosen[0] == pytest.approx(rewards[1], abs=1e-4)
+        assert gated[0] == pytest.approx(score, abs=1e-4)
+        assert ranked["scores"][0] == pytest.approx(rewards[1], abs=1e-4) and ranked["method"] == "scores"
+        assert compared["winner"] == (0 if compared["probability"] >= 0.5 else 1)
+    finally:
+        stop_server(proc)
+
+
+def test_served_pairwise_model_compares_and_ranks(checkpoint):
+    import tiny_pairwise
+
+    path = checkpoint("pairwise_lm")
+    proc, url = start_server(str(path), "--pairwise")
+    try:
+
+        async def run():
+            async with AsyncClient(url) as rk:
+                return await asyncio.gather(
+                    rk.compare(["thanks helpful", "rude"], prompt="fix my bike"),
+                    rk.rank(["wrong", "mean", "great", "awful"], prompt="fix my bike", method="knockout"),
+                )
+
+        compared, ranked = asyncio.run(run())
+        expected = tiny_pairwise.reference_preference(path, "fix my bike", "thanks helpful", "rude")
+        assert compared["probability"] == pytest.approx(expected, abs=1e-4)
+        assert ranked["best"] == 2 and ranked["comparisons"] == 3
+    finally:
+        stop_server(proc)

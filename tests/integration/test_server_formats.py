@@ -99,3 +99,28 @@ async def test_compare_and_rank_with_a_pointwise_model(checkpoint):
         compared = (await c.post("/compare", json={"prompt": "q", "responses": candidates[:2]})).json()
     assert ranked["method"] == "scores" and ranked["scores"] == pytest.approx(scores, abs=1e-4)
     assert compared["scores"] == pytest.approx(scores[:2], abs=1e-4) and "orders" not in compared
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("llama_multi_label", {}),
+        ("deepspeed_chat_opt", {}),
+        ("trlx_gptj", {}),
+        ("custom_value_head", {"trust_remote_code": True}),
+        ("qwen2_token_rm", {"trust_remote_code": True}),
+        ("token_classification_prm", {}),
+    ],
+)
+async def test_every_format_serves_get_reward_and_score_unchanged(checkpoint, name, options):
+    path = checkpoint(name)
+    reference = RewardModel.load(path, **options)
+    texts = ["Human: hi\n\nAssistant: hello\n", "one more text to score\n"]
+    expected = reference.score(texts)
+    expected_conv = reference.score_messages([CONV])
+    model, config = loaded(path, **options)
+    async with serving(model, config) as c:
+        got = (await c.post("/get_reward", json={"query": texts})).json()
+        conv = (await c.post("/score", json={"messages": CONV})).json()
+    assert got["rewards"] == pytest.approx(expected, abs=1e-5)
+    assert conv["score"] == pytest.approx(expected_conv[0], abs=1e-5)
