@@ -12,6 +12,7 @@ from typing import Any
 
 from rewardkit.errors import InvalidInputError
 from rewardkit.model import RewardModel
+from rewardkit.service import pairwise_only
 from rewardkit.templating import validate_conversation
 from rewardkit.types import TokenizedItem
 
@@ -50,6 +51,7 @@ def _encode(model: RewardModel, row: dict[str, Any], path: Path) -> TokenizedIte
 
 def score_file(model: RewardModel, source: Path, target: Path, *, progress: bool = True) -> int:
     """Score every row of ``source`` into ``target``; returns the number of rows written."""
+    pairwise_only(model.model)
     rows = read_rows(source)
     items = [_encode(model, row, source) for row in rows]
     results = model.score_items(items, progress=progress)
@@ -60,6 +62,10 @@ def score_file(model: RewardModel, source: Path, target: Path, *, progress: bool
             row["score"] = result.score
             if result.truncated:
                 row["truncated"] = True
+            if result.objectives:
+                row["objectives"] = result.objectives
+            if result.steps is not None:
+                row["steps"] = list(result.steps)
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(target)
     return len(rows)

@@ -56,3 +56,18 @@ def test_bad_rows_name_file_and_line(tmp_path, llama_dir, line, fragment):
     with pytest.raises(InvalidInputError, match=fragment):
         score_file(RewardModel.load(llama_dir), source, tmp_path / "out.jsonl", progress=False)
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_score_file_writes_objectives_and_steps(tmp_path, checkpoint):
+    rows = [{"text": "step one\nstep two\n"}, {"text": "no steps"}]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    prm = RewardModel.load(checkpoint("token_classification_prm"))
+    score_file(prm, tmp_path / "in.jsonl", tmp_path / "prm.jsonl", progress=False)
+    out = [json.loads(line) for line in (tmp_path / "prm.jsonl").read_text().splitlines()]
+    assert len(out[0]["steps"]) == 2 and out[1]["steps"] == []
+    assert out[0]["score"] == pytest.approx(min(out[0]["steps"]))
+    multi = RewardModel.load(checkpoint("llama_multi_label"))
+    score_file(multi, tmp_path / "in.jsonl", tmp_path / "multi.jsonl", progress=False)
+    first = json.loads((tmp_path / "multi.jsonl").read_text().splitlines()[0])
+    assert set(first["objectives"]) == {"helpfulness", "harmlessness", "honesty"}
+    assert first["score"] == pytest.approx(first["objectives"]["helpfulness"])
