@@ -16,7 +16,7 @@ from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.loader import load_model
 from rewardkit.pairwise import judge
-from rewardkit.pairwise.ranking import Ranking, by_scores, plan, run_plan
+from rewardkit.pairwise.ranking import Ranking, by_scores, run_plan
 from rewardkit.service import pairwise_only, prepare
 from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 
@@ -114,9 +114,7 @@ class RewardModel:
         self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
     ) -> judge.Comparison:
         """P(responses[0] better than responses[1]); both orders averaged for a pairwise model."""
-        responses = judge.check_responses(responses, 2)
-        if len(responses) != 2:
-            raise InvalidInputError(f"compare takes exactly 2 responses, got {len(responses)}; use rank for more")
+        responses = judge.check_responses(responses, pair=True)
         if self.pairwise is None:
             conversations = judge.pointwise_conversations(responses, prompt, messages)
             return judge.comparison(scores=self.score_messages(conversations))
@@ -132,7 +130,7 @@ class RewardModel:
         method: str = "knockout",
     ) -> Ranking:
         """Best first: by reward, or by a knockout / round-robin tournament for a pairwise model."""
-        responses = judge.check_responses(responses, 1)
+        responses = judge.check_responses(responses)
         if self.pairwise is None:
             return by_scores(self.score_messages(judge.pointwise_conversations(responses, prompt, messages)))
         context = judge.render_context(prompt, messages)
@@ -141,11 +139,7 @@ class RewardModel:
             items = self.pairwise.encode_pairs(context, responses, pairs)  # type: ignore[union-attr]
             return judge.pair_probabilities([r.score for r in self.score_items(items)])
 
-        try:
-            tournament = plan(method, len(responses))
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
-        return run_plan(tournament, compare_pairs)
+        return run_plan(judge.tournament(method, len(responses)), compare_pairs)
 
     def score_items(self, items: Sequence[TokenizedItem], *, progress: bool = False) -> list[ScoreResult]:
         plan = plan_batches([i.length for i in items], self.max_batch_tokens, self.max_batch_size)

@@ -17,7 +17,7 @@ from rewardkit.engine.runner import Runner
 from rewardkit.errors import EngineDeadError, InvalidInputError
 from rewardkit.models.base import LoadedModel
 from rewardkit.pairwise import judge
-from rewardkit.pairwise.ranking import Ranking, by_scores, plan, run_plan_async
+from rewardkit.pairwise.ranking import Ranking, by_scores, run_plan_async
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, ScoreResult
 
@@ -100,9 +100,7 @@ class RewardService:
         self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
     ) -> judge.Comparison:
         """Which of two responses is better, as a probability."""
-        responses = judge.check_responses(responses, 2)
-        if len(responses) != 2:
-            raise InvalidInputError(f"responses: /compare takes exactly 2, got {len(responses)}; use /rank for more")
+        responses = judge.check_responses(responses, pair=True)
         if self.pairwise is None:
             results = await self.score_conversations(judge.pointwise_conversations(responses, prompt, messages))
             return judge.comparison(scores=[r.score for r in results])
@@ -120,15 +118,12 @@ class RewardService:
     ) -> Ranking:
         """Rank candidates: by reward for a pointwise model; by a knockout or round-robin tournament
         (Bradley-Terry fit) for a pairwise one."""
-        responses = judge.check_responses(responses, 1)
+        responses = judge.check_responses(responses)
         if self.pairwise is None:
             results = await self.score_conversations(judge.pointwise_conversations(responses, prompt, messages))
             return by_scores([r.score for r in results])
         context = judge.render_context(prompt, messages)
-        try:
-            tournament = plan(method, len(responses))
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
+        tournament = judge.tournament(method, len(responses))
 
         async def compare_pairs(pairs: list[tuple[int, int]]) -> list[float]:
             items = await self._in_pool(lambda _: self.pairwise.encode_pairs(context, responses, pairs), None)

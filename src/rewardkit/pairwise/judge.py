@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rewardkit.errors import InputTooLongError, InvalidInputError
+from rewardkit.pairwise.ranking import Plan, plan
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, TokenizedItem
 
@@ -26,6 +27,7 @@ __all__ = [
     "pair_probabilities",
     "pointwise_conversations",
     "render_context",
+    "tournament",
 ]
 
 ROLE_NAMES = {"system": "System", "user": "Human", "assistant": "Assistant"}
@@ -53,13 +55,24 @@ def render_context(prompt: str | None = None, messages: Conversation | None = No
     return "\n\n".join(blocks)
 
 
-def check_responses(responses: Sequence[str], minimum: int) -> list[str]:
-    if not isinstance(responses, (list, tuple)) or len(responses) < minimum:
-        raise InvalidInputError(f"responses: expected a list of at least {minimum} strings")
+def check_responses(responses: Sequence[str], *, pair: bool = False) -> list[str]:
+    """The responses as a list of strings: exactly two for a comparison, at least one to rank."""
+    if not isinstance(responses, (list, tuple)) or not responses:
+        raise InvalidInputError("responses: expected a non-empty list of strings")
+    if pair and len(responses) != 2:
+        raise InvalidInputError(f"responses: a comparison takes exactly 2, got {len(responses)}; rank more instead")
     for i, response in enumerate(responses):
         if not isinstance(response, str):
             raise InvalidInputError(f"responses[{i}]: expected a string, got {type(response).__name__}")
     return list(responses)
+
+
+def tournament(method: str, n: int) -> Plan:
+    """The ranking plan, with an unknown method as a caller error."""
+    try:
+        return plan(method, n)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
 
 
 def both_orders(p_first_ab: float, p_first_ba: float) -> float:
