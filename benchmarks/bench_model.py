@@ -73,14 +73,17 @@ def smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_FILE)
 
 
-def build_checkpoint(out: Path, *, dtype: str, shape: dict[str, Any], seed: int = SEED) -> Path:
-    """Write a LlamaForSequenceClassification with random weights plus the real tokenizer to ``out``.
+def build_checkpoint(
+    out: Path, *, dtype: str, shape: dict[str, Any], seed: int = SEED, causal_lm: bool = False
+) -> Path:
+    """Write a LlamaForSequenceClassification (or, with ``causal_lm``, a LlamaForCausalLM for the
+    pairwise benchmark) with random weights plus the real tokenizer to ``out``.
 
     Written into a temporary sibling and renamed, so an interrupted build never leaves a folder that
     a later run would take for a finished one.
     """
     import torch
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     tokenizer = smollm2_tokenizer()
     config = LlamaConfig(
@@ -93,7 +96,8 @@ def build_checkpoint(out: Path, *, dtype: str, shape: dict[str, Any], seed: int 
         **shape,
     )
     torch.manual_seed(seed)
-    model = LlamaForSequenceClassification(config).to(getattr(torch, dtype)).eval()
+    model_class = LlamaForCausalLM if causal_lm else LlamaForSequenceClassification
+    model = model_class(config).to(getattr(torch, dtype)).eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is an ordinary cache folder

@@ -41,6 +41,7 @@ def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]
         max_length=model.info.max_length,
         truncation=config.truncation,
         append_eos=config.append_eos,
+        track_prompt=model.info.steps is not None,
     )
     normalize = model.info.normalize_by_default if config.normalize is None else config.normalize
     runner = Runner(model, normalize=normalize, objective=config.objective, step_aggregation=config.step_aggregation)

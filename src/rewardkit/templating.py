@@ -18,6 +18,7 @@ from rewardkit.types import Conversation, TokenizedItem
 __all__ = ["FALLBACK_TEMPLATE", "KNOWN_ROLES", "Templater", "validate_conversation"]
 
 KNOWN_ROLES = ("system", "user", "assistant")
+RESPONSE_MARKER = "\u2063rewardkit-response\u2063"  # invisible separator chars: never in real text
 
 # Used only when a tokenizer ships no chat template (encoders such as BERT). It renders the
 # Anthropic HH-RLHF dialogue format, the layout of the preference data such models are trained on.
@@ -66,6 +67,7 @@ class Templater:
         max_length: int,
         truncation: str = "left",
         append_eos: bool = False,
+        track_prompt: bool = False,
     ) -> None:
         if truncation not in ("left", "right", "error"):
             raise ValueError(f"truncation must be left, right or error, not {truncation!r}")
@@ -74,6 +76,7 @@ class Templater:
         self.max_length = max_length
         self.truncation = truncation
         self.append_eos = append_eos
+        self.track_prompt = track_prompt  # find where the scored response starts (process reward models)
         self._tokenizer = tokenizer
         self._local = threading.local()
         self._owner = threading.get_ident()
@@ -106,6 +109,12 @@ class Templater:
         template = None if self.has_chat_template else FALLBACK_TEMPLATE
         return tok.apply_chat_template(conversation, tokenize=False, chat_template=template)
 
+    def response_offset(self, conversation: Conversation) -> int | None:
+        """Where the last (scored) message's content starts in ``render(conversation)``, in characters."""
+        probe = [*conversation[:-1], {"role": conversation[-1]["role"], "content": RESPONSE_MARKER}]
+        at = self.render(probe).find(RESPONSE_MARKER)
+        return at if at >= 0 else None
+
     def encode_texts(self, texts: Sequence[str]) -> list[TokenizedItem]:
         """Tokenize full texts (template already applied, as OpenRLHF sends them)."""
         for i, text in enumerate(texts):
@@ -125,7 +134,22 @@ class Templater:
                 texts.append(self.render(conversation))
             except InvalidInputError as exc:
                 raise InvalidInputError(f"conversation {i}: {exc}") from None
-        return self.encode_texts(texts)
+        if not self.track_prompt or self.append_eos:
+            return self.encode_texts(texts)
+        items = []
+        tok = self._tok()
+        for i, (conversation, text) in enumerate(zip(conversations, texts)):
+            offset = self.response_offset(conversation)
+            span = None
+            if offset is not None:
+                end = offset + len(conversation[-1]["content"])
+                span = (self._count(tok, text[:offset]), self._count(tok, text[:end]))
+            items.append(self._finish(tok(text, add_special_tokens=True)["input_ids"], i, span))
+        return items
+
+    @staticmethod
+    def _count(tok: Any, text: str) -> int:
+        return len(tok(text, add_special_tokens=True)["input_ids"])
 
     def _legacy_eos(self, text: str) -> str:
         tok = self._tok()
@@ -134,15 +158,18 @@ class Templater:
             text = text[: -len(next(t for t in endings if text.endswith(t)))]
         return text + (tok.eos_token or "")
 
-    def _finish(self, ids: list[int], index: int) -> TokenizedItem:
+    def _finish(self, ids: list[int], index: int, span: tuple[int, int] | None = None) -> TokenizedItem:
+        """``span``: the response's [start, end) in tokens, kept in step with BOS removal and truncation."""
         # A chat template that writes BOS plus a tokenizer that adds one gives two; the model saw one.
         if self._bos_id is not None and len(ids) >= 2 and ids[0] == ids[1] == self._bos_id:
             ids = ids[1:]
+            span = None if span is None else (max(span[0] - 1, 0), max(span[1] - 1, 0))
         if not ids:
             raise InvalidInputError(f"item {index}: the text produced no tokens; send a non-empty text")
         original = len(ids)
+        start, end = span if span is not None else (None, None)
         if original <= self.max_length:
-            return TokenizedItem(input_ids=tuple(ids), original_length=original)
+            return TokenizedItem(input_ids=tuple(ids), original_length=original, prompt_length=start, response_end=end)
         if self.truncation == "error":
             raise InputTooLongError(
                 f"item {index}: {original} tokens is over the limit of {self.max_length}; shorten it, or start "
@@ -152,7 +179,14 @@ class Templater:
         if self.truncation == "left":
             keep_first = ids[0] in self._special_ids
             ids = ids[:1] + ids[-(n - 1) :] if keep_first else ids[-n:]
+            if span is not None:  # positions after the kept head shift left by what was dropped
+                floor = 1 if keep_first else 0
+                start, end = (max(x - (original - n), floor) for x in span)
         else:
             keep_last = ids[-1] in self._special_ids
             ids = ids[: n - 1] + ids[-1:] if keep_last else ids[:n]
-        return TokenizedItem(input_ids=tuple(ids), original_length=original, truncated=True)
+            if span is not None:
+                start, end = (min(x, n - 1 if keep_last else n) for x in span)
+        return TokenizedItem(
+            input_ids=tuple(ids), original_length=original, truncated=True, prompt_length=start, response_end=end
+        )

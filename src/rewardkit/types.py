@@ -16,15 +16,17 @@ Conversation = list[Message]
 class TokenizedItem:
     """One sequence ready for the model.
 
-    ``prompt_length`` marks how many leading tokens are a prompt shared with other items of the same
-    request (Best-of-N, GRPO groups). The engine keeps it so that shared-prompt reuse can be added
-    without changing how requests become items; today it is informational.
+    ``prompt_length`` marks how many leading tokens are the prompt (everything before the scored
+    response), when known (conversations). Process reward models count only the step separators
+    after it and before ``response_end`` (where the template's closing text starts); shared-prompt
+    reuse (Best-of-N, GRPO groups) can build on it too.
     """
 
     input_ids: tuple[int, ...]
     original_length: int
     truncated: bool = False
     prompt_length: int | None = None
+    response_end: int | None = None
 
     @property
     def length(self) -> int:

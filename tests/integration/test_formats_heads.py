@@ -192,3 +192,31 @@ def test_process_reward_model_without_a_separator_scores_the_last_token(checkpoi
 def test_multi_token_step_separator_is_refused(checkpoint):
     with pytest.raises(ModelLoadError, match="single-token"):
         RewardModel.load(checkpoint("token_classification_prm"), step_separator="\n\n")
+
+
+@pytest.mark.parametrize("max_length", [None, 40])
+def test_step_separators_in_the_prompt_and_template_are_not_steps(checkpoint, max_length):
+    """Newlines in the system/user turns and the template's own closing newline are not step ends:
+    only separators inside the scored response count (found here via character offsets)."""
+    path = checkpoint("token_classification_prm")
+    model = RewardModel.load(path, max_length=max_length)
+    tok = model.model.tokenizer
+    response = "First, add two.\nThen double it.\nSo 8.\n"
+    conversation = [
+        {"role": "system", "content": "Think\nstep by step."},
+        {"role": "user", "content": "What is\n(2+2)*2?"},
+        {"role": "assistant", "content": response},
+    ]
+    text = tok.apply_chat_template(conversation, tokenize=False)
+    start = text.rindex(response)
+    encoded = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    if max_length:
+        ids, offsets = ids[:1] + ids[-(max_length - 1) :], offsets[:1] + offsets[-(max_length - 1) :]
+    sep = tiny_custom.separator_id(path)
+    probs = tiny_custom.reference_step_scores(path, ids, separator_id=sep)
+    positions = [i for i, t in enumerate(ids) if t == sep]
+    in_response = [p for p, (i, _) in zip(probs, (offsets[i] for i in positions)) if start <= i < start + len(response)]
+    assert len(in_response) == 3 and len(positions) > 3
+    result = model.score_results(conversations=[conversation])[0]
+    assert list(result.steps) == pytest.approx(in_response, abs=TOL)

@@ -50,12 +50,20 @@ def objective_index(outputs: Sequence[str], default: str | None, requested: str 
     name = requested if requested is not None else default
     if name is None:
         return 0
+    name = str(name)
     if name in outputs:
         return list(outputs).index(name)
     if name.lstrip("-").isdigit() and 0 <= int(name) < max(len(outputs), 1):
         return int(name)
     available = ", ".join(repr(o) for o in outputs) if len(outputs) > 1 else "none (the model has one output)"
     raise InvalidInputError(f"unknown objective {name!r}; this model's objectives: {available}")
+
+
+def _in_response(item: TokenizedItem, position: int) -> bool:
+    """Whether a step separator at ``position`` belongs to the scored response (all of a plain text)."""
+    start = item.prompt_length or 0
+    end = item.response_end if item.response_end is not None else item.length
+    return start <= position < end
 
 
 class Runner:
@@ -103,7 +111,11 @@ class Runner:
             out = self.model.forward(ids.to(device), mask.to(device))
         steps: list[list[float] | None] = [None] * len(items)
         if isinstance(out, StepRewards):
-            steps, out = list(out.steps), out.values
+            steps = [
+                [score for score, at in zip(row, where) if _in_response(item, at)]
+                for item, row, where in zip(items, out.steps, out.positions)
+            ]
+            out = out.values
         raw = out.float().reshape(len(items), -1).cpu().tolist()
         real = sum(item.length for item in items)
         return BatchOutput(

@@ -47,10 +47,12 @@ class ModelInfo:
 @dataclass
 class StepRewards:
     """What a process reward model returns: a value per sequence (at its last token) and the
-    scores at each step separator, per sequence, in order."""
+    scores at each step separator, per sequence, in order, with the separators' token positions
+    (the runner drops separators that fall inside the prompt)."""
 
     values: Any
     steps: list[list[float]]
+    positions: list[list[int]]
 
 
 class LoadedModel(ABC):

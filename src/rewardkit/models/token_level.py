@@ -60,7 +60,7 @@ class TokenLevelReader:
         good = logits.float().softmax(dim=-1)[..., 1]
         positions = step_positions(input_ids, attention_mask, int(self.separator_id))  # type: ignore[arg-type]
         steps = [good[row, index].tolist() for row, index in enumerate(positions)]
-        return StepRewards(values=gather_last(good, attention_mask).unsqueeze(-1), steps=steps)
+        return StepRewards(values=gather_last(good, attention_mask).unsqueeze(-1), steps=steps, positions=positions)
 
     def describe(self, separator: str | None) -> tuple[str, dict[str, Any] | None]:
         """(pooling text, the steps facts for /info)."""
