@@ -43,12 +43,19 @@ def random_context(rng: random.Random, texts: list[str]) -> str:
     return text[start : start + length].strip() or "Hello"
 
 
+def rlhflow_context(turns: list[str]) -> str:
+    """RLHFlow's plain context template: alternating user/assistant turns."""
+    body = "".join(f"\n\n<turn> {'user' if i % 2 == 0 else 'assistant'}\n {t}" for i, t in enumerate(turns))
+    return "\n" + body + "\n\n\n"
+
+
 def prompt_ids(tokenizer, context: str, response_a: str, response_b: str) -> list[int]:
+    """RLHFlow's published inference: render the user message with the chat template (no generation
+    prompt), drop the BOS text, encode without special tokens."""
     text = TEMPLATE.format(context=context, response_a=response_a, response_b=response_b)
-    out = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True)
-    if isinstance(out, dict) or hasattr(out, "keys"):
-        out = out["input_ids"]
-    return list(out)
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False)
+    rendered = rendered.replace(tokenizer.bos_token, "")
+    return tokenizer.encode(rendered, add_special_tokens=False)
 
 
 def answer_ids(tokenizer) -> tuple[int, int]:
@@ -65,7 +72,7 @@ def _examples(tokenizer, rng: random.Random, texts: list[str], n: int):
     """n pairs, each shown in both orders: (ids, index of the answer token: 0 for A, 1 for B)."""
     rows = []
     for _ in range(n):
-        context, good, bad = random_context(rng, texts), good_response(rng), bad_response(rng)
+        context, good, bad = rlhflow_context([random_context(rng, texts)]), good_response(rng), bad_response(rng)
         rows.append((prompt_ids(tokenizer, context, good, bad), 0))
         rows.append((prompt_ids(tokenizer, context, bad, good), 1))
     return rows
@@ -190,7 +197,7 @@ if __name__ == "__main__":
     rng = random.Random(123)
     texts = tiny_models.hh_texts(200)[_HELDOUT_DOCS]
     for _ in range(3):
-        ctx, good, bad = random_context(rng, texts), good_response(rng), bad_response(rng)
+        ctx, good, bad = rlhflow_context([random_context(rng, texts)]), good_response(rng), bad_response(rng)
         print(f"context={ctx!r} good={good!r} bad={bad!r}")
         print(f"  P_A(good, bad)={reference_prob_a(out, ctx, good, bad):.4f}")
         print(f"  P_A(bad, good)={reference_prob_a(out, ctx, bad, good):.4f}")

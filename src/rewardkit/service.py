@@ -14,7 +14,7 @@ from typing import Any
 from rewardkit.config import EngineConfig, ModelConfig
 from rewardkit.engine.engine import Engine, EngineObserver
 from rewardkit.engine.runner import Runner
-from rewardkit.errors import EngineDeadError, InvalidInputError
+from rewardkit.errors import EngineDeadError, InvalidInputError, TooManyItemsError
 from rewardkit.models.base import LoadedModel
 from rewardkit.pairwise import judge
 from rewardkit.pairwise.ranking import Ranking, by_scores, run_plan_async
@@ -125,6 +125,13 @@ class RewardService:
             return by_scores([r.score for r in results])
         context = judge.render_context(prompt, messages)
         tournament = judge.tournament(method, len(responses))
+        n = len(responses)
+        largest_round = n * (n - 1) if method == "round_robin" else 2 * (n // 2)
+        if largest_round > self.engine.config.max_queue:
+            raise TooManyItemsError(
+                f"{method} over {n} responses sends {largest_round} sequences at once, more than --max-queue "
+                f"({self.engine.config.max_queue}); use knockout, fewer responses, or a larger --max-queue"
+            )
 
         async def compare_pairs(pairs: list[tuple[int, int]]) -> list[float]:
             items = await self._in_pool(lambda _: self.pairwise.encode_pairs(context, responses, pairs), None)

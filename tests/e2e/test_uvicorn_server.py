@@ -190,7 +190,9 @@ def test_served_pairwise_model_compares_and_ranks(checkpoint):
                 )
 
         compared, ranked = asyncio.run(run())
-        expected = tiny_pairwise.reference_preference(path, "fix my bike", "thanks helpful", "rude")
+        expected = tiny_pairwise.reference_preference(
+            path, tiny_pairwise.rlhflow_context(["fix my bike"]), "thanks helpful", "rude"
+        )
         assert compared["probability"] == pytest.approx(expected, abs=1e-4)
         assert ranked["best"] == 2 and ranked["comparisons"] == 3
     finally:

@@ -220,3 +220,23 @@ def test_step_separators_in_the_prompt_and_template_are_not_steps(checkpoint, ma
     assert len(in_response) == 3 and len(positions) > 3
     result = model.score_results(conversations=[conversation])[0]
     assert list(result.steps) == pytest.approx(in_response, abs=TOL)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "match"),
+    [
+        ("deepspeed_chat_opt", {"num_padding_at_beginning": -1}, "0 or more"),
+        ("token_classification_prm", {"step_aggregation": "median"}, "step-aggregation"),
+    ],
+)
+def test_bad_format_settings_are_refused_at_load(checkpoint, name, options, match):
+    with pytest.raises(ModelLoadError, match=match):
+        RewardModel.load(checkpoint(name), **options)
+
+
+def test_objective_may_be_an_integer_index(checkpoint):
+    path = checkpoint("llama_multi_label")
+    texts = varied_texts(3)
+    by_name = RewardModel.load(path, objective="honesty").score(texts)
+    assert RewardModel.load(path, objective=2).score(texts) == pytest.approx(by_name)
+    assert [r.score for r in RewardModel.load(path).score_results(texts, objective=2)] == pytest.approx(by_name)

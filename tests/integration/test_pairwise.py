@@ -38,12 +38,13 @@ def test_compare_averages_both_orders_and_matches_the_reference(pairwise, checkp
     for context in contexts(4):
         good, bad = tiny_pairwise.good_response(rng), tiny_pairwise.bad_response(rng)
         result = pairwise.compare([good, bad], prompt=context)
-        p_ab = tiny_pairwise.reference_prob_a(path, context, good, bad)
-        p_ba = tiny_pairwise.reference_prob_a(path, context, bad, good)
+        rendered = tiny_pairwise.rlhflow_context([context])
+        p_ab = tiny_pairwise.reference_prob_a(path, rendered, good, bad)
+        p_ba = tiny_pairwise.reference_prob_a(path, rendered, bad, good)
         assert result.orders == pytest.approx((p_ab, p_ba), abs=TOL)
         assert result.probability == pytest.approx((p_ab + 1 - p_ba) / 2, abs=TOL)
         assert result.probability == pytest.approx(
-            tiny_pairwise.reference_preference(path, context, good, bad), abs=TOL
+            tiny_pairwise.reference_preference(path, rendered, good, bad), abs=TOL
         )
         assert result.winner == 0 and result.probability > 0.9
         # Averaging both orders makes the comparison exactly antisymmetric, whatever the position bias.
@@ -56,9 +57,14 @@ def test_temperature_and_messages_context(checkpoint):
     path = checkpoint("pairwise_lm")
     model = RewardModel.load(path, pairwise=True, pairwise_temperature=2.0)
     assert model.info.pairwise["temperature"] == 2.0
-    messages = [{"role": "user", "content": "hi there"}]
+    messages = [
+        {"role": "user", "content": "hi there"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "fix my bike"},
+    ]
     result = model.compare(["thanks helpful", "rude"], messages=messages)
-    expected = tiny_pairwise.reference_preference(path, "Human: hi there", "thanks helpful", "rude", temperature=2.0)
+    context = tiny_pairwise.rlhflow_context(["hi there", "hello", "fix my bike"])
+    expected = tiny_pairwise.reference_preference(path, context, "thanks helpful", "rude", temperature=2.0)
     assert result.probability == pytest.approx(expected, abs=TOL)
 
 
@@ -115,3 +121,22 @@ def test_pointwise_models_compare_and_rank_by_reward(checkpoint):
     assert ranking.best == max(range(3), key=lambda i: scores[i])
     result = model.compare(candidates[:2], prompt="help?")
     assert result.probability == pytest.approx(1 / (1 + math.exp(scores[1] - scores[0])), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"pairwise_template": '{"score": 1} {context} {response_a} {response_b}'}, "cannot be filled"),
+        ({"pairwise_template": "{{context}} {response_a} {response_b}"}, "never inserts context"),
+        ({"normalize": True}, "probability"),
+        ({"pairwise_temperature": 0.0}, "positive"),
+    ],
+)
+def test_bad_pairwise_settings_are_refused_at_load(checkpoint, options, match):
+    with pytest.raises(ModelLoadError, match=match):
+        RewardModel.load(checkpoint("pairwise_lm"), pairwise=True, **options)
+
+
+def test_user_text_with_braces_is_inserted_verbatim(pairwise):
+    result = pairwise.compare(['{"a": {response_b}}', "rude {0}"], prompt="{context} {}")
+    assert 0.0 <= result.probability <= 1.0

@@ -65,7 +65,9 @@ async def test_compare_and_rank_with_a_pairwise_model(checkpoint):
     path = checkpoint("pairwise_lm")
     model, config = loaded(path, pairwise=True)
     context = "how do I fix my bike"
-    expected = tiny_pairwise.reference_preference(path, context, "thanks helpful", "rude")
+    expected = tiny_pairwise.reference_preference(
+        path, tiny_pairwise.rlhflow_context([context]), "thanks helpful", "rude"
+    )
     async with serving(model, config) as c:
         compared = (await c.post("/compare", json={"prompt": context, "responses": ["thanks helpful", "rude"]})).json()
         ranked = await c.post(
@@ -84,6 +86,18 @@ async def test_compare_and_rank_with_a_pairwise_model(checkpoint):
     assert pointwise.status_code == 422 and "/compare" in pointwise.json()["detail"]
     assert three.status_code == 422 and both.status_code == 422 and method.status_code == 422
     assert info["format"] == "pairwise-preference" and info["pairwise"]["tokens"] == ["A", "B"]
+
+
+async def test_a_round_robin_larger_than_the_queue_is_refused_before_any_work(checkpoint):
+    from rewardkit.config import EngineConfig
+
+    model, config = loaded(checkpoint("pairwise_lm"), pairwise=True)
+    async with serving(model, config, EngineConfig(max_queue=64)) as c:
+        responses = [f"answer {i}" for i in range(20)]
+        big = await c.post("/rank", json={"prompt": "q", "responses": responses, "method": "round_robin"})
+        fine = await c.post("/rank", json={"prompt": "q", "responses": responses, "method": "knockout"})
+    assert big.status_code == 413 and "knockout" in big.json()["detail"]
+    assert fine.status_code == 200 and fine.json()["comparisons"] == 19
 
 
 async def test_compare_and_rank_with_a_pointwise_model(checkpoint):

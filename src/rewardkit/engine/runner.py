@@ -90,7 +90,10 @@ class Runner:
             self.objective = objective_index(self.outputs, model.info.objective, objective)
         except InvalidInputError as exc:
             raise ModelLoadError(f"{model.info.path}: --objective: {exc}") from None
-        aggregate_steps([1.0], step_aggregation)  # fail at load time, not per request
+        try:
+            aggregate_steps([1.0], step_aggregation)  # fail at load time, not per request
+        except ValueError as exc:
+            raise ModelLoadError(f"--step-aggregation: {exc}") from None
         self.step_aggregation = step_aggregation
 
     @property

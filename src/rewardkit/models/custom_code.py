@@ -120,7 +120,7 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     reader, separator, steps, objective = None, None, None, None
     if layout == "gated":
         outputs = ["score", *label_names(ckpt, width)] if width else ["score"]
-        objective = "score"
+        objective = "score" if width else None
         pooling = "the model's own (gated score over objectives; right-padded inputs with attention mask)"
     elif layout == "token":
         if width == 2:

@@ -58,6 +58,21 @@ def answer_token_ids(tokenizer: Any, tokens: str) -> tuple[tuple[str, str], tupl
     return (names[0], names[1]), (ids[0], ids[1])
 
 
+def check_template(template: str) -> None:
+    """The template must fill {context}, {response_a} and {response_b} and nothing else."""
+    marks = {"context": "\x00c\x00", "response_a": "\x00a\x00", "response_b": "\x00b\x00"}
+    try:
+        filled = template.format(**marks)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ModelLoadError(
+            f"--pairwise-template {template!r} cannot be filled ({type(exc).__name__}: {exc}); use only "
+            "{context}, {response_a} and {response_b}, and write literal braces as {{ and }}"
+        ) from None
+    missing = [name for name, mark in marks.items() if mark not in filled]
+    if missing:
+        raise ModelLoadError(f"--pairwise-template {template!r} never inserts {', '.join(missing)}")
+
+
 def detect(ckpt: Checkpoint) -> str | None:
     return None  # only by --pairwise
 
@@ -67,9 +82,9 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
 
     if config.pairwise_temperature <= 0:
         raise ModelLoadError(f"--pairwise-temperature must be positive, got {config.pairwise_temperature}")
-    for field in ("{context}", "{response_a}", "{response_b}"):
-        if field not in config.pairwise_template:
-            raise ModelLoadError(f"--pairwise-template must contain {field}; got {config.pairwise_template!r}")
+    check_template(config.pairwise_template)
+    if config.normalize:
+        raise ModelLoadError("--normalize does not apply to a pairwise model: its output is a probability")
     names, ids = answer_token_ids(tokenizer, config.pairwise_tokens)
     module = AutoModelForCausalLM.from_pretrained(str(ckpt.path), dtype=dtype)
     module.to(device).eval()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rewardkit.errors import ModelLoadError
 from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
@@ -65,6 +66,8 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     skip = config.num_padding_at_beginning
     if skip is None:
         skip = 1 if ckpt.config.get("model_type") == "opt" else 0
+    if skip < 0:
+        raise ModelLoadError(f"--num-padding-at-beginning must be 0 or more, got {skip}")
     pad = read_pad_id(ckpt, tokenizer)
     return assemble(
         VHeadModel,

@@ -30,29 +30,31 @@ __all__ = [
     "tournament",
 ]
 
-ROLE_NAMES = {"system": "System", "user": "Human", "assistant": "Assistant"}
+ROLES = ("system", "user", "assistant")
 
 
 def render_context(prompt: str | None = None, messages: Conversation | None = None) -> str:
-    """The {context} of the template: the prompt as given, or the turns as 'Human: ...' blocks."""
+    """The {context} of the template, as RLHFlow's pairwise models were trained on it: the turns in
+    their plain layout (``\n\n<turn> user\n {content}`` / ``<turn> assistant``, alternating, then
+    three newlines). A ``prompt`` string is one user turn."""
     if (prompt is None) == (messages is None):
         raise InvalidInputError("send exactly one of 'prompt' (a string) or 'messages' (the conversation so far)")
     if prompt is not None:
         if not isinstance(prompt, str):
             raise InvalidInputError(f"prompt: expected a string, got {type(prompt).__name__}")
-        return prompt
+        messages = [{"role": "user", "content": prompt}]
     if not isinstance(messages, list) or not messages:
         raise InvalidInputError("messages: expected a non-empty list of {'role', 'content'} objects")
-    blocks = []
+    turns = []
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
-        if role not in ROLE_NAMES or not isinstance(content, str):
+        if role not in ROLES or not isinstance(content, str):
             raise InvalidInputError(
-                f"messages[{i}]: expected {{'role': one of {', '.join(ROLE_NAMES)}, 'content': a string}}"
+                f"messages[{i}]: expected {{'role': one of {', '.join(ROLES)}, 'content': a string}}"
             )
-        blocks.append(f"{ROLE_NAMES[role]}: {content}")
-    return "\n\n".join(blocks)
+        turns.append(f"\n\n<turn> {'user' if i % 2 == 0 else 'assistant'}\n {content}")
+    return "\n" + "".join(turns) + "\n\n\n"
 
 
 def check_responses(responses: Sequence[str], *, pair: bool = False) -> list[str]:
@@ -83,9 +85,11 @@ def both_orders(p_first_ab: float, p_first_ba: float) -> float:
 class PairPrompter:
     """Context + two responses -> the token ids the pairwise model reads.
 
-    The filled template is sent as one user message through the chat template with a generation
-    prompt (or tokenized as is when the tokenizer has none). Over-long inputs lose the START of the
-    context; if the two responses alone do not fit, the comparison is refused (HTTP 413).
+    As RLHFlow's reference code does: the filled template is one user message rendered by the chat
+    template (no generation prompt), the BOS text is removed and the result is tokenized without
+    special tokens; a tokenizer without a chat template tokenizes the filled template as is.
+    Over-long inputs lose the START of the context; if the two responses alone do not fit, the
+    comparison is refused (HTTP 413).
     """
 
     def __init__(self, templater: Templater, template: str) -> None:
@@ -126,10 +130,10 @@ class PairPrompter:
         text = self.template.format(context=context, response_a=first, response_b=second)
         tok = self.templater.tokenizer
         if self.templater.has_chat_template:
-            out = tok.apply_chat_template(
-                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
-            )
-            return list(out["input_ids"] if hasattr(out, "keys") else out)
+            rendered = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False)
+            if tok.bos_token:
+                rendered = rendered.replace(tok.bos_token, "")
+            return list(tok(rendered, add_special_tokens=False)["input_ids"])
         return list(tok(text, add_special_tokens=True)["input_ids"])
 
 
