@@ -126,7 +126,7 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         if width == 2:
             separator, separator_id = resolve_separator(ckpt, tokenizer, config.step_separator)
         reader = TokenLevelReader(width, separator_id if width == 2 else None)
-        pooling, steps = reader.describe(separator)
+        pooling, steps = reader.describe(separator, tokenizer)
         outputs = ["reward"]
     else:
         outputs = label_names(ckpt, width)

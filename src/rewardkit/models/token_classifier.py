@@ -39,7 +39,7 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     if num_labels == 2:
         separator, separator_id = resolve_separator(ckpt, tokenizer, config.step_separator)
     reader = TokenLevelReader(num_labels, separator_id)
-    pooling, steps = reader.describe(separator)
+    pooling, steps = reader.describe(separator, tokenizer)
     classifier = getattr(module, "score", None) or getattr(module, "classifier", None)
     return assemble(
         TokenClassifierModel,

@@ -4,6 +4,7 @@ of the 'good' class read at each step separator; Qwen2.5-Math-PRM and TRL's PRMT
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
@@ -11,7 +12,9 @@ from rewardkit.models.base import StepRewards
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.pooling import gather_last, step_positions
 
-__all__ = ["TokenLevelReader", "resolve_separator"]
+__all__ = ["TokenLevelReader", "resolve_separator", "separator_warning"]
+
+logger = logging.getLogger(__name__)
 
 QWEN_STEP_TOKEN = "<extra_0>"
 TRL_STEP_SEPARATOR = "\n"
@@ -31,6 +34,27 @@ def resolve_separator(ckpt: Checkpoint, tokenizer: Any, requested: str | None) -
             "reward model reads one token per step. Pass --step-separator with a single-token separator."
         )
     return text, int(ids[0])
+
+
+def separator_warning(tokenizer: Any, text: str, separator_id: int) -> str | None:
+    """A warning when the separator is an ordinary token that merges with neighbouring text.
+
+    Steps are found where the tokenizer emits the separator's own id. TRL tokenizes each step on
+    its own and appends the separator ids, so merges never happen in training; in a whole text they
+    can (e.g. ".\n" or "\n\n" as one token), and such a step end is then not seen.
+    """
+    if separator_id in set(getattr(tokenizer, "all_special_ids", ()) or ()):
+        return None
+    probe = f"First step.{text}Second step:{text}{text}Last step.{text}{text}"
+    found = tokenizer.encode(probe, add_special_tokens=False).count(separator_id)
+    if found == probe.count(text):
+        return None
+    logger.warning("step separator %r merges with neighbouring text in this tokenizer", text)
+    return (
+        f"the separator {text!r} is an ordinary token that this tokenizer merges with neighbouring text "
+        f"(found {found} of {probe.count(text)} in a probe); a step end written that way is not seen. Send "
+        "steps whose separator tokenizes on its own, or use a special-token separator"
+    )
 
 
 class TokenLevelReader:
@@ -62,9 +86,12 @@ class TokenLevelReader:
         steps = [good[row, index].tolist() for row, index in enumerate(positions)]
         return StepRewards(values=gather_last(good, attention_mask).unsqueeze(-1), steps=steps, positions=positions)
 
-    def describe(self, separator: str | None) -> tuple[str, dict[str, Any] | None]:
+    def describe(self, separator: str | None, tokenizer: Any = None) -> tuple[str, dict[str, Any] | None]:
         """(pooling text, the steps facts for /info)."""
         if not self.is_process:
             return "per-token rewards, read at the last non-padding token", None
         facts = {"separator": separator, "separator_id": self.separator_id, "score": "P(class 1) at each separator"}
+        warning = separator_warning(tokenizer, str(separator), int(self.separator_id)) if tokenizer else None
+        if warning:
+            facts["warning"] = warning
         return "P(good) at each step separator; without one, at the last token", facts
