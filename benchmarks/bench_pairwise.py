@@ -54,12 +54,13 @@ class HandLoop:
         self.template = template
         self.a, self.b = (self.tok.encode(t, add_special_tokens=False)[0] for t in ("A", "B"))
 
-    def p_first(self, context: str, first: str, second: str) -> float:
+    def p_first(self, instruction: str, first: str, second: str) -> float:
+        context = f"\n\n\n<turn> user\n {instruction}\n\n\n"  # RLHFlow's plain context layout
         text = self.template.format(context=context, response_a=first, response_b=second)
-        ids = self.tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
-        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        rendered = self.tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False)
+        ids = self.tok.encode(rendered.replace(self.tok.bos_token, ""), add_special_tokens=False)
         with self.torch.no_grad():
-            logits = self.model(input_ids=self.torch.tensor([list(ids)])).logits[0, -1]
+            logits = self.model(input_ids=self.torch.tensor([ids])).logits[0, -1]
         return float(self.torch.softmax(logits[[self.a, self.b]], dim=-1)[0])
 
     def compare(self, pairs: list[tuple[int, int]], context: str, answers: list[str]) -> list[float]:
