@@ -111,11 +111,9 @@ def _write(
     return out
 
 
-def _llama(tok, seed: int, **extra):
-    from transformers import LlamaConfig, LlamaModel
-
+def _backbone(config_cls, model_cls, tok, seed: int, **extra):
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
+    cfg = config_cls(
         **tiny_models._small(
             vocab_size=len(tok),
             max_position_embeddings=256,
@@ -126,25 +124,19 @@ def _llama(tok, seed: int, **extra):
             **extra,
         )
     )
-    return cfg, LlamaModel(cfg).eval()
+    return cfg, model_cls(cfg).eval()
+
+
+def _llama(tok, seed: int, **extra):
+    from transformers import LlamaConfig, LlamaModel
+
+    return _backbone(LlamaConfig, LlamaModel, tok, seed, **extra)
 
 
 def _qwen2(tok, seed: int, **extra):
     from transformers import Qwen2Config, Qwen2Model
 
-    torch.manual_seed(seed)
-    cfg = Qwen2Config(
-        **tiny_models._small(
-            vocab_size=len(tok),
-            max_position_embeddings=256,
-            num_key_value_heads=2,
-            pad_token_id=tok.pad_token_id,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-            **extra,
-        )
-    )
-    return cfg, Qwen2Model(cfg).eval()
+    return _backbone(Qwen2Config, Qwen2Model, tok, seed, **extra)
 
 
 def _mlp_head(g: torch.Generator, prefix: str, hidden: int, out: int) -> dict[str, torch.Tensor]:

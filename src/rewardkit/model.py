@@ -36,10 +36,7 @@ class RewardModel:
     ) -> None:
         self.config = config or ModelConfig()
         self.model = model
-        self.templater, self.runner = prepare(model, self.config)
-        self.pairwise = (
-            judge.PairPrompter(self.templater, self.config.pairwise_template) if model.info.pairwise else None
-        )
+        self.templater, self.runner, self.pairwise = prepare(model, self.config)
         self.max_batch_tokens = max_batch_tokens or DEFAULT_BATCH_TOKENS
         self.max_batch_size = max_batch_size
 

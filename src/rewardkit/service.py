@@ -33,9 +33,9 @@ def pairwise_only(model: LoadedModel) -> None:
         )
 
 
-def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]:
-    """The templater and runner for ``model`` under ``config``, shared by the server and RewardModel;
-    records the template and normalization actually used in ``model.info``."""
+def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner, judge.PairPrompter | None]:
+    """The templater, runner and (for pairwise models) pair prompter for ``model`` under ``config``,
+    shared by the server and RewardModel; records the settings actually used in ``model.info``."""
     templater = Templater(
         model.tokenizer,
         max_length=model.info.max_length,
@@ -50,7 +50,8 @@ def prepare(model: LoadedModel, config: ModelConfig) -> tuple[Templater, Runner]
     model.info.objective = runner.objective_name
     if model.info.steps is not None:
         model.info.steps["aggregation"] = config.step_aggregation
-    return templater, runner
+    pairwise = judge.PairPrompter(templater, config.pairwise_template) if model.info.pairwise else None
+    return templater, runner, pairwise
 
 
 class RewardService:
@@ -65,10 +66,7 @@ class RewardService:
         self.model_config = model_config or ModelConfig()
         engine_config = engine_config or EngineConfig()
         self.model = model
-        self.templater, self.runner = prepare(model, self.model_config)
-        self.pairwise = (
-            judge.PairPrompter(self.templater, self.model_config.pairwise_template) if model.info.pairwise else None
-        )
+        self.templater, self.runner, self.pairwise = prepare(model, self.model_config)
         self.engine = Engine(self.runner, engine_config, observer=observer)
         self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
 

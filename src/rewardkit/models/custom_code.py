@@ -19,7 +19,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.loader import ModelFormat, assemble, label_names
-from rewardkit.models.token_level import TokenLevelReader, resolve_separator
+from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "CustomCodeModel"]
 
@@ -117,16 +117,13 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         sample = module(input_ids=ids, attention_mask=torch.ones_like(ids))
     num_labels = int(getattr(module.config, "num_labels", 1) or 1)
     layout, width = infer_layout(sample, ids, num_labels)
-    reader, separator, steps, objective = None, None, None, None
+    reader, steps, objective = None, None, None
     if layout == "gated":
         outputs = ["score", *label_names(ckpt, width)] if width else ["score"]
         objective = "score" if width else None
         pooling = "the model's own (gated score over objectives; right-padded inputs with attention mask)"
     elif layout == "token":
-        if width == 2:
-            separator, separator_id = resolve_separator(ckpt, tokenizer, config.step_separator)
-        reader = TokenLevelReader(width, separator_id if width == 2 else None)
-        pooling, steps = reader.describe(separator, tokenizer)
+        reader, pooling, steps = token_reader(ckpt, tokenizer, width, config.step_separator)
         outputs = ["reward"]
     else:
         outputs = label_names(ckpt, width)

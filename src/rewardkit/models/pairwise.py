@@ -43,7 +43,7 @@ class PairwiseModel(LoadedModel):
 
 def answer_token_ids(tokenizer: Any, tokens: str) -> tuple[tuple[str, str], tuple[int, int]]:
     """The two answer tokens and their ids; each must encode to exactly one token."""
-    names = [t for t in tokens.split(",")]
+    names = tokens.split(",")
     if len(names) != 2 or not all(names) or names[0] == names[1]:
         raise ModelLoadError(f"--pairwise-tokens must be two different comma-separated tokens, got {tokens!r}")
     ids = []

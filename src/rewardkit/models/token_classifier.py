@@ -9,7 +9,7 @@ from typing import Any
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.loader import ModelFormat, assemble
-from rewardkit.models.token_level import TokenLevelReader, resolve_separator
+from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "TokenClassifierModel"]
 
@@ -35,11 +35,7 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     module = AutoModelForTokenClassification.from_pretrained(str(ckpt.path), dtype=dtype)
     module.to(device).eval()
     num_labels = int(module.config.num_labels)
-    separator, separator_id = None, None
-    if num_labels == 2:
-        separator, separator_id = resolve_separator(ckpt, tokenizer, config.step_separator)
-    reader = TokenLevelReader(num_labels, separator_id)
-    pooling, steps = reader.describe(separator, tokenizer)
+    reader, pooling, steps = token_reader(ckpt, tokenizer, num_labels, config.step_separator)
     classifier = getattr(module, "score", None) or getattr(module, "classifier", None)
     return assemble(
         TokenClassifierModel,

@@ -12,7 +12,7 @@ from rewardkit.models.base import StepRewards
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.pooling import gather_last, step_positions
 
-__all__ = ["TokenLevelReader", "resolve_separator", "separator_warning"]
+__all__ = ["TokenLevelReader", "resolve_separator", "separator_warning", "token_reader"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +95,16 @@ class TokenLevelReader:
         if warning:
             facts["warning"] = warning
         return "P(good) at each step separator; without one, at the last token", facts
+
+
+def token_reader(
+    ckpt: Checkpoint, tokenizer: Any, num_labels: int, step_separator: str | None
+) -> tuple[TokenLevelReader, str, dict[str, Any] | None]:
+    """The reader for a per-token head with ``num_labels`` outputs (resolving the step separator of
+    a process reward model), its pooling text and its steps facts for /info."""
+    separator, separator_id = None, None
+    if num_labels == 2:
+        separator, separator_id = resolve_separator(ckpt, tokenizer, step_separator)
+    reader = TokenLevelReader(num_labels, separator_id)
+    pooling, steps = reader.describe(separator, tokenizer)
+    return reader, pooling, steps
