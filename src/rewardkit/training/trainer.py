@@ -64,34 +64,14 @@ def prepare_base(base: str | Path, work_dir: Path) -> Path:
     source = target / "rewardkit_source.txt"
     if (target / "config.json").exists() and source.exists() and source.read_text() == str(base.resolve()):
         return target  # built from this very base by an earlier (perhaps interrupted) run
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from rewardkit.training.base_model import classifier_from_base
 
-    folder, extra = (base.parent, {"gguf_file": base.name}) if base.suffix == ".gguf" else (base, {})
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), **extra)
-        module = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, dtype="float32", **extra)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"cannot build a reward model from {base}: {exc}") from exc
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    module.config.pad_token_id = tokenizer.pad_token_id
-    if extra:
-        _forget_gguf_quantization(module)
+    module, tokenizer = classifier_from_base(base)
     target.mkdir(parents=True, exist_ok=True)
     module.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
     source.write_text(str(base.resolve()))
     return target
-
-
-def _forget_gguf_quantization(module: Any) -> None:
-    """GGUF weights arrive dequantized into plain float Linear layers, but transformers still marks
-    the model as GGUF-quantized and refuses to save it; the marks are all that is left to drop."""
-    module.hf_quantizer = None
-    if hasattr(module.config, "quantization_config"):
-        del module.config.quantization_config
-    if "is_quantized" in vars(module):
-        module.is_quantized = False
 
 
 def _features(model: Any, templater: Any, pairs: Sequence[TrainingPair], cache: Path, base: str, progress: bool) -> Any:
