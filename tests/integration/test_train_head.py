@@ -83,6 +83,18 @@ def test_resume_continues_where_it_stopped(llama_dir, data, tmp_path):
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_changed_data_of_the_same_size_starts_afresh_instead_of_resuming(llama_dir, data, tmp_path):
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    flipped = tmp_path / "flipped.jsonl"
+    flipped.write_text(
+        "".join(json.dumps({**r, "chosen": r["rejected"], "rejected": r["chosen"]}) + "\n" for r in rows)
+    )
+    train_head_only(llama_dir, [data], tmp_path / "a", training=FAST, test_fraction=0.0, progress=False)
+    reused = train_head_only(llama_dir, [flipped], tmp_path / "a", training=FAST, test_fraction=0.0, progress=False)
+    fresh = train_head_only(llama_dir, [flipped], tmp_path / "b", training=FAST, test_fraction=0.0, progress=False)
+    assert reused.seeds[0].losses == pytest.approx(fresh.seeds[0].losses, abs=1e-6)
+
+
 def test_seeds_train_ensemble_members(llama_dir, data, tmp_path):
     report = train_head_only(llama_dir, [data], tmp_path / "ens", training=FAST, seeds=[1, 2], progress=False)
     assert [s.seed for s in report.seeds] == [1, 2]

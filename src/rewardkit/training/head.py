@@ -7,6 +7,7 @@ continues from the last finished epoch with the same result it would have reache
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ def train_head(
     state_path: Path | None = None,
     progress: bool = False,
 ) -> tuple[Any, list[float]]:
-    """(weight [1, hidden], mean loss per epoch)."""
+    """(weight [1, hidden], mean loss per epoch). A saved state resumes only when the settings and the
+    training data (features and margins, by digest) are exactly those it was saved with."""
     import torch
     from tqdm.auto import tqdm
 
@@ -47,7 +49,7 @@ def train_head(
     start = 0
     if state_path is not None and state_path.exists():
         state = torch.load(state_path, weights_only=False)
-        if state["settings"] == asdict(settings) and state["shape"] == tuple(chosen.shape):
+        if state["settings"] == asdict(settings) and state.get("data") == _fingerprint(chosen, rejected, margin):
             weight.data.copy_(state["weight"])
             optimizer.load_state_dict(state["optimizer"])
             generator.set_state(state["generator"])
@@ -71,7 +73,7 @@ def train_head(
         if state_path is not None:
             state = {
                 "settings": asdict(settings),
-                "shape": tuple(chosen.shape),
+                "data": _fingerprint(chosen, rejected, margin),
                 "weight": weight.detach().clone(),
                 "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(),
@@ -82,3 +84,11 @@ def train_head(
             torch.save(state, tmp)
             tmp.replace(state_path)
     return weight.detach().clone(), losses
+
+
+def _fingerprint(*tensors: Any) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
