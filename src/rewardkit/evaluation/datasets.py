@@ -5,6 +5,9 @@ each file is told from the keys of its first row. Knows nothing about models or 
 cannot use it skips and counts (``skipped``), what it repairs it counts (``notes``), and a row it
 cannot make sense of is an InvalidInputError naming ``file:line``.
 
+Unlabeled pairs (for semi-supervised training) are read from any pair format, labels kept only for
+diagnosis, or from {prompt | messages, response_a, response_b}, which carries no label.
+
 Preference pairs keep the file's orientation: ``first`` / ``second`` are the two responses and
 ``p_first`` is P(first is better). Hard-label formats put the chosen response first (p_first = 1.0);
 LLMBar keeps output_1 first (p_first = 1.0 or 0.0 by its label); AlpacaEval keeps output_1 (the
@@ -38,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.errors import InvalidInputError
-from rewardkit.templating import validate_messages
+from rewardkit.templating import validate_context, validate_messages
 from rewardkit.types import Conversation
 
 __all__ = [
@@ -46,9 +49,12 @@ __all__ = [
     "MultipleChoice",
     "PairData",
     "PreferencePair",
+    "UnlabeledData",
+    "UnlabeledPair",
     "expand_paths",
     "read_multiple_choice",
     "read_pairs",
+    "read_unlabeled_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,19 @@ class PreferencePair:
     margin: float = 0.0
     """How much better the preferred response is, where the data says (a ``margin`` column); training
     uses it in the Bradley-Terry loss, evaluation ignores it."""
+
+
+@dataclass(frozen=True)
+class UnlabeledPair:
+    """Two responses to one context, in the file's order; no preference is needed."""
+
+    context: Conversation
+    first: str
+    second: str
+    source: str = ""
+    """``file:line`` the pair was read from."""
+    p_first: float | None = None
+    """P(first is better) where the file happens to say, for diagnosis only; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,16 @@ class PairData:
     """What `read_pairs` found: the pairs, the files, and what it skipped or repaired (with counts)."""
 
     pairs: list[PreferencePair]
+    files: list[str]
+    skipped: dict[str, int]
+    notes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class UnlabeledData:
+    """What `read_unlabeled_pairs` found: the pairs, the files, what it skipped or repaired."""
+
+    pairs: list[UnlabeledPair]
     files: list[str]
     skipped: dict[str, int]
     notes: dict[str, int]
@@ -390,28 +419,82 @@ def _pair_reader(row: dict[str, Any], where: str) -> Any:
     )
 
 
-def read_pairs(paths: str | Path | Sequence[str | Path]) -> PairData:
-    """Preference pairs from files and directories; the format is detected per file."""
-    files = expand_paths(paths)
-    pairs: list[PreferencePair] = []
+def _read_files(files: Sequence[Path], choose: Any) -> tuple[list[Any], _Tally]:
+    """Each file's rows through the reader ``choose`` picks from its first row; errors name file:line."""
+    items: list[Any] = []
     total = _Tally()
     for path in files:
         tally, reader = _Tally(), None
         for where, row in _rows(path):
-            reader = reader or _pair_reader(row, where)
+            reader = reader or choose(row, where)
             try:
-                pair = reader(row, where, _stem(path), tally)
+                item = reader(row, where, _stem(path), tally)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from None
-            if pair is not None:
-                pairs.append(pair)
+            if item is not None:
+                items.append(item)
         _log(tally, path)
         total.skipped.update(tally.skipped)
         total.notes.update(tally.notes)
+    return items, total
+
+
+def read_pairs(paths: str | Path | Sequence[str | Path]) -> PairData:
+    """Preference pairs from files and directories; the format is detected per file."""
+    files = expand_paths(paths)
+    pairs, total = _read_files(files, _pair_reader)
     if not pairs:
         names = ", ".join(map(str, files))
         raise InvalidInputError(f"no usable preference pairs in {names} (skipped: {dict(total.skipped)})")
     return PairData(pairs, [str(f) for f in files], dict(total.skipped), dict(total.notes))
+
+
+# ---------------------------------------------------------------------------------- unlabeled pairs
+
+
+def _response_ab(row: dict[str, Any], where: str, default: str, tally: _Tally) -> UnlabeledPair | None:
+    key = "prompt" if "prompt" in row else "messages" if "messages" in row else None
+    if key is None:
+        raise InvalidInputError("needs the context as 'prompt' (a string or messages) or 'messages' (a list)")
+    value = row[key]
+    context = validate_context([{"role": "user", "content": value}] if isinstance(value, str) else value, f"'{key}'")
+    first, second = _string(row, "response_a"), _string(row, "response_b")
+    if first == second:
+        tally.skipped[_SAME_TEXT] += 1
+        return None
+    return UnlabeledPair(context, first, second, source=where)
+
+
+def _ignoring_label(reader: Any) -> Any:
+    def read(row: dict[str, Any], where: str, default: str, tally: _Tally) -> UnlabeledPair | None:
+        pair = reader(row, where, default, tally)
+        return None if pair is None else UnlabeledPair(pair.context, pair.first, pair.second, where, pair.p_first)
+
+    return read
+
+
+def _unlabeled_reader(row: dict[str, Any], where: str) -> Any:
+    if "response_a" in row and "response_b" in row:
+        return _response_ab
+    try:
+        return _ignoring_label(_pair_reader(row, where))
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"{where}: cannot tell the format from the keys {sorted(row)}; expected "
+            f"{{prompt|messages, response_a, response_b}} or a labeled one: {_PAIR_FORMATS}"
+        ) from None
+
+
+def read_unlabeled_pairs(paths: str | Path | Sequence[str | Path]) -> UnlabeledData:
+    """Response pairs without a needed label (semi-supervised training), from files and directories:
+    {prompt|messages, response_a, response_b} JSON Lines, or any format `read_pairs` reads, whose
+    labels are kept for diagnosis only. Pairs of labeled formats go through the same checks."""
+    files = expand_paths(paths)
+    pairs, total = _read_files(files, _unlabeled_reader)
+    if not pairs:
+        names = ", ".join(map(str, files))
+        raise InvalidInputError(f"no usable response pairs in {names} (skipped: {dict(total.skipped)})")
+    return UnlabeledData(pairs, [str(f) for f in files], dict(total.skipped), dict(total.notes))
 
 
 # ------------------------------------------------------------------------------------ multiple choice

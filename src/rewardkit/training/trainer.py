@@ -3,7 +3,7 @@
 The base model becomes a one-label ``*ForSequenceClassification`` checkpoint first, and every text is
 tokenized by rewardkit's own Templater and pooled by the served model's own code, so what is trained
 is what `rewardkit serve` computes. Knows the pieces (pairs, features, head) and writes checkpoints;
-the math is in losses.py and head.py.
+the math is in losses.py and head.py, the semi-supervised rounds (given unlabeled pairs) in ssrm.py.
 """
 
 from __future__ import annotations
@@ -18,8 +18,23 @@ from rewardkit.config import ModelConfig
 from rewardkit.errors import InvalidInputError, ModelLoadError
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
+from rewardkit.training.ssrm import SSRMSettings, read_pool, train_rounds
 
-__all__ = ["SeedResult", "TrainReport", "prepare_base", "train_head_only"]
+__all__ = [
+    "SSRMSettings",
+    "SeedResult",
+    "TrainReport",
+    "TrainingData",
+    "load_decoder",
+    "pair_accuracy",
+    "pair_conversations",
+    "prepare_base",
+    "read_training_data",
+    "save_reward_checkpoint",
+    "seed_dir",
+    "train_head_only",
+    "write_report",
+]
 
 
 @dataclass
@@ -30,6 +45,8 @@ class SeedResult:
     reward_mean: float
     reward_std: float
     test: dict[str, Any] | None
+    ssrm: list[dict[str, Any]] | None = None
+    """Per SSRM round (round 0: labeled data only): held-out figures, pseudo-labels kept, losses."""
 
 
 @dataclass
@@ -40,6 +57,10 @@ class TrainReport:
     dropped: dict[str, int]
     length_baseline: dict[str, Any] | None
     seeds: list[SeedResult] = field(default_factory=list)
+    mode: str = "head-only"
+    settings: dict[str, Any] | None = None  # the training settings the seeds shared
+    ssrm: dict[str, Any] | None = None
+    """The unlabeled pool (files, pairs, what was dropped) and the SSRM settings, when given."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seeds": [asdict(s) for s in self.seeds]}
@@ -74,18 +95,73 @@ def prepare_base(base: str | Path, work_dir: Path) -> Path:
     return target
 
 
+@dataclass
+class TrainingData:
+    train: list[TrainingPair]
+    test: list[TrainingPair]
+    dropped: dict[str, int]
+    length_baseline: dict[str, Any] | None  # held-out accuracy of "the longer response wins"
+
+
+def read_training_data(data: Sequence[str | Path], test_fraction: float) -> TrainingData:
+    """The pairs, chosen first, split into train and held-out by content hash (every mode alike)."""
+    from rewardkit.evaluation.datasets import read_pairs
+
+    dataset = read_pairs(data)
+    pairs, draws = oriented(dataset.pairs)
+    try:
+        train, test = split_pairs(pairs, test_fraction)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if not train:
+        raise InvalidInputError(f"no training pairs left in {', '.join(map(str, data))} after the held-out split")
+    length = pair_accuracy([len(p.chosen) for p in test], [len(p.rejected) for p in test]) if test else None
+    dropped = {**dataset.skipped, **({"draws (label 0.5)": draws} if draws else {})}
+    return TrainingData(train, test, dropped, length)
+
+
+def load_decoder(base: str | Path, out: Path, config: ModelConfig, flag: str) -> Any:
+    """The base as the served SequenceClassifierModel; every mode needs its linear score head."""
+    from rewardkit.models import load_model
+    from rewardkit.models.sequence_classifier import SequenceClassifierModel
+
+    model = load_model(prepare_base(base, out), config)
+    if not isinstance(model, SequenceClassifierModel) or model.head is None:
+        raise ModelLoadError(f"{flag} needs a decoder with a linear score head; {base} loads as {model.info.format}")
+    return model
+
+
+def pair_conversations(pairs: Sequence[TrainingPair]) -> list[Any]:
+    """Each pair's chosen then rejected conversation, interleaved."""
+    return [[*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.chosen, p.rejected)]
+
+
+def seed_dir(out: Path, seeds: Sequence[int], seed: int) -> Path:
+    """A seed's checkpoint folder: the output folder itself, or seed-K when there are several."""
+    return out if len(seeds) == 1 else out / f"seed-{seed}"
+
+
+def write_report(out: Path, report: TrainReport) -> None:
+    (out / "train_report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+
+
 def _features(model: Any, templater: Any, pairs: Sequence[TrainingPair], cache: Path, base: str, progress: bool) -> Any:
     from rewardkit.training.features import pooled_features
 
-    conversations = [
-        [*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.chosen, p.rejected)
-    ]
-    items = templater.encode_conversations(conversations)
+    items = templater.encode_conversations(pair_conversations(pairs))
     feats = pooled_features(model, items, cache_dir=cache, model_id=base, progress=progress)
     return feats[0::2], feats[1::2]
 
 
-def _accuracy(chosen: Sequence[float], rejected: Sequence[float]) -> dict[str, Any]:
+def _held_out(weight: Any, test_c: Any, test_r: Any) -> dict[str, Any] | None:
+    """Held-out accuracy (95% CI) of the head ``weight``; None without a held-out split."""
+    if test_c is None:
+        return None
+    return pair_accuracy((test_c @ weight.T).flatten().tolist(), (test_r @ weight.T).flatten().tolist())
+
+
+def pair_accuracy(chosen: Sequence[float], rejected: Sequence[float]) -> dict[str, Any]:
+    """Pair metrics (accuracy with its 95% CI, ...) of the rewards of chosen and rejected responses."""
     import numpy as np
 
     from rewardkit.evaluation.metrics import pair_metrics
@@ -104,81 +180,100 @@ def train_head_only(
     test_fraction: float = 0.1,
     model_config: ModelConfig | None = None,
     progress: bool = True,
+    unlabeled: Sequence[str | Path] = (),
+    ssrm: SSRMSettings | None = None,
 ) -> TrainReport:
-    """Train one head per seed; write each as a servable checkpoint and a report (train_report.json)."""
+    """Train one head per seed; write each as a servable checkpoint and a report (train_report.json).
+
+    With ``unlabeled`` pair files, each seed runs semi-supervised rounds (``ssrm``, default
+    SSRMSettings()): its checkpoint is the last round's and its report lists every round."""
     import torch
 
-    from rewardkit.evaluation.datasets import read_pairs
-    from rewardkit.models import load_model
-    from rewardkit.models.sequence_classifier import SequenceClassifierModel
     from rewardkit.service import prepare
 
     training = training or HeadTraining()
+    if ssrm is not None and not unlabeled:
+        raise InvalidInputError("SSRM settings need unlabeled pairs to pseudo-label (none were given)")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dataset = read_pairs(data)
-    pairs, draws = oriented(dataset.pairs)
-    try:
-        train, test = split_pairs(pairs, test_fraction)
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
-    if not train:
-        raise InvalidInputError(f"no training pairs left in {', '.join(map(str, data))} after the held-out split")
+    prepared = read_training_data(data, test_fraction)
+    train, test, length = prepared.train, prepared.test, prepared.length_baseline
+    pool, pool_summary = read_pool(unlabeled, test, train) if unlabeled else ([], None)
+    ssrm = ssrm or SSRMSettings()
     config = model_config or ModelConfig(dtype="float32")
-    model = load_model(prepare_base(base, out), config)
-    if not isinstance(model, SequenceClassifierModel) or model.head is None:
-        raise ModelLoadError(
-            f"--head-only needs a decoder with a linear score head; {base} loads as {model.info.format}"
-        )
+    model = load_decoder(base, out, config, "--head-only")
     templater = prepare(model, config)[0]
     cache, base_id = out / "cache", str(Path(base).resolve())  # cached features belong to this base
     train_c, train_r = _features(model, templater, train, cache, base_id, progress)
     test_c, test_r = _features(model, templater, test, cache, base_id, progress) if test else (None, None)
+    pool_pairs = [TrainingPair(p.context, p.first, p.second) for p in pool]  # first/second, unoriented
+    pool_features = _features(model, templater, pool_pairs, cache, base_id, progress) if pool else (None, None)
     margin = torch.tensor([p.margin for p in train], dtype=torch.float32)
-    length = _accuracy([len(p.chosen) for p in test], [len(p.rejected) for p in test]) if test else None
     report = TrainReport(
         base=str(base),
         train_pairs=len(train),
         test_pairs=len(test),
-        dropped={**dataset.skipped, **({"draws (label 0.5)": draws} if draws else {})},
+        dropped=prepared.dropped,
+        settings=asdict(training),
         length_baseline=length,
+        ssrm={**pool_summary, "rounds": ssrm.rounds, "threshold": ssrm.threshold} if pool_summary else None,
     )
     for seed in seeds:
         settings = HeadTraining(**{**asdict(training), "seed": seed})
-        target = out if len(seeds) == 1 else out / f"seed-{seed}"
+        target = seed_dir(out, seeds, seed)
         target.mkdir(parents=True, exist_ok=True)
-        weight, losses = train_head(
-            train_c, train_r, margin, settings, state_path=target / "head_state.pt", progress=progress
-        )
+        rounds = None
+        if pool:
+            run = train_rounds(
+                (train_c, train_r, margin),
+                pool,
+                pool_features,
+                settings,
+                ssrm,
+                evaluate=lambda w: _held_out(w, test_c, test_r),
+                state_dir=target,
+                progress=progress,
+            )
+            weight, losses, rounds = run.weight, run.losses, run.rounds
+        else:
+            weight, losses = train_head(
+                train_c, train_r, margin, settings, state_path=target / "head_state.pt", progress=progress
+            )
         rewards = torch.cat([train_c @ weight.T, train_r @ weight.T]).flatten()
-        test_metrics = None
-        if test_c is not None:
-            test_metrics = _accuracy((test_c @ weight.T).flatten().tolist(), (test_r @ weight.T).flatten().tolist())
         result = SeedResult(
             seed=seed,
             output_dir=str(target),
             losses=losses,
             reward_mean=float(rewards.mean()),
             reward_std=float(rewards.std()),
-            test=test_metrics,
+            test=_held_out(weight, test_c, test_r),
+            ssrm=rounds,
         )
         _save(model, weight, result, length, target)
         report.seeds.append(result)
-    (out / "train_report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    write_report(out, report)
     return report
 
 
 def _save(model: Any, weight: Any, result: SeedResult, length: dict[str, Any] | None, target: Path) -> None:
-    """The backbone with the trained head, the training-set reward mean/std (OpenRLHF's keys, so
-    --normalize uses them) and the held-out figures, as a checkpoint `rewardkit serve` loads as it is."""
+    """The backbone with the trained head."""
     import torch
 
     module = model.module
     with torch.no_grad():
         module.score.weight.copy_(weight.to(module.score.weight.dtype))
+    save_reward_checkpoint(module, model.tokenizer, result, length, target)
+
+
+def save_reward_checkpoint(
+    module: Any, tokenizer: Any, result: SeedResult, length: dict[str, Any] | None, target: Path
+) -> None:
+    """``module`` with the training-set reward mean/std (OpenRLHF's keys, so --normalize uses them)
+    and the held-out figures in its config, as a checkpoint `rewardkit serve` loads as it is."""
     module.config.mean = result.reward_mean
     module.config.std = result.reward_std
     module.config.normalize_reward = False
-    module.config.rewardkit_evaluation = {"held_out": result.test, "length_baseline": length, "seed": result.seed}
+    evaluation = {"held_out": result.test, "length_baseline": length, "seed": result.seed}
+    module.config.rewardkit_evaluation = evaluation if result.ssrm is None else {**evaluation, "ssrm": result.ssrm}
     module.save_pretrained(str(target))
-    model.tokenizer.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
