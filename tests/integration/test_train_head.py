@@ -83,6 +83,22 @@ def test_resume_continues_where_it_stopped(llama_dir, data, tmp_path):
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_more_epochs_continue_the_saved_state_and_fewer_start_afresh(llama_dir, data, tmp_path):
+    short = HeadTraining(**{**FAST.__dict__, "num_train_epochs": 4})
+    shorter = HeadTraining(**{**FAST.__dict__, "num_train_epochs": 2})
+    train_head_only(llama_dir, [data], tmp_path / "a", training=short, progress=False)
+    state_file = tmp_path / "a" / "head_state.pt"
+    state = torch.load(state_file, weights_only=False)
+    state["weight"] = state["weight"] * 3  # marks the saved state: only a run that resumes sees it
+    torch.save(state, state_file)
+    continued = train_head_only(llama_dir, [data], tmp_path / "a", training=FAST, progress=False).seeds[0]
+    straight = train_head_only(llama_dir, [data], tmp_path / "b", training=FAST, progress=False).seeds[0]
+    assert continued.losses[:4] == straight.losses[:4]
+    assert continued.losses[4] != pytest.approx(straight.losses[4], abs=1e-6)
+    fewer = train_head_only(llama_dir, [data], tmp_path / "a", training=shorter, progress=False).seeds[0]
+    assert fewer.losses == pytest.approx(straight.losses[:2], abs=1e-6)
+
+
 def test_changed_data_of_the_same_size_starts_afresh_instead_of_resuming(llama_dir, data, tmp_path):
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     flipped = tmp_path / "flipped.jsonl"

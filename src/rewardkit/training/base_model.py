@@ -11,7 +11,24 @@ from typing import Any
 
 from rewardkit.errors import ModelLoadError
 
-__all__ = ["classifier_from_base"]
+__all__ = ["base_identity", "classifier_from_base"]
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def base_identity(base: str | Path) -> str:
+    """What names a base for caches and resumes: its resolved path plus the size and modification
+    time of its config and weight files, so a base replaced at the same path is not mistaken for
+    the old one (a converted copy, cached features or trainer checkpoints are then rebuilt)."""
+    path = Path(base).resolve()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.name == "config.json" or f.name.endswith(WEIGHT_SUFFIXES))
+    else:
+        files = []
+    stamps = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
+    return "|".join([str(path), *stamps])
 
 
 def classifier_from_base(base: str | Path) -> tuple[Any, Any]:

@@ -37,7 +37,8 @@ def train_head(
     progress: bool = False,
 ) -> tuple[Any, list[float]]:
     """(weight [1, hidden], mean loss per epoch). A saved state resumes only when the settings and the
-    training data (features and margins, by digest) are exactly those it was saved with."""
+    training data (features and margins, by digest) are exactly those it was saved with; the epoch
+    count may grow, which continues the run exactly (the learning rate is constant)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -47,9 +48,11 @@ def train_head(
     optimizer = torch.optim.AdamW([weight], lr=settings.learning_rate, weight_decay=settings.weight_decay)
     losses: list[float] = []
     start = 0
+    fingerprint = _fingerprint(chosen, rejected, margin) if state_path is not None else ""
     if state_path is not None and state_path.exists():
         state = torch.load(state_path, weights_only=False)
-        if state["settings"] == asdict(settings) and state.get("data") == _fingerprint(chosen, rejected, margin):
+        same_run = state["settings"] == _resumable(settings) and state.get("data") == fingerprint
+        if same_run and state["epoch"] <= settings.num_train_epochs:
             weight.data.copy_(state["weight"])
             optimizer.load_state_dict(state["optimizer"])
             generator.set_state(state["generator"])
@@ -72,8 +75,8 @@ def train_head(
         losses.append(total / len(order))
         if state_path is not None:
             state = {
-                "settings": asdict(settings),
-                "data": _fingerprint(chosen, rejected, margin),
+                "settings": _resumable(settings),
+                "data": fingerprint,
                 "weight": weight.detach().clone(),
                 "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(),
@@ -84,6 +87,10 @@ def train_head(
             torch.save(state, tmp)
             tmp.replace(state_path)
     return weight.detach().clone(), losses
+
+
+def _resumable(settings: HeadTraining) -> dict[str, Any]:
+    return {k: v for k, v in asdict(settings).items() if k != "num_train_epochs"}
 
 
 def _fingerprint(*tensors: Any) -> str:

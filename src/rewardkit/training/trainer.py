@@ -16,6 +16,7 @@ from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.errors import InvalidInputError, ModelLoadError
+from rewardkit.training.base_model import base_identity, classifier_from_base
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
 from rewardkit.training.ssrm import SSRMSettings, read_pool, train_rounds
@@ -83,15 +84,15 @@ def prepare_base(base: str | Path, work_dir: Path) -> Path:
         return base
     target = work_dir / "base"
     source = target / "rewardkit_source.txt"
-    if (target / "config.json").exists() and source.exists() and source.read_text() == str(base.resolve()):
+    identity = base_identity(base)
+    if (target / "config.json").exists() and source.exists() and source.read_text() == identity:
         return target  # built from this very base by an earlier (perhaps interrupted) run
-    from rewardkit.training.base_model import classifier_from_base
 
     module, tokenizer = classifier_from_base(base)
     target.mkdir(parents=True, exist_ok=True)
     module.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
-    source.write_text(str(base.resolve()))
+    source.write_text(identity)
     return target
 
 
@@ -203,7 +204,7 @@ def train_head_only(
     config = model_config or ModelConfig(dtype="float32")
     model = load_decoder(base, out, config, "--head-only")
     templater = prepare(model, config)[0]
-    cache, base_id = out / "cache", str(Path(base).resolve())  # cached features belong to this base
+    cache, base_id = out / "cache", base_identity(base)  # cached features belong to this very base
     train_c, train_r = _features(model, templater, train, cache, base_id, progress)
     test_c, test_r = _features(model, templater, test, cache, base_id, progress) if test else (None, None)
     pool_pairs = [TrainingPair(p.context, p.first, p.second) for p in pool]  # first/second, unoriented
