@@ -15,8 +15,8 @@ from rewardkit.training.trl_trainer import DEFAULT_LEARNING_RATE, FinetuneTraini
 
 __all__ = ["train"]
 
-_HEAD, _TUNE = HeadTraining(), FinetuneTraining()
-_BOTH = "--use-peft, --full"
+_HEAD, _TUNE, _SSRM = HeadTraining(), FinetuneTraining(), SSRMSettings()
+_BOTH = "--use-peft or --full"
 
 
 MODES = {"--head-only": "head-only", "--use-peft": "lora", "--full": "full"}
@@ -40,10 +40,15 @@ def _refuse_unused(mode: str, tune_only: dict[str, Any], lora_only: dict[str, An
 
 
 def _seeds(seeds: str) -> list[int]:
+    """The seeds given; each trains into its own folder, so one given twice is an error."""
     try:
-        return [int(s) for s in seeds.split(",") if s.strip()] or [0]
+        parsed = [int(s) for s in seeds.split(",") if s.strip()] or [0]
     except ValueError:
         fail(ValueError(f"--seeds must be comma-separated integers, got {seeds!r}"))
+    repeated = sorted({seed for seed in parsed if parsed.count(seed) > 1})
+    if repeated:
+        fail(ValueError(f"--seeds names {', '.join(map(str, repeated))} more than once; each seed trains one member"))
+    return parsed
 
 
 def train(
@@ -76,7 +81,9 @@ def train(
         min=1,
         show_default=False,
         help=f"Passes over the training pairs. Default: {_HEAD.num_train_epochs} with --head-only, "
-        f"{_TUNE.num_train_epochs} with {_BOTH}. A rerun with more epochs continues a finished run.",
+        f"{_TUNE.num_train_epochs} with {_BOTH}. A rerun into the same OUTPUT_DIR with more epochs continues a "
+        f"finished --head-only run exactly (its learning rate is constant); with {_BOTH}, whose learning rate "
+        "decays over all the epochs, a changed epoch count starts over.",
     ),
     learning_rate: float | None = typer.Option(
         None,
@@ -152,16 +159,16 @@ def train(
     unlabeled: list[Path] | None = typer.Option(
         None,
         "--unlabeled",
-        help="Unlabeled pairs for semi-supervised rounds (SSRM, --head-only): any preference file above (its "
-        "labels are ignored, kept only to report pseudo-label agreement) or {prompt|messages, response_a, "
-        "response_b} JSONL. Repeat for several files. Giving it turns SSRM on.",
+        help="Unlabeled pairs for semi-supervised rounds (SSRM, --head-only): any preference file above, its "
+        "labels not needed (where a row has one, it only measures pseudo-label agreement), or {prompt|messages, "
+        "response_a, response_b} JSONL. Repeat for several files. Giving it turns SSRM on.",
     ),
     ssrm_rounds: int | None = typer.Option(
         None,
         min=0,
         show_default=False,
-        help="Pseudo-labelling rounds after the first, labeled-only one: each labels the unlabeled pairs with the "
-        "current head (both orders), keeps the confident ones and retrains. Default: 3.",
+        help="Pseudo-labelling rounds after the first, labeled-only one: each labels every unlabeled pair with the "
+        f"current head's P(a better than b), keeps the confident ones and retrains. Default: {_SSRM.rounds}.",
     ),
     ssrm_threshold: float | None = typer.Option(
         None,
@@ -169,7 +176,7 @@ def train(
         max=1.0,
         show_default=False,
         help="Keep a pseudo-label when the head's confidence max(p, 1-p) is at least this; the label follows the "
-        "prediction. Default: 0.8.",
+        f"prediction. Default: {_SSRM.threshold}.",
     ),
 ) -> None:
     """Train a Bradley-Terry reward model: -log sigmoid(r_chosen - r_rejected - margin), in one of three
@@ -281,7 +288,7 @@ def _round_line(entry: dict[str, Any]) -> str:
     if entry["round"] > 0:
         line += f" ({entry['pseudo_labels']} pseudo-labelled"
         agreement = entry.get("pseudo_label_agreement")
-        if isinstance(agreement, float):
+        if agreement is not None:
             line += f", {100 * agreement:.1f}% agree with the file's labels"
         line += ")"
     held_out = entry.get("held_out")

@@ -6,12 +6,15 @@ line picks modes and refuses flags the mode does not use."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
+import warnings
+from dataclasses import replace
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 from typer.testing import CliRunner
 
@@ -19,7 +22,7 @@ from rewardkit import RewardModel
 from rewardkit.cli import app
 from rewardkit.errors import InvalidInputError
 from rewardkit.training.finetune import FinetuneTraining, train_finetune
-from rewardkit.training.trainer import read_training_data
+from rewardkit.training.trainer import pair_conversations, read_training_data
 
 GOOD = ("helpful", "correct", "thanks", "great")
 BAD = ("wrong", "rude", "useless", "awful")
@@ -82,10 +85,6 @@ def pad_is_eos(checkpoint, tmp_path_factory):
     return folder
 
 
-def conversations(pairs):
-    return [[*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.chosen, p.rejected)]
-
-
 def weights(folder):
     return load_file(str(folder / "model.safetensors"))
 
@@ -96,6 +95,8 @@ def test_loss_goes_down_weights_change_and_the_served_model_is_the_trained_one(m
     report = train_finetune(pad_is_eos, [data], out, mode=mode, training=fast(mode), test_fraction=0.25, progress=False)
     result = report.seeds[0]
     assert report.mode == mode and report.settings["learning_rate"] == fast(mode).learning_rate
+    assert "seed" not in report.settings  # each seed's own is in its result
+    assert any(key.startswith("lora_") for key in report.settings) == (mode == "lora")
     assert result.losses[-1] < 0.5 * result.losses[0]
     assert report.test_pairs > 0 and result.test["accuracy"] >= 0.9
 
@@ -114,7 +115,7 @@ def test_loss_goes_down_weights_change_and_the_served_model_is_the_trained_one(m
     assert served.info.format == "hf-sequence-classification"
     assert served.info.normalization == pytest.approx({"mean": result.reward_mean, "std": result.reward_std})
     train = read_training_data([data], 0.25).train
-    scores = torch.tensor(served.score_messages(conversations(train)))
+    scores = torch.tensor(served.score_messages(pair_conversations(train)))
     assert float(scores.mean()) == pytest.approx(result.reward_mean, abs=1e-4)
     assert float(scores.std()) == pytest.approx(result.reward_std, abs=1e-4)
     config = json.loads((out / "config.json").read_text())
@@ -130,7 +131,7 @@ def test_pad_id_pooling_would_read_another_token(pad_is_eos, data):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(pad_is_eos))
-    convs = conversations(read_training_data([data], 0.0).train[:4])
+    convs = pair_conversations(read_training_data([data], 0.0).train[:4])
     batch = tokenizer.apply_chat_template(convs, padding=True, return_tensors="pt", return_dict=True)
     assert (batch["input_ids"][:, -1] == tokenizer.pad_token_id).all()
     module = AutoModelForSequenceClassification.from_pretrained(str(pad_is_eos)).eval()
@@ -183,6 +184,78 @@ def test_a_rerun_resumes_where_the_interrupted_run_stopped(llama_dir, small_data
     assert idle.seen == [] and again.losses == resumed.losses
 
 
+def test_a_rerun_with_another_epoch_count_starts_over(llama_dir, small_data, tmp_path, caplog):
+    """The learning rate decays linearly over all the epochs, so a finished run is no start for
+    another count: fewer epochs would find a later checkpoint and train nothing, more would resume a
+    schedule already decayed. Either starts over, with a warning, and ends as a straight run does."""
+    # 16 pairs, 4 per batch: 4 steps an epoch
+    settings = fast("full", num_train_epochs=2, per_device_train_batch_size=4, logging_steps=1)
+    run = dict(mode="full", test_fraction=0.0, progress=False)
+    train_finetune(llama_dir, [small_data], tmp_path / "a", training=settings, **run)
+    for epochs in (1, 3):
+        steps, changed = Steps(), replace(settings, num_train_epochs=epochs)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rewardkit.training.trl_trainer"):
+            rerun = train_finetune(llama_dir, [small_data], tmp_path / "a", training=changed, callbacks=[steps], **run)
+        assert steps.seen == list(range(1, 4 * epochs + 1))
+        assert "checkpoints of a different run" in caplog.text
+    straight = train_finetune(llama_dir, [small_data], tmp_path / "b", training=changed, **run)
+    assert rerun.seeds[0].losses == pytest.approx(straight.seeds[0].losses, abs=1e-5)
+
+
+def test_a_base_replaced_at_the_same_path_starts_over(llama_dir, small_data, tmp_path):
+    base = tmp_path / "base"
+    shutil.copytree(llama_dir, base)
+    settings = fast("full", num_train_epochs=1, per_device_train_batch_size=4, logging_steps=1)
+    run = dict(mode="full", training=settings, test_fraction=0.0, progress=False)
+    train_finetune(base, [small_data], tmp_path / "rm", **run)
+    tensors = {name: value + 0.05 * torch.randn_like(value) for name, value in weights(base).items()}
+    save_file(tensors, str(base / "model.safetensors"), metadata={"format": "pt"})
+    steps = Steps()
+    rerun = train_finetune(base, [small_data], tmp_path / "rm", callbacks=[steps], **run).seeds[0]
+    assert steps.seen == [1, 2, 3, 4]
+    fresh = train_finetune(base, [small_data], tmp_path / "fresh", **run).seeds[0]
+    assert rerun.losses == pytest.approx(fresh.losses, abs=1e-5)
+
+
+class Checkpointing(TrainerCallback):
+    def __init__(self):
+        self.on = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.on.append(args.gradient_checkpointing)
+
+
+def knowing_only_gradient_checkpointing(config_class):
+    """A stand-in for a config of transformers 4.x, which has no activation_checkpointing yet."""
+
+    def config(*, gradient_checkpointing=True, **settings):
+        if "activation_checkpointing" in settings:
+            raise TypeError("__init__() got an unexpected keyword argument 'activation_checkpointing'")
+        return config_class(**settings, activation_checkpointing=gradient_checkpointing)
+
+    return config
+
+
+@pytest.mark.parametrize("transformers_version", ["installed", "4.x"])
+def test_gradient_checkpointing_reaches_the_trainer_by_the_name_it_knows(
+    transformers_version, llama_dir, small_data, tmp_path, monkeypatch
+):
+    import trl
+
+    if transformers_version == "4.x":
+        monkeypatch.setattr(trl, "RewardConfig", knowing_only_gradient_checkpointing(trl.RewardConfig))
+    seen = Checkpointing()
+    run = dict(mode="lora", test_fraction=0.0, progress=False, callbacks=[seen])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for on in (True, False):
+            training = fast("lora", num_train_epochs=1, gradient_checkpointing=on)
+            train_finetune(llama_dir, [small_data], tmp_path / f"rm-{on}", training=training, **run)
+    assert seen.on == [True, False]
+    assert not [w for w in caught if "`gradient_checkpointing` is deprecated" in str(w.message)]
+
+
 def test_malformed_rows_name_the_file_and_line(llama_dir, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
@@ -203,6 +276,8 @@ def test_malformed_rows_name_the_file_and_line(llama_dir, tmp_path):
         (["--full", "--lora-target-modules", "q_proj"], "--lora-target-modules applies to LoRA training"),
         (["--gradient-accumulation-steps", "2"], "--gradient-accumulation-steps applies to --use-peft and --full"),
         (["--head-only", "--save-steps", "5"], "--save-steps applies to --use-peft and --full"),
+        (["--seeds", "1,2,1"], "--seeds names 1 more than once"),
+        (["--full", "--seeds", "3, 3"], "--seeds names 3 more than once"),
     ],
 )
 def test_cli_refuses_conflicting_flags(llama_dir, small_data, tmp_path, flags, message):
@@ -225,10 +300,14 @@ def test_cli_lora_uses_its_own_defaults_and_trains(llama_dir, small_data, tmp_pa
 
 def test_cli_help_explains_the_modes():
     result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
-    text = " ".join(result.output.split())
+    text = " ".join(result.output.replace("│", " ").split())  # the panel's borders out, wrapped lines joined
     for flag in ("--head-only", "--use-peft", "--full", "--lora-r", "--lora-target-modules"):
         assert flag in text
-    assert "Default: 20 with --head-only, 1 with --use-peft, --full" in text
+    assert "Default: 20 with --head-only, 1 with --use-peft or --full." in text
+    assert (
+        "with --use-peft or --full, whose learning rate decays over all the epochs, a changed epoch count starts over"
+        in text
+    )
     assert "0.0001 with --use-peft, 1e-05 with --full" in text
 
 
@@ -250,6 +329,7 @@ def test_seeds_on_a_causal_lm_base_train_distinct_members(causal_lm, small_data,
     run = dict(mode="lora", training=settings, seeds=[1, 2], test_fraction=0.0, progress=False)
     report = train_finetune(causal_lm, [small_data], tmp_path / "ens", **run)
     assert [s.seed for s in report.seeds] == [1, 2]
+    assert "seed" not in report.settings and report.settings["lora_r"] == settings.lora_r
     members = [RewardModel.load(tmp_path / "ens" / f"seed-{k}") for k in (1, 2)]
     assert all(m.info.format == "hf-sequence-classification" for m in members)
     conv = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "great thanks"}]]

@@ -114,6 +114,7 @@ def test_changed_data_of_the_same_size_starts_afresh_instead_of_resuming(llama_d
 def test_seeds_train_ensemble_members(llama_dir, data, tmp_path):
     report = train_head_only(llama_dir, [data], tmp_path / "ens", training=FAST, seeds=[1, 2], progress=False)
     assert [s.seed for s in report.seeds] == [1, 2]
+    assert "seed" not in report.settings and report.settings["learning_rate"] == FAST.learning_rate
     members = [RewardModel.load(tmp_path / "ens" / f"seed-{k}") for k in (1, 2)]
     conv = [conversation("q", "great thanks"), conversation("q", "awful rude")]
     first, second = members[0].score_messages(conv), members[1].score_messages(conv)

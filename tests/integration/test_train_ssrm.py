@@ -241,6 +241,7 @@ def test_threshold_one_half_keeps_every_pair_and_one_keeps_none(llama_dir, files
         **common,
     )
     assert [r["pseudo_labels"] for r in nothing.seeds[0].ssrm] == [0, 0, 0]
+    assert [r["pseudo_label_agreement"] for r in nothing.seeds[0].ssrm] == [None, None, None]  # unknown
     reference = runs["plain"].seeds[0]
     assert nothing.seeds[0].losses == pytest.approx(reference.losses, abs=1e-6)
     assert nothing.seeds[0].test == pytest.approx(reference.test, abs=1e-6)
@@ -297,11 +298,32 @@ def test_cli_runs_rounds_and_refuses_ssrm_flags_that_cannot_apply(llama_dir, fil
     result = CliRunner().invoke(app, ["train", *base, *fast, *ssrm])
     assert result.exit_code == 0, result.output
     assert "SSRM round 0" in result.output and "SSRM round 1" in result.output
+    assert "agree with the file's labels" in result.output  # round 1, from the LLMBar labels
     rounds = json.loads((out / "config.json").read_text())["rewardkit_evaluation"]["ssrm"]
     assert [r["round"] for r in rounds] == [0, 1]
     assert rounds == runs["ssrm"].seeds[0].ssrm[:2]  # the API run's seed 1 (SEEDS[0]): its first two rounds
 
-    for extra in (["--ssrm-rounds", "2"], [*unlabeled, "--use-peft"], [*unlabeled, "--ssrm-threshold", "0.3"]):
+    refusals = [
+        (["--ssrm-rounds", "2"], "--ssrm-rounds and --ssrm-threshold need unlabeled pairs"),
+        ([*unlabeled, "--use-peft"], "SSRM rounds (--unlabeled) run with --head-only training"),
+        ([*unlabeled, "--ssrm-threshold", "0.3"], "Invalid value for '--ssrm-threshold'"),
+    ]
+    for extra, message in refusals:
         refused = CliRunner().invoke(app, ["train", *base, "-o", str(tmp_path / "refused"), *extra])
-        assert refused.exit_code != 0
+        text = " ".join(refused.output.replace("│", " ").split())  # the error panel's borders out
+        assert refused.exit_code == 2 and message in text, refused.output
         assert not (tmp_path / "refused").exists()
+
+
+def test_cli_help_gives_the_ssrm_defaults_of_the_settings():
+    from typer.testing import CliRunner
+
+    from rewardkit.cli import app
+
+    output = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
+    text = " ".join(output.replace("│", " ").split())  # the panel's borders out, wrapped lines joined
+    defaults = SSRMSettings()
+    assert (
+        f"current head's P(a better than b), keeps the confident ones and retrains. Default: {defaults.rounds}." in text
+    )
+    assert f"the label follows the prediction. Default: {defaults.threshold}." in text

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import expand_paths, read_multiple_choice, read_pairs
+from rewardkit.evaluation.datasets import expand_paths, read_multiple_choice, read_pairs, read_unlabeled_pairs
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
@@ -174,6 +174,65 @@ def test_missing_paths_and_empty_results_are_errors(tmp_path):
     write_jsonl(tmp_path / "same.jsonl", [{"prompt": "Q", "chosen": "x", "rejected": "x"}])
     with pytest.raises(InvalidInputError, match="no usable preference pairs"):
         read_pairs(tmp_path / "same.jsonl")
+
+
+# ---------------------------------------------------------------------------------- unlabeled pairs
+
+
+def test_unlabeled_alpaca_eval_rows_need_no_preference(tmp_path):
+    base = {"instruction": "Q", "output_1": "ref", "generator_2": "small", "dataset": "koala"}
+    rows = [
+        {**base, "output_2": "a"},  # no preference at all
+        {**base, "output_2": "b", "preference": None},
+        {**base, "output_2": "c", "preference": "1.25"},
+        {**base, "output_2": "d", "preference": 0},  # AlpacaEval's draw
+        {**base, "output_2": "ref"},  # the reference against itself: skipped
+    ]
+    path = write_jsonl(tmp_path / "small.annotations.jsonl", rows)
+    data = read_unlabeled_pairs(path)
+    assert [(p.first, p.second, p.p_first) for p in data.pairs] == [
+        ("ref", "a", None),
+        ("ref", "b", None),
+        ("ref", "c", 0.75),
+        ("ref", "d", 0.5),
+    ]
+    assert data.pairs[0].context == [{"role": "user", "content": "Q"}] and data.pairs[1].source == f"{path}:2"
+    assert data.skipped == {"the two responses are the same text": 1} and list(data.notes.values()) == [1]
+
+
+def test_unlabeled_llmbar_rows_with_a_missing_or_null_label_are_read(tmp_path):
+    rows = [
+        {"input": "Say hi", "output_1": "hi", "output_2": "bye"},
+        {"input": "Say hi", "output_1": "bye", "output_2": "hi", "label": None},
+        {"input": "Say hi", "output_1": "yo", "output_2": "bye", "label": 2},
+    ]
+    data = read_unlabeled_pairs(write_json(tmp_path / "Natural.json", rows))
+    assert [(p.first, p.second, p.p_first) for p in data.pairs] == [
+        ("hi", "bye", None),
+        ("bye", "hi", None),
+        ("yo", "bye", 0.0),
+    ]
+    assert data.pairs[0].context == [{"role": "user", "content": "Say hi"}]
+
+
+UNLABELED_ROW = {"input": "x", "output_1": "a", "output_2": "b"}
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [
+        ({**UNLABELED_ROW, "label": 3}, "'label' must be 1 or 2"),
+        ({**UNLABELED_ROW, "instruction": "x", "preference": 2.5}, r"\[1, 2\]"),
+        ({"input": "x", "output_1": "a", "output_2": 7}, "'output_2' must be a string"),
+        ({"input": " ", "output_1": "a", "output_2": "b"}, "'input' is empty"),
+        ({"output_1": "a", "output_2": "b"}, "'input' \\(LLMBar\\) or 'instruction' \\(AlpacaEval\\)"),
+    ],
+)
+def test_malformed_unlabeled_rows_name_file_and_line(tmp_path, row, match):
+    path = write_jsonl(tmp_path / "unlabeled.jsonl", [UNLABELED_ROW, row])
+    with pytest.raises(InvalidInputError, match=match) as info:
+        read_unlabeled_pairs(path)
+    assert f"{path}:2" in str(info.value)
 
 
 # ---------------------------------------------------------------------------------- multiple choice

@@ -6,7 +6,8 @@ cannot use it skips and counts (``skipped``), what it repairs it counts (``notes
 cannot make sense of is an InvalidInputError naming ``file:line``.
 
 Unlabeled pairs (for semi-supervised training) are read from any pair format, labels kept only for
-diagnosis, or from {prompt | messages, response_a, response_b}, which carries no label.
+diagnosis and not needed (an LLMBar or AlpacaEval row without one is read, its label unknown), or
+from {prompt | messages, response_a, response_b}, which carries no label.
 
 Preference pairs keep the file's orientation: ``first`` / ``second`` are the two responses and
 ``p_first`` is P(first is better). Hard-label formats put the chosen response first (p_first = 1.0);
@@ -21,7 +22,8 @@ Real-data quirks handled (counts on ../shared/data, see tests/unit/test_eval_dat
   Empty responses are kept (4 rows): an empty reply preferred to a harmful one is a real label.
 - Any format: a pair whose two responses are the same text tells nothing about a reward model and
   is skipped (AlpacaEval: the reference against itself, 2-4 rows per generator).
-- AlpacaEval: a missing preference skips the row; 0 is AlpacaEval's own code for a draw (0.5).
+- AlpacaEval: a missing preference skips the row (unlabeled reading keeps it, its label unknown);
+  0 is AlpacaEval's own code for a draw (0.5).
 - TruthfulQA: trailing "; " leaves empty answers (dropped), one question lists an incorrect answer
   twice (deduplicated); an incorrect answer equal to the correct one would be dropped too.
 """
@@ -365,11 +367,15 @@ def _prompt_chosen_rejected(row: dict[str, Any], where: str, default: str, tally
     return _pair(context, chosen, rejected, 1.0, _subset(row, "subset", default), where, tally, margin=float(margin))
 
 
-def _llmbar(row: dict[str, Any], where: str, default: str, tally: _Tally) -> PreferencePair | None:
-    label = row.get("label")
+def _llmbar_p_first(label: Any) -> float:
+    """LLMBar's label (1: output_1 better, 2: output_2) as P(output_1 better)."""
     if label not in (1, 2, "1", "2"):
         raise InvalidInputError(f"'label' must be 1 or 2 (which output is better), got {label!r}")
-    p_first = 1.0 if int(label) == 1 else 0.0
+    return 1.0 if int(label) == 1 else 0.0
+
+
+def _llmbar(row: dict[str, Any], where: str, default: str, tally: _Tally) -> PreferencePair | None:
+    p_first = _llmbar_p_first(row.get("label"))
     context = _prompt(_string(row, "input", empty=False), "input")
     first, second = _string(row, "output_1"), _string(row, "output_2")
     return _pair(context, first, second, p_first, _subset(row, "subset", default), where, tally)
@@ -391,13 +397,16 @@ def alpaca_preference(raw: Any) -> tuple[float | None, bool]:
     return preference, False
 
 
+_ALPACA_DRAW = "AlpacaEval: preference 0 read as a draw (1.5)"
+
+
 def _alpaca_eval(row: dict[str, Any], where: str, default: str, tally: _Tally) -> PreferencePair | None:
     preference, draw_code = alpaca_preference(row.get("preference"))
     if preference is None:
         tally.skipped["AlpacaEval: no preference"] += 1
         return None
     if draw_code:
-        tally.notes["AlpacaEval: preference 0 read as a draw (1.5)"] += 1
+        tally.notes[_ALPACA_DRAW] += 1
     context = _prompt(_string(row, "instruction", empty=False), "instruction")
     generator = row.get("generator_2") if isinstance(row.get("generator_2"), str) else None
     first, second = _string(row, "output_1"), _string(row, "output_2")
@@ -465,6 +474,30 @@ def _response_ab(row: dict[str, Any], where: str, default: str, tally: _Tally) -
     return UnlabeledPair(context, first, second, source=where)
 
 
+def _known_p_first(row: dict[str, Any], tally: _Tally) -> float | None:
+    """P(output_1 better) where an LLMBar or AlpacaEval row has a label; None where it has none. A
+    label that is there but means nothing is still an error: the file is not what it seems."""
+    if row.get("label") is not None:
+        return _llmbar_p_first(row["label"])
+    preference, draw_code = alpaca_preference(row.get("preference"))
+    if draw_code:
+        tally.notes[_ALPACA_DRAW] += 1
+    return None if preference is None else 2.0 - preference
+
+
+def _two_outputs(row: dict[str, Any], where: str, default: str, tally: _Tally) -> UnlabeledPair | None:
+    """An LLMBar {input, ...} or AlpacaEval {instruction, ...} row, its label not needed."""
+    key = next((k for k in ("instruction", "input") if k in row), None)
+    if key is None:
+        raise InvalidInputError("needs the task as 'input' (LLMBar) or 'instruction' (AlpacaEval)")
+    context = _prompt(_string(row, key, empty=False), key)
+    first, second = _string(row, "output_1"), _string(row, "output_2")
+    if first == second:
+        tally.skipped[_SAME_TEXT] += 1
+        return None
+    return UnlabeledPair(context, first, second, source=where, p_first=_known_p_first(row, tally))
+
+
 def _ignoring_label(reader: Any) -> Any:
     def read(row: dict[str, Any], where: str, default: str, tally: _Tally) -> UnlabeledPair | None:
         pair = reader(row, where, default, tally)
@@ -476,6 +509,8 @@ def _ignoring_label(reader: Any) -> Any:
 def _unlabeled_reader(row: dict[str, Any], where: str) -> Any:
     if "response_a" in row and "response_b" in row:
         return _response_ab
+    if "output_1" in row and "output_2" in row:
+        return _two_outputs
     try:
         return _ignoring_label(_pair_reader(row, where))
     except InvalidInputError:
@@ -488,7 +523,8 @@ def _unlabeled_reader(row: dict[str, Any], where: str) -> Any:
 def read_unlabeled_pairs(paths: str | Path | Sequence[str | Path]) -> UnlabeledData:
     """Response pairs without a needed label (semi-supervised training), from files and directories:
     {prompt|messages, response_a, response_b} JSON Lines, or any format `read_pairs` reads, whose
-    labels are kept for diagnosis only. Pairs of labeled formats go through the same checks."""
+    labels are kept for diagnosis only and may be missing (p_first None). Rows of labeled formats
+    go through the same checks otherwise."""
     files = expand_paths(paths)
     pairs, total = _read_files(files, _unlabeled_reader)
     if not pairs:

@@ -73,7 +73,7 @@ def train_finetune(
         dropped=prepared.dropped,
         length_baseline=prepared.length_baseline,
         mode=mode,
-        settings=asdict(training),
+        settings=_shared_settings(training, mode),
     )
     rows = None
     for seed in seeds:
@@ -112,6 +112,12 @@ def train_finetune(
         report.seeds.append(result)
     write_report(out, report)
     return report
+
+
+def _shared_settings(training: FinetuneTraining, mode: FinetuneMode) -> dict[str, Any]:
+    """The settings every seed trained with: the seed is each one's own, LoRA's only apply to LoRA."""
+    unused = ("seed",) if mode == "lora" else ("seed", *(k for k in asdict(training) if k.startswith("lora_")))
+    return {k: v for k, v in asdict(training).items() if k not in unused}
 
 
 def _fresh_head(module: Any, seed: int) -> None:

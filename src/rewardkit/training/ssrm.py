@@ -77,15 +77,15 @@ class PseudoLabels:
         marks = bytes(int(k) + int(k and w) for k, w in zip(self.kept.tolist(), self.first_wins.tolist()))
         return hashlib.sha256(marks).hexdigest()[:16]
 
-    def agreement(self, labels: Sequence[float | None]) -> tuple[float | str, int]:
+    def agreement(self, labels: Sequence[float | None]) -> tuple[float | None, int]:
         """(share of kept pairs whose pseudo-label matches the file's label, how many had one); the
-        share is "unknown" when no kept pair carries a decided label."""
+        share is None (unknown) when no kept pair carries a decided label."""
         matches = [
             (label > 0.5) == bool(wins)
             for label, keep, wins in zip(labels, self.kept.tolist(), self.first_wins.tolist())
             if keep and label is not None and label != 0.5
         ]
-        return (sum(matches) / len(matches) if matches else "unknown"), len(matches)
+        return (sum(matches) / len(matches) if matches else None), len(matches)
 
 
 def pseudo_label(first: Any, second: Any, weight: Any, threshold: float) -> PseudoLabels:
@@ -179,7 +179,8 @@ def _figures(
     held_out: dict[str, Any] | None,
     losses: list[float],
 ) -> dict[str, Any]:
-    """One round's report entry (round 0 has no pseudo-labels, so no agreement to report: None)."""
+    """One round's report entry. The agreement is None where it is unknown: in round 0 (no
+    pseudo-labels) and where no kept pair has a decided label in its file."""
     agreement, with_label = labels.agreement([p.p_first for p in pool]) if labels is not None else (None, 0)
     return {
         "round": k,

@@ -215,7 +215,7 @@ def train_head_only(
         train_pairs=len(train),
         test_pairs=len(test),
         dropped=prepared.dropped,
-        settings=asdict(training),
+        settings={k: v for k, v in asdict(training).items() if k != "seed"},  # each seed's is its own
         length_baseline=length,
         ssrm={**pool_summary, "rounds": ssrm.rounds, "threshold": ssrm.threshold} if pool_summary else None,
     )

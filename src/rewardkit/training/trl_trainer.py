@@ -11,6 +11,7 @@ checkpoints that a rerun resumes from.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewardkit.errors import InvalidInputError
+from rewardkit.training.base_model import base_identity
 from rewardkit.training.pairs import TrainingPair
 
 __all__ = [
@@ -136,16 +138,18 @@ def training_rewards(module: Any, rows: dict[str, list[Any]], pad_id: int, batch
 
 
 def _fingerprint(settings: FinetuneTraining, mode: str, base: str, rows: dict[str, list[Any]]) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: everything but the epoch count (more epochs
-    continue the same run) and how often it logs and saves."""
+    """What a checkpoint must match to be resumed: everything but how often it logs and saves. The
+    epoch count is in: the linear learning-rate schedule decays over all the epochs, so a run with
+    another count is a different run, not a continuation. The base is named by its files too, so a
+    base replaced at the same path starts over."""
     digest = hashlib.sha256()
     for column in ("chosen_ids", "rejected_ids", "margin"):
         for value in rows[column]:
             digest.update(repr(value).encode())
-    kept = {k: v for k, v in asdict(settings).items() if k not in ("num_train_epochs", "logging_steps", "save_steps")}
+    kept = {k: v for k, v in asdict(settings).items() if k not in ("logging_steps", "save_steps")}
     if mode != "lora":
         kept = {k: v for k, v in kept.items() if not k.startswith("lora_")}
-    fingerprint = {"mode": mode, "base": base, "data": digest.hexdigest(), **kept}
+    fingerprint = {"mode": mode, "base": base_identity(base), "data": digest.hexdigest(), **kept}
     return json.loads(json.dumps(fingerprint))  # as run.json reads back (tuples become lists)
 
 
@@ -155,7 +159,8 @@ def _last_checkpoint(folder: Path, fingerprint: dict[str, Any]) -> str | None:
 
     run_file = folder / RUN_FILE
     if run_file.exists() and json.loads(run_file.read_text()) != fingerprint:
-        log.warning("%s: checkpoints of a different run (base, data or settings changed); starting over", folder)
+        changed = "base, data, epoch count or settings"
+        log.warning("%s: checkpoints of a different run (%s changed); starting over", folder, changed)
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(fingerprint, indent=2) + "\n")
@@ -174,6 +179,14 @@ def _log_last_step() -> Any:
             return control
 
     return LogLastStep()
+
+
+def _checkpointing_setting(config_class: Any, on: bool) -> dict[str, bool]:
+    """Activation checkpointing in the name ``config_class`` takes: transformers 4.x knows only
+    ``gradient_checkpointing``; later versions call it ``activation_checkpointing`` and warn on the
+    old name. Always given, since TRL's own default turns it on."""
+    known = inspect.signature(config_class).parameters
+    return {"activation_checkpointing" if "activation_checkpointing" in known else "gradient_checkpointing": on}
 
 
 def _device_settings() -> dict[str, bool]:
@@ -221,7 +234,6 @@ def run_reward_trainer(
         center_rewards_coefficient=settings.center_rewards_coefficient or None,
         seed=settings.seed,
         data_seed=settings.seed,
-        activation_checkpointing=settings.gradient_checkpointing,  # transformers' newer name
         logging_steps=settings.logging_steps,
         save_strategy="steps",
         save_steps=settings.save_steps,
@@ -231,6 +243,7 @@ def run_reward_trainer(
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        **_checkpointing_setting(RewardConfig, settings.gradient_checkpointing),
         **_device_settings(),
     )
     try:
