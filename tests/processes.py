@@ -21,14 +21,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, *args: str, env: dict | None = None, ready_timeout: float = 120.0):
+def start_server(model: str | None, *args: str, env: dict | None = None, ready_timeout: float = 120.0):
+    """A `rewardkit serve` process on a free 127.0.0.1 port; ``model`` None serves the default (builtin)."""
     port = free_port()
     cmd = [
         sys.executable,
         "-m",
         "rewardkit.cli",
         "serve",
-        model,
+        *([model] if model is not None else []),
         "--port",
         str(port),
         "--log-level",

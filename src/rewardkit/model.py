@@ -57,7 +57,7 @@ class RewardModel(SyncGroups):
         max_batch_size: int = 64,
         **options: Any,
     ) -> RewardModel:
-        """Load a checkpoint folder; argument names follow transformers where they mean the same.
+        """Load a checkpoint folder (or "builtin"); argument names follow transformers where they mean the same.
 
         ``options`` are the other ModelConfig fields (the CLI flags without dashes): ``objective``,
         ``step_separator``, ``step_aggregation``, ``num_padding_at_beginning``, ``pairwise``,
@@ -76,7 +76,10 @@ class RewardModel(SyncGroups):
             )
         except TypeError as exc:
             raise InvalidInputError(f"RewardModel.load: {exc}") from None
-        return cls(load_model(path, config), config, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
+        from rewardkit.builtin import resolve_model_path
+
+        model = load_model(resolve_model_path(str(path)), config)
+        return cls(model, config, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
 
     @property
     def info(self) -> ModelInfo:

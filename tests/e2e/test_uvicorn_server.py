@@ -85,16 +85,26 @@ def test_trl_reward_function_with_strings_and_conversations(server, checkpoint):
         assert conv == pytest.approx(rk.score_messages([CONV]), abs=1e-6)
 
 
-def test_builtin_model_serves_real_minilm_weights(tmp_path):
-    proc, url = start_server("builtin", env={"REWARDKIT_CACHE": str(tmp_path)})
+def test_make_serve_default_serves_the_trained_builtin_model():
+    """`rewardkit serve` with no model (what `make serve` runs) serves the assembled built-in model,
+    with its held-out figures in /info and the same scores as the Python API."""
+    from rewardkit import RewardModel
+    from rewardkit.builtin import builtin_head
+
+    local = RewardModel.load("builtin", dtype="float32")
+    templated = local.templater.render(CONV)  # what an OpenRLHF client sends
+    proc, url = start_server(None)
     try:
         with Client(url) as rk:
             info = rk.info()
             scores = rk.score_messages([CONV])
-        assert info["architecture"] == "BertForSequenceClassification" and info["max_length"] == 512
-        assert len(scores) == 1 and scores[0] == scores[0]
+            rewards = rk.get_reward([templated])["rewards"]
     finally:
         stop_server(proc)
+    assert info["architecture"] == "LlamaForSequenceClassification" and info["pad_token"] == "<|im_end|>"
+    assert info["evaluation"] == builtin_head()["evaluation"]
+    assert scores == pytest.approx(local.score_messages([CONV]), abs=1e-4)
+    assert rewards == pytest.approx(scores, abs=1e-4)  # templated by the client or by the server: one reward
 
 
 def test_client_gives_up_with_the_connection_error_after_its_retries():

@@ -39,6 +39,8 @@ class ModelInfo:
     detected_by: str = ""
     steps: dict[str, Any] | None = None
     pairwise: dict[str, Any] | None = None
+    # held-out figures `rewardkit train` wrote into config.json (rewardkit_evaluation), if any
+    evaluation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -165,6 +165,7 @@ def assemble(
         outputs=outputs if len(outputs) > 1 else [],
         objective=objective,
         steps=steps,
+        evaluation=evaluation if isinstance(evaluation := ckpt.config.get("rewardkit_evaluation"), dict) else None,
     )
     return model_cls(module=module, head=head, tokenizer=tokenizer, pad_id=pad_id, info=info, **model_kwargs)
 

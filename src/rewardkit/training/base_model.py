@@ -38,11 +38,17 @@ def classifier_from_base(base: str | Path) -> tuple[Any, Any]:
 
     base = Path(base)
     folder, extra = (base.parent, {"gguf_file": base.name}) if base.suffix == ".gguf" else (base, {})
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new head is reported MISSING, as it should be
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), **extra)
         module = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, dtype="float32", **extra)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot build a reward model from {base}: {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     module.config.pad_token_id = tokenizer.pad_token_id
