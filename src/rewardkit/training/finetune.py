@@ -95,14 +95,7 @@ def train_finetune(
         )
         rewards = training_rewards(module, rows, model.pad_id, 2 * settings.per_device_train_batch_size)
         target = seed_dir(out, seeds, seed)
-        result = SeedResult(
-            seed=seed,
-            output_dir=str(target),
-            losses=losses,
-            reward_mean=float(rewards.mean()),
-            reward_std=float(rewards.std()),
-            test=None,
-        )
+        result = SeedResult.from_rewards(seed, target, losses, rewards, test=None)
         save_reward_checkpoint(module, model.tokenizer, result, prepared.length_baseline, target)
         del model, module
         _release_memory()  # before the saved copy is loaded to score the held-out pairs

@@ -49,6 +49,12 @@ class SeedResult:
     ssrm: list[dict[str, Any]] | None = None
     """Per SSRM round (round 0: labeled data only): held-out figures, pseudo-labels kept, losses."""
 
+    @classmethod
+    def from_rewards(cls, seed: int, target: Path, losses: list[float], rewards: Any, **rest: Any) -> SeedResult:
+        """A seed's result with the mean/std of its training-set rewards (the config's normalization)."""
+        mean, std = float(rewards.mean()), float(rewards.std())
+        return cls(seed=seed, output_dir=str(target), losses=losses, reward_mean=mean, reward_std=std, **rest)
+
 
 @dataclass
 class TrainReport:
@@ -241,14 +247,8 @@ def train_head_only(
                 train_c, train_r, margin, settings, state_path=target / "head_state.pt", progress=progress
             )
         rewards = torch.cat([train_c @ weight.T, train_r @ weight.T]).flatten()
-        result = SeedResult(
-            seed=seed,
-            output_dir=str(target),
-            losses=losses,
-            reward_mean=float(rewards.mean()),
-            reward_std=float(rewards.std()),
-            test=_held_out(weight, test_c, test_r),
-            ssrm=rounds,
+        result = SeedResult.from_rewards(
+            seed, target, losses, rewards, test=_held_out(weight, test_c, test_r), ssrm=rounds
         )
         _save(model, weight, result, length, target)
         report.seeds.append(result)
