@@ -76,6 +76,7 @@ def ensure_builtin(rebuild: bool = False) -> Path:
     import torch
 
     from rewardkit.training.base_model import classifier_from_base
+    from rewardkit.training.trainer import reward_config
 
     head = builtin_head()
     module, tokenizer = classifier_from_base(gguf_path())
@@ -87,16 +88,8 @@ def ensure_builtin(rebuild: bool = False) -> Path:
         )
     with torch.no_grad():
         module.score.weight.copy_(weight)
-    module.config.update(
-        {
-            "mean": head["mean"],
-            "std": head["std"],
-            "normalize_reward": False,
-            "id2label": {0: "reward"},
-            "label2id": {"reward": 0},
-            "rewardkit_evaluation": head["evaluation"],
-        }
-    )
+    module.config.update(reward_config(head["mean"], head["std"], head["evaluation"]))
+    module.config.update({"id2label": {0: "reward"}, "label2id": {"reward": 0}})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:

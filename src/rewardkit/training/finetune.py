@@ -16,6 +16,7 @@ from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.errors import InvalidInputError
+from rewardkit.training.head import draw_head
 from rewardkit.training.trainer import (
     SeedResult,
     TrainReport,
@@ -118,9 +119,8 @@ def _fresh_head(module: Any, seed: int) -> None:
     import torch
 
     weight = module.score.weight
-    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        weight.copy_(torch.randn(weight.shape, generator=generator) / weight.shape[1] ** 0.5)
+        weight.copy_(draw_head(weight.shape[1], torch.Generator().manual_seed(seed)))
 
 
 def _release_memory() -> None:

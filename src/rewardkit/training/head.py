@@ -14,7 +14,7 @@ from typing import Any
 
 from rewardkit.training.losses import bradley_terry_loss
 
-__all__ = ["HeadTraining", "train_head"]
+__all__ = ["HeadTraining", "draw_head", "train_head"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def train_head(
 
     hidden = chosen.shape[1]
     generator = torch.Generator().manual_seed(settings.seed)
-    weight = torch.nn.Parameter(torch.randn(1, hidden, generator=generator) / hidden**0.5)
+    weight = torch.nn.Parameter(draw_head(hidden, generator))
     optimizer = torch.optim.AdamW([weight], lr=settings.learning_rate, weight_decay=settings.weight_decay)
     losses: list[float] = []
     start = 0
@@ -87,6 +87,14 @@ def train_head(
             torch.save(state, tmp)
             tmp.replace(state_path)
     return weight.detach().clone(), losses
+
+
+def draw_head(hidden: int, generator: Any) -> Any:
+    """A fresh [1, hidden] reward head from ``generator``, scaled so initial rewards are O(1); every
+    training mode draws its head this way, so a seed means the same start in each."""
+    import torch
+
+    return torch.randn(1, hidden, generator=generator) / hidden**0.5
 
 
 def _resumable(settings: HeadTraining) -> dict[str, Any]:

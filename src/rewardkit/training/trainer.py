@@ -31,6 +31,7 @@ __all__ = [
     "pair_conversations",
     "prepare_base",
     "read_training_data",
+    "reward_config",
     "save_reward_checkpoint",
     "seed_dir",
     "train_head_only",
@@ -266,15 +267,19 @@ def _save(model: Any, weight: Any, result: SeedResult, length: dict[str, Any] | 
     save_reward_checkpoint(module, model.tokenizer, result, length, target)
 
 
+def reward_config(mean: float, std: float, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """The config.json keys a trained checkpoint carries: the training-set reward mean/std under
+    OpenRLHF's names (so --normalize uses them, off by default) and the held-out figures (/info)."""
+    return {"mean": mean, "std": std, "normalize_reward": False, "rewardkit_evaluation": evaluation}
+
+
 def save_reward_checkpoint(
     module: Any, tokenizer: Any, result: SeedResult, length: dict[str, Any] | None, target: Path
 ) -> None:
     """``module`` with the training-set reward mean/std (OpenRLHF's keys, so --normalize uses them)
     and the held-out figures in its config, as a checkpoint `rewardkit serve` loads as it is."""
-    module.config.mean = result.reward_mean
-    module.config.std = result.reward_std
-    module.config.normalize_reward = False
     evaluation = {"held_out": result.test, "length_baseline": length, "seed": result.seed}
-    module.config.rewardkit_evaluation = evaluation if result.ssrm is None else {**evaluation, "ssrm": result.ssrm}
+    evaluation = evaluation if result.ssrm is None else {**evaluation, "ssrm": result.ssrm}
+    module.config.update(reward_config(result.reward_mean, result.reward_std, evaluation))
     module.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
