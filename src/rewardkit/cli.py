@@ -164,19 +164,18 @@ def builtin(
     package) into the cache once, then print where it is and how it scored on held-out pairs.
     `make setup` runs this; `rewardkit serve` with no model serves it."""
     from rewardkit.builtin import builtin_head, ensure_builtin
+    from rewardkit.cli_train import accuracy_text
 
     try:
         path = ensure_builtin(rebuild=rebuild)
     except (RewardKitError, OSError) as exc:
         fail(exc)
     typer.echo(f"built-in model: {path}")
-    held_out = (builtin_head().get("evaluation") or {}).get("held_out")
-    baseline = (builtin_head().get("evaluation") or {}).get("length_baseline")
+    evaluation = builtin_head().get("evaluation") or {}
+    held_out, baseline = evaluation.get("held_out"), evaluation.get("length_baseline")
     if held_out and baseline:
         typer.echo(
-            f"held-out accuracy {100 * held_out['accuracy']:.1f}% (95% CI {100 * held_out['ci_low']:.1f}-"
-            f"{100 * held_out['ci_high']:.1f}, {held_out['n']} pairs); "
-            f"longer-response baseline {100 * baseline['accuracy']:.1f}%"
+            f"held-out accuracy {accuracy_text(held_out)}; longer-response baseline {100 * baseline['accuracy']:.1f}%"
         )
 
 

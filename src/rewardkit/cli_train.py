@@ -13,7 +13,7 @@ from rewardkit.training.head import HeadTraining
 from rewardkit.training.ssrm import SSRMSettings
 from rewardkit.training.trl_trainer import DEFAULT_LEARNING_RATE, FinetuneTraining
 
-__all__ = ["train"]
+__all__ = ["accuracy_text", "train"]
 
 _HEAD, _TUNE, _SSRM = HeadTraining(), FinetuneTraining(), SSRMSettings()
 _BOTH = "--use-peft or --full"
@@ -216,7 +216,7 @@ def train(
         if mode == "head-only":
             from rewardkit.training.trainer import train_head_only
 
-            training = HeadTraining(**{k: v for k, v in shared.items() if v is not None})
+            training = HeadTraining(**_given(shared))
             typer.echo(f"head-only: {_summary(training)}")
             report = train_head_only(
                 base_model,
@@ -244,7 +244,7 @@ def train(
                 "lora_dropout": lora_dropout,
                 "lora_target_modules": targets,
             }
-            tuned = FinetuneTraining.for_mode(mode, **{k: v for k, v in given.items() if v is not None})
+            tuned = FinetuneTraining.for_mode(mode, **_given(given))
             typer.echo(f"{'LoRA' if mode == 'lora' else 'full'}: {_summary(tuned)}")
             report = train_finetune(
                 base_model,
@@ -264,8 +264,7 @@ def train(
     for result in report.seeds:
         line = f"seed {result.seed}: loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}"
         if result.test:
-            t = result.test
-            line += f", held-out accuracy {100 * t['accuracy']:.1f}% ({100 * t['ci_low']:.1f}-{100 * t['ci_high']:.1f})"
+            line += f", held-out accuracy {accuracy_text(result.test)}"
         typer.echo(f"{line} -> {result.output_dir}")
         for entry in result.ssrm or []:
             typer.echo(f"  {_round_line(entry)}")
@@ -279,8 +278,7 @@ def _ssrm(mode: str, unlabeled: list[Path], rounds: int | None, threshold: float
         return None
     if mode != "head-only":
         fail(ValueError("SSRM rounds (--unlabeled) run with --head-only training"))
-    given = {"rounds": rounds, "threshold": threshold}
-    return SSRMSettings(**{k: v for k, v in given.items() if v is not None})
+    return SSRMSettings(**_given({"rounds": rounds, "threshold": threshold}))
 
 
 def _round_line(entry: dict[str, Any]) -> str:
@@ -295,6 +293,19 @@ def _round_line(entry: dict[str, Any]) -> str:
     if held_out:
         line += f", held-out accuracy {100 * held_out['accuracy']:.1f}%"
     return line
+
+
+def _given(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings the user gave; the others (None) keep the dataclass's default for the mode."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def accuracy_text(figures: dict[str, Any]) -> str:
+    """Pair accuracy with its 95% interval and count, e.g. '64.3% (95% CI 60.0-68.5, 485 pairs)'."""
+    return (
+        f"{100 * figures['accuracy']:.1f}% (95% CI {100 * figures['ci_low']:.1f}-"
+        f"{100 * figures['ci_high']:.1f}, {figures['n']} pairs)"
+    )
 
 
 def _summary(settings: HeadTraining | FinetuneTraining) -> str:

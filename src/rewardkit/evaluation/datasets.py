@@ -461,17 +461,22 @@ def read_pairs(paths: str | Path | Sequence[str | Path]) -> PairData:
 # ---------------------------------------------------------------------------------- unlabeled pairs
 
 
+def _unlabeled(
+    context: Conversation, first: str, second: str, where: str, tally: _Tally, p_first: float | None = None
+) -> UnlabeledPair | None:
+    """As `_pair`, for pairs whose label is not needed."""
+    if first == second:
+        tally.skipped[_SAME_TEXT] += 1
+        return None
+    return UnlabeledPair(context, first, second, source=where, p_first=p_first)
+
+
 def _response_ab(row: dict[str, Any], where: str, default: str, tally: _Tally) -> UnlabeledPair | None:
     key = "prompt" if "prompt" in row else "messages" if "messages" in row else None
     if key is None:
         raise InvalidInputError("needs the context as 'prompt' (a string or messages) or 'messages' (a list)")
-    value = row[key]
-    context = validate_context([{"role": "user", "content": value}] if isinstance(value, str) else value, f"'{key}'")
-    first, second = _string(row, "response_a"), _string(row, "response_b")
-    if first == second:
-        tally.skipped[_SAME_TEXT] += 1
-        return None
-    return UnlabeledPair(context, first, second, source=where)
+    context = validate_context(_prompt(row[key], key), f"'{key}'")
+    return _unlabeled(context, _string(row, "response_a"), _string(row, "response_b"), where, tally)
 
 
 def _known_p_first(row: dict[str, Any], tally: _Tally) -> float | None:
@@ -492,10 +497,7 @@ def _two_outputs(row: dict[str, Any], where: str, default: str, tally: _Tally) -
         raise InvalidInputError("needs the task as 'input' (LLMBar) or 'instruction' (AlpacaEval)")
     context = _prompt(_string(row, key, empty=False), key)
     first, second = _string(row, "output_1"), _string(row, "output_2")
-    if first == second:
-        tally.skipped[_SAME_TEXT] += 1
-        return None
-    return UnlabeledPair(context, first, second, source=where, p_first=_known_p_first(row, tally))
+    return _unlabeled(context, first, second, where, tally, p_first=_known_p_first(row, tally))
 
 
 def _ignoring_label(reader: Any) -> Any:
