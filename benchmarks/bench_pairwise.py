@@ -74,7 +74,7 @@ class HandLoop:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rewardkit import RewardModel
     from rewardkit.config import PAIRWISE_TEMPLATE
-    from rewardkit.pairwise.ranking import plan, run_plan
+    from rewardkit.selection.ranking import plan, run_plan
 
     shape = TINY_SHAPE if args.tiny else SMOLLM2_SHAPE
     path = Path(

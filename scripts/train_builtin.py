@@ -1,4 +1,4 @@
-"""Retrain the built-in model's reward head and write it into the package (src/rewardkit/builtin_head.json).
+"""Retrain the built-in model's reward head and write it into the package (src/rewardkit/models/builtin_head.json).
 
     .venv/bin/python scripts/train_builtin.py [--work-dir /tmp/builtin-train]
 
@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from rewardkit.builtin import HEAD_FILE, export_head, gguf_path
+from rewardkit.models.builtin import HEAD_FILE, export_head, gguf_path
 from rewardkit.training.head import HeadTraining
 from rewardkit.training.trainer import train_head_only
 

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from rewardkit.server import build
+from rewardkit.serving import build
 
 
 @asynccontextmanager

@@ -42,12 +42,12 @@ __all__ = [
 _LOCATIONS = {
     "AsyncClient": "rewardkit.client",
     "Client": "rewardkit.client",
-    "RewardModel": "rewardkit.model",
-    "RewardService": "rewardkit.service",
+    "RewardModel": "rewardkit.scoring.model",
+    "RewardService": "rewardkit.scoring.service",
     "EngineConfig": "rewardkit.config",
     "EnsembleConfig": "rewardkit.config",
-    "Ensemble": "rewardkit.ensemble",
-    "EnsembleService": "rewardkit.ensemble",
+    "Ensemble": "rewardkit.scoring.ensemble",
+    "EnsembleService": "rewardkit.scoring.ensemble",
     "ModelConfig": "rewardkit.config",
     "ServerConfig": "rewardkit.config",
     **{name: "rewardkit.errors" for name in _errors.__all__},
@@ -56,7 +56,6 @@ _LOCATIONS = {
 if TYPE_CHECKING:
     from rewardkit.client import AsyncClient, Client
     from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, ServerConfig
-    from rewardkit.ensemble import Ensemble, EnsembleService
     from rewardkit.errors import (
         BatchFailedError,
         EngineDeadError,
@@ -71,8 +70,9 @@ if TYPE_CHECKING:
         ServerResponseError,
         TooManyItemsError,
     )
-    from rewardkit.model import RewardModel
-    from rewardkit.service import RewardService
+    from rewardkit.scoring.ensemble import Ensemble, EnsembleService
+    from rewardkit.scoring.model import RewardModel
+    from rewardkit.scoring.service import RewardService
 
 
 def __getattr__(name: str) -> Any:

@@ -49,7 +49,7 @@ def check_ensemble_sources(sources: list[str], config: EnsembleConfig) -> None:
     import os
 
     from rewardkit.client import Client
-    from rewardkit.ensemble import read_reference
+    from rewardkit.scoring.ensemble import read_reference
 
     if config.standardize:
         read_reference(config.standardize)
@@ -66,10 +66,9 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     /rank, GET /health, /metrics, /info. Several models (or server URLs) are served as one ensemble."""
     import uvicorn
 
-    from rewardkit.builtin import resolve_model_path
-    from rewardkit.ensemble import member_names
-    from rewardkit.models import load_model
-    from rewardkit.server import build, build_ensemble
+    from rewardkit.models import open_model
+    from rewardkit.scoring.ensemble import member_names
+    from rewardkit.serving import build, build_ensemble
 
     sources = models or ["builtin"]
     model_config = build_config(ModelConfig, options)
@@ -79,14 +78,14 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
         if len(sources) == 1 and not is_url(sources[0]):
             if build_config(EnsembleConfig, options) != EnsembleConfig():
                 typer.secho("warning: --ensemble/--uwo-lambda/--standardize apply to several models; ignored", err=True)
-            loaded = load_model(resolve_model_path(sources[0]), model_config)
+            loaded = open_model(sources[0], model_config)
             application = build(loaded, model_config, engine_config, server_config)
             info = loaded.info
             what = f"{info.format} {info.architecture} on {info.device} ({info.dtype}), max length {info.max_length}"
         else:
             ensemble_config = build_config(EnsembleConfig, options)
             check_ensemble_sources(sources, ensemble_config)
-            members = [s if is_url(s) else load_model(resolve_model_path(s), model_config) for s in sources]
+            members = [s if is_url(s) else open_model(s, model_config) for s in sources]
             application = build_ensemble(
                 members, member_names(sources), model_config, engine_config, server_config, ensemble_config
             )
@@ -113,16 +112,12 @@ def score(
     **options: Any,
 ) -> None:
     """Score a JSONL file offline, in order, with a progress bar."""
-    from rewardkit.builtin import resolve_model_path
-    from rewardkit.model import RewardModel
-    from rewardkit.models import load_model
     from rewardkit.offline import score_file
+    from rewardkit.scoring.model import RewardModel
 
     config = build_config(ModelConfig, options)
     try:
-        reward_model = RewardModel(
-            load_model(resolve_model_path(model), config), config, max_batch_tokens=max_batch_tokens
-        )
+        reward_model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
         count = score_file(reward_model, input_path, output)
     except (RewardKitError, OSError) as exc:
         fail(exc)
@@ -135,13 +130,11 @@ def info(
     model: str = MODEL_ARG, as_json: bool = typer.Option(False, "--json", help="Print JSON."), **options: Any
 ) -> None:
     """Load MODEL and print what was detected: format, head, pooling, tokens, template, normalization."""
-    from rewardkit.builtin import resolve_model_path
-    from rewardkit.model import RewardModel
-    from rewardkit.models import load_model
+    from rewardkit.scoring.model import RewardModel
 
     config = build_config(ModelConfig, options)
     try:
-        facts = RewardModel(load_model(resolve_model_path(model), config), config).info.as_dict()
+        facts = RewardModel.open(model, config).info.as_dict()
     except RewardKitError as exc:
         fail(exc)
     if as_json:
@@ -163,8 +156,8 @@ def builtin(
     """Assemble the built-in model (SmolLM2-135M-Instruct + the trained reward head shipped in this
     package) into the cache once, then print where it is and how it scored on held-out pairs.
     `make setup` runs this; `rewardkit serve` with no model serves it."""
-    from rewardkit.builtin import builtin_head, ensure_builtin
     from rewardkit.cli_train import accuracy_text
+    from rewardkit.models.builtin import builtin_head, ensure_builtin
 
     try:
         path = ensure_builtin(rebuild=rebuild)

@@ -38,7 +38,7 @@ def fail(exc: Exception) -> NoReturn:
 def open_scorer(
     models: list[str] | None, options: dict[str, Any], *, api_key: str | None = None, max_batch_tokens: int = 0
 ) -> Any:
-    from rewardkit.evaluation.scorers import build_scorer
+    from rewardkit.scoring.scorers import build_scorer
 
     return build_scorer(
         models or ["builtin"],

@@ -6,7 +6,7 @@ Flag names follow the tools users know (vLLM's --dtype/--max-model-len idea, Ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 __all__ = ["PAIRWISE_TEMPLATE", "EngineConfig", "EnsembleConfig", "ModelConfig", "ServerConfig", "help_text"]
@@ -18,6 +18,13 @@ StepAggregation = Literal["min", "last", "mean", "prod"]
 EnsembleMethod = Literal["mean", "wco", "uwo"]
 
 PAIRWISE_TEMPLATE = "[CONTEXT] {context} [RESPONSE A] {response_a} [RESPONSE B] {response_b} \n"
+
+
+# Batching defaults by device, read through EngineConfig.for_device (the help texts quote them). Padding
+# is pure waste on a CPU and cheap on a GPU; large batches pay on a GPU, while on a CPU they mostly
+# lengthen the latency tail.
+CPU_DEFAULTS = {"max_batch_tokens": 4096, "max_padding_ratio": 0.05, "lookahead": 16}
+CUDA_DEFAULTS = {"max_batch_tokens": 32768, "max_padding_ratio": 0.3, "lookahead_per_batch": 4}
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -106,8 +113,8 @@ class EngineConfig:
 
     max_batch_tokens: int | None = _opt(
         None,
-        "Most padded tokens in one forward pass. Default: 4096 on cpu, 32768 on cuda. Long inputs above this "
-        "still run, alone.",
+        f"Most padded tokens in one forward pass. Default: {CPU_DEFAULTS['max_batch_tokens']} on cpu, "
+        f"{CUDA_DEFAULTS['max_batch_tokens']} on cuda. Long inputs above this still run, alone.",
     )
     max_batch_size: int = _opt(64, "Most sequences in one forward pass.")
     max_wait_ms: float = _opt(
@@ -119,15 +126,33 @@ class EngineConfig:
     max_padding_ratio: float | None = _opt(
         None,
         "Most padding a batch may carry, as a fraction of its real tokens. Padding is pure waste on a CPU "
-        "and cheap on a GPU. Default: 0.05 on cpu, 0.3 on cuda.",
+        f"and cheap on a GPU. Default: {CPU_DEFAULTS['max_padding_ratio']} on cpu, "
+        f"{CUDA_DEFAULTS['max_padding_ratio']} on cuda.",
     )
     max_lookahead: int | None = _opt(
         None,
         "How many of the oldest waiting requests a batch may draw sequences from. A sequence that joins a "
-        "batch overtakes the older requests it skips, so this bounds the latency tail. Default: 16 on cpu "
-        "(batching gains little there), 4 x --max-batch-size on cuda.",
+        "batch overtakes the older requests it skips, so this bounds the latency tail. Default: "
+        f"{CPU_DEFAULTS['lookahead']} on cpu (batching gains little there), "
+        f"{CUDA_DEFAULTS['lookahead_per_batch']} x --max-batch-size on cuda.",
     )
     tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
+
+    def for_device(self, device: object) -> EngineConfig:
+        """This config with every device-dependent default filled in for ``device`` ("cpu", "cuda:0", a
+        torch.device). The one place those defaults live: the server's engine, RewardModel, `rewardkit
+        score`, evaluation and training features all read them from here."""
+        on_gpu = str(device).startswith("cuda")
+        defaults = CUDA_DEFAULTS if on_gpu else CPU_DEFAULTS
+        lookahead = defaults["lookahead_per_batch"] * self.max_batch_size if on_gpu else defaults["lookahead"]
+        return replace(
+            self,
+            max_batch_tokens=self.max_batch_tokens or defaults["max_batch_tokens"],
+            max_padding_ratio=defaults["max_padding_ratio"]
+            if self.max_padding_ratio is None
+            else self.max_padding_ratio,
+            max_lookahead=lookahead if self.max_lookahead is None else self.max_lookahead,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.errors import InvalidInputError
-from rewardkit.model import RewardModel
-from rewardkit.service import pairwise_only
+from rewardkit.scoring.core import pairwise_only
+from rewardkit.scoring.model import RewardModel
 from rewardkit.templating import validate_conversation
 from rewardkit.types import Conversation, TokenizedItem
 

@@ -89,7 +89,7 @@ def test_make_serve_default_serves_the_trained_builtin_model():
     """`rewardkit serve` with no model (what `make serve` runs) serves the assembled built-in model,
     with its held-out figures in /info and the same scores as the Python API."""
     from rewardkit import RewardModel
-    from rewardkit.builtin import builtin_head
+    from rewardkit.models.builtin import builtin_head
 
     local = RewardModel.load("builtin", dtype="float32")
     templated = local.templater.render(CONV)  # what an OpenRLHF client sends

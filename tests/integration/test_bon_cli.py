@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from rewardkit.cli import app
 from rewardkit.config import ModelConfig
-from rewardkit.model import RewardModel
 from rewardkit.models import load_model
+from rewardkit.scoring.model import RewardModel
 from rewardkit.selection.best_of_n import pool_curve
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

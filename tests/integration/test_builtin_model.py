@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rewardkit import RewardModel
-from rewardkit.builtin import builtin_head, ensure_builtin, export_head
+from rewardkit.models.builtin import builtin_head, ensure_builtin, export_head
 from rewardkit.training.features import pooled_features
 
 CONV = [

@@ -11,7 +11,7 @@ from test_formats_reference import reference, varied_texts
 
 from rewardkit.config import EngineConfig
 from rewardkit.models import load_model
-from rewardkit.service import RewardService
+from rewardkit.scoring.service import RewardService
 
 pytestmark = pytest.mark.anyio
 

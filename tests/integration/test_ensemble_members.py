@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 
 from rewardkit.cli import app as cli
 from rewardkit.config import ModelConfig
-from rewardkit.ensemble import EnsembleService, RemoteMember, gather_or_cancel
 from rewardkit.errors import MemberFailedError
 from rewardkit.models import load_model
-from rewardkit.server import build_ensemble
-from rewardkit.service import RewardService
+from rewardkit.scoring.ensemble import EnsembleService, gather_or_cancel
+from rewardkit.scoring.remote import RemoteMember
+from rewardkit.scoring.service import RewardService
+from rewardkit.serving import build_ensemble
 
 
 class Misbehaving:

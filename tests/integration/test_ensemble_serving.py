@@ -10,12 +10,12 @@ import pytest
 from serving import serving, serving_app
 
 from rewardkit.config import EnsembleConfig, ModelConfig
-from rewardkit.ensemble import Ensemble, EnsembleService, member_names
 from rewardkit.errors import InvalidInputError
-from rewardkit.model import RewardModel
 from rewardkit.models import load_model
-from rewardkit.server import build_ensemble
-from rewardkit.service import RewardService
+from rewardkit.scoring.ensemble import Ensemble, EnsembleService, member_names
+from rewardkit.scoring.model import RewardModel
+from rewardkit.scoring.service import RewardService
+from rewardkit.serving import build_ensemble
 
 ARCHS = ("llama", "qwen2", "mistral")
 PROMPT = "Which planet is the largest?"

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from rewardkit.cli import app
 from rewardkit.config import ModelConfig
-from rewardkit.model import RewardModel
 from rewardkit.models import load_model
+from rewardkit.scoring.model import RewardModel
 
 runner = CliRunner()
 

@@ -15,9 +15,9 @@ from rewardkit.errors import ModelOutputError
 from rewardkit.evaluation.datasets import MultipleChoice, PreferencePair
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
-from rewardkit.evaluation.scorer import ScoreTable
-from rewardkit.model import RewardModel
 from rewardkit.models.loader import load_model
+from rewardkit.scoring.model import RewardModel
+from rewardkit.scoring.scorer import ScoreTable
 
 
 class ModelScorer:

@@ -11,11 +11,11 @@ import tiny_pairwise
 from processes import app_in_thread
 
 from rewardkit.config import EnsembleConfig, ModelConfig
-from rewardkit.evaluation.scorer import PairToJudge
-from rewardkit.evaluation.scorers import LocalScorer, RemoteScorer, build_scorer
-from rewardkit.model import RewardModel
 from rewardkit.models import load_model
-from rewardkit.server import build
+from rewardkit.scoring.model import RewardModel
+from rewardkit.scoring.scorer import PairToJudge
+from rewardkit.scoring.scorers import LocalScorer, RemoteScorer, build_scorer
+from rewardkit.serving import build
 
 CONVERSATIONS = [
     [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi, how can I help?"}],

@@ -11,7 +11,7 @@ from rewardkit.evaluation.datasets import MultipleChoice, PreferencePair
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
 from rewardkit.evaluation.report import write_report
-from rewardkit.evaluation.scorer import ScoreTable
+from rewardkit.scoring.scorer import ScoreTable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 USER = [{"role": "user", "content": "Q"}]

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from rewardkit.pairwise.ranking import (
+from rewardkit.selection.ranking import (
     METHODS,
     Match,
     Ranking,

@@ -26,13 +26,6 @@ from rewardkit.types import ScoreResult, TokenizedItem
 
 __all__ = ["Engine", "EngineObserver"]
 
-CPU_BATCH_TOKENS = 4096
-CUDA_BATCH_TOKENS = 32768
-CPU_PADDING_RATIO = 0.05
-CUDA_PADDING_RATIO = 0.3
-CPU_LOOKAHEAD = 16
-CUDA_LOOKAHEAD_PER_BATCH = 4
-
 
 class EngineObserver(Protocol):
     """Receives engine events; the server turns them into Prometheus metrics."""
@@ -59,29 +52,17 @@ class Engine:
     def __init__(
         self, runner: Runner, config: EngineConfig | None = None, *, observer: EngineObserver | None = None
     ) -> None:
-        config = config or EngineConfig()
-        device = str(runner.model.device)
-        on_gpu = device.startswith("cuda")
-        max_tokens = config.max_batch_tokens or (CUDA_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS)
-        padding = config.max_padding_ratio
-        if padding is None:
-            padding = CUDA_PADDING_RATIO if on_gpu else CPU_PADDING_RATIO
-        lookahead = config.max_lookahead
-        if lookahead is None:
-            lookahead = CUDA_LOOKAHEAD_PER_BATCH * config.max_batch_size if on_gpu else CPU_LOOKAHEAD
-        self.config = config
+        self.config = config = (config or EngineConfig()).for_device(runner.model.device)
+        """The settings in force, device defaults filled in (/info reports them)."""
         self.runner = runner
         self.observer = observer or _NullObserver()
-        self.max_batch_tokens = max_tokens
-        self.max_padding_ratio = padding
-        self.max_lookahead = lookahead
         self.batcher = Batcher(
-            max_batch_tokens=max_tokens,
+            max_batch_tokens=config.max_batch_tokens,
             max_batch_size=config.max_batch_size,
             max_wait_s=config.max_wait_ms / 1000.0,
             max_queue=config.max_queue,
-            max_padding_ratio=padding,
-            max_lookahead=lookahead,
+            max_padding_ratio=config.max_padding_ratio,
+            max_lookahead=config.max_lookahead,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

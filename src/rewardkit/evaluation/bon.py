@@ -22,8 +22,8 @@ import numpy as np
 
 from rewardkit.errors import InvalidInputError
 from rewardkit.evaluation.datasets import alpaca_preference, expand_paths, json_rows
-from rewardkit.evaluation.scorer import Scorer
-from rewardkit.groups import unique_texts
+from rewardkit.scoring.plans import unique_texts
+from rewardkit.scoring.scorer import Scorer
 from rewardkit.selection.best_of_n import CurvePoint, best_of_n, default_ns, pool_curve
 from rewardkit.templating import validate_context
 from rewardkit.types import Conversation

@@ -21,7 +21,7 @@ from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.evaluation.datasets import McData, MultipleChoice
 from rewardkit.evaluation.metrics import McMetrics, group_indices, mc_metrics
 from rewardkit.evaluation.pairs import score_columns, score_conversations
-from rewardkit.evaluation.scorer import PairToJudge, Scorer, ScoreTable
+from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
 
 __all__ = ["McReport", "McResults", "evaluate_mc"]
 

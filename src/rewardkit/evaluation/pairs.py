@@ -22,7 +22,7 @@ from rewardkit.evaluation.metrics import (
     pair_metrics,
     rewardbench_sections,
 )
-from rewardkit.evaluation.scorer import PairToJudge, Scorer, ScoreTable
+from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
 from rewardkit.types import Conversation
 
 __all__ = ["PairResults", "PairsReport", "evaluate_pairs", "score_columns", "score_conversations"]

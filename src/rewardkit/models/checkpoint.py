@@ -10,7 +10,7 @@ from typing import Any
 
 from rewardkit.errors import ModelLoadError
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "reward_config"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,9 @@ class Checkpoint:
                 state = torch.load(f, map_location="cpu", weights_only=True)
                 out.update({k: v for k, v in state.items() if k in names})
         return out
+
+
+def reward_config(mean: float, std: float, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """The config.json keys a trained checkpoint carries: the training-set reward mean/std under
+    OpenRLHF's names (so --normalize uses them, off by default) and the held-out figures (/info)."""
+    return {"mean": mean, "std": std, "normalize_reward": False, "rewardkit_evaluation": evaluation}

@@ -18,7 +18,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, assemble, label_names
+from rewardkit.models.format import ModelFormat, assemble, label_names
 from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "CustomCodeModel"]

@@ -14,7 +14,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, assemble
+from rewardkit.models.format import ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "PairwiseModel", "answer_token_ids"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, assemble
+from rewardkit.models.format import ModelFormat, assemble
 from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "TokenClassifierModel"]

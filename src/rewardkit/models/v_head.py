@@ -14,7 +14,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.loader import ModelFormat, assemble
+from rewardkit.models.format import ModelFormat, assemble
 from rewardkit.models.pooling import before_first_pad_index, gather_at
 
 __all__ = ["FORMAT", "VHeadModel"]

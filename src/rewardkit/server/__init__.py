@@ -1,5 +1,10 @@
-"""HTTP front: schemas (validation), routes, app factory, metrics. Imported only by the CLI and tests."""
+"""Deprecated location: the HTTP app moved to rewardkit.serving (build, build_ensemble, create_app).
+This alias goes away in the next release."""
 
-from rewardkit.server.app import build, build_ensemble, create_app
+import warnings
+
+from rewardkit.serving import build, build_ensemble, create_app
 
 __all__ = ["build", "build_ensemble", "create_app"]
+
+warnings.warn("rewardkit.server is deprecated; import from rewardkit.serving", DeprecationWarning, stacklevel=2)

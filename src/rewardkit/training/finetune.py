@@ -58,7 +58,7 @@ def train_finetune(
     """Train one model per seed (LoRA or every weight); write each as a servable checkpoint and a
     report (train_report.json). Trainer checkpoints go to OUTPUT_DIR/trainer-checkpoints/seed-K, and
     a rerun resumes from the last one. ``callbacks`` are transformers TrainerCallbacks."""
-    from rewardkit.service import prepare
+    from rewardkit.scoring.core import ModelCore
 
     if mode not in FLAGS:
         raise InvalidInputError(f"mode must be 'lora' or 'full', not {mode!r}")
@@ -80,7 +80,7 @@ def train_finetune(
     for seed in seeds:
         model = load_decoder(base, out, config, FLAGS[mode])  # a fresh copy of the base for every seed
         if rows is None:
-            rows = preference_rows(prepare(model, config)[0], prepared.train)
+            rows = preference_rows(ModelCore(model, config).templater, prepared.train)
         if Path(model.info.path).resolve() != Path(base).resolve():
             _fresh_head(model.module, seed)  # a converted base's head is random: each seed draws its own
         settings = replace(training, seed=seed)
@@ -143,10 +143,7 @@ def _record_held_out(target: Path, figures: dict[str, Any]) -> None:
 
 def _served_accuracy(target: Path, config: ModelConfig, pairs: Sequence[Any], progress: bool) -> dict[str, Any]:
     """Held-out figures of the checkpoint as saved, scored the way `rewardkit serve` scores."""
-    from rewardkit.model import RewardModel
-    from rewardkit.models import load_model
+    from rewardkit.scoring.model import RewardModel
 
-    scores = RewardModel(load_model(target, config), config).score_messages(
-        pair_conversations(pairs), progress=progress
-    )
+    scores = RewardModel.open(target, config).score_messages(pair_conversations(pairs), progress=progress)
     return pair_accuracy(scores[0::2], scores[1::2])

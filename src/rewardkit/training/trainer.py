@@ -16,7 +16,8 @@ from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.errors import InvalidInputError, ModelLoadError
-from rewardkit.training.base_model import base_identity, classifier_from_base
+from rewardkit.models.base_model import base_identity, classifier_from_base
+from rewardkit.models.checkpoint import reward_config
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
 from rewardkit.training.ssrm import SSRMSettings, read_pool, train_rounds
@@ -31,7 +32,6 @@ __all__ = [
     "pair_conversations",
     "prepare_base",
     "read_training_data",
-    "reward_config",
     "save_reward_checkpoint",
     "seed_dir",
     "train_head_only",
@@ -197,7 +197,7 @@ def train_head_only(
     SSRMSettings()): its checkpoint is the last round's and its report lists every round."""
     import torch
 
-    from rewardkit.service import prepare
+    from rewardkit.scoring.core import ModelCore
 
     training = training or HeadTraining()
     if ssrm is not None and not unlabeled:
@@ -210,7 +210,7 @@ def train_head_only(
     ssrm = ssrm or SSRMSettings()
     config = model_config or ModelConfig(dtype="float32")
     model = load_decoder(base, out, config, "--head-only")
-    templater = prepare(model, config)[0]
+    templater = ModelCore(model, config).templater
     cache, base_id = out / "cache", base_identity(base)  # cached features belong to this very base
     train_c, train_r = _features(model, templater, train, cache, base_id, progress)
     test_c, test_r = _features(model, templater, test, cache, base_id, progress) if test else (None, None)
@@ -265,12 +265,6 @@ def _save(model: Any, weight: Any, result: SeedResult, length: dict[str, Any] | 
     with torch.no_grad():
         module.score.weight.copy_(weight.to(module.score.weight.dtype))
     save_reward_checkpoint(module, model.tokenizer, result, length, target)
-
-
-def reward_config(mean: float, std: float, evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    """The config.json keys a trained checkpoint carries: the training-set reward mean/std under
-    OpenRLHF's names (so --normalize uses them, off by default) and the held-out figures (/info)."""
-    return {"mean": mean, "std": std, "normalize_reward": False, "rewardkit_evaluation": evaluation}
 
 
 def save_reward_checkpoint(

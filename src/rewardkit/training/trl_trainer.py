@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewardkit.errors import InvalidInputError
-from rewardkit.training.base_model import base_identity
+from rewardkit.models.base_model import base_identity
 from rewardkit.training.pairs import TrainingPair
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Endpoints. Each is a schema in, a service call, a schema out; errors go to server/errors.py."""
+"""Endpoints. Each is a schema in, a call on the ScoringService, a schema out; errors go to
+serving/errors.py. Knows no torch and no concrete scorer."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from rewardkit import __version__
-from rewardkit.ensemble import EnsembleService
-from rewardkit.server.schemas import (
+from rewardkit.scoring.protocols import ScoringService
+from rewardkit.serving.schemas import (
     BestOfNRequest,
     BestOfNResponse,
     CompareRequest,
@@ -20,7 +21,6 @@ from rewardkit.server.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from rewardkit.service import RewardService
 from rewardkit.types import ScoreResult
 
 __all__ = ["router"]
@@ -28,7 +28,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def _service(request: Request) -> RewardService | EnsembleService:
+def _service(request: Request) -> ScoringService:
     return request.app.state.service
 
 

@@ -1,4 +1,5 @@
-"""What evaluation runners score with: the `Scorer` protocol and the `ScoreTable` it returns.
+"""What evaluation runners score with: the `Scorer` protocol and the `ScoreTable` it returns
+(`scoring/scorers.py` has the concrete ones: a local model or ensemble, a running server).
 
 Runners know nothing about models, servers or ensembles; they hand a Scorer conversations that end
 with the assistant response to score, and read back one combined score per conversation plus each

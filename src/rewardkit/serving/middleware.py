@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from rewardkit.server.metrics import ServerMetrics
+from rewardkit.serving.metrics import ServerMetrics
 
 __all__ = ["GuardMiddleware"]
 

@@ -1,5 +1,8 @@
 """Comparisons with a pairwise preference model: build both orders of each pair, turn the model's
-P(first better) for the two orders into one position-debiased probability.
+P(first better) for the two orders into one position-debiased probability. Also the checks and
+conversions every comparison needs, pairwise or pointwise (responses, context, Comparison).
+
+Knows the templater and plain math; knows nothing about batching, engines or HTTP.
 
 P(a > b) = (P_A(a, b) + 1 - P_A(b, a)) / 2, where P_A(x, y) is the model's probability that the
 response shown first (as "A") is better. A model that always prefers whichever response comes
@@ -14,17 +17,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rewardkit.errors import InputTooLongError, InvalidInputError
-from rewardkit.pairwise.ranking import Plan, plan
+from rewardkit.selection.ranking import Plan, plan
 from rewardkit.templating import Templater
 from rewardkit.types import Conversation, TokenizedItem
 
 __all__ = [
     "Comparison",
     "PairPrompter",
+    "PairQuestion",
     "both_orders",
     "check_responses",
     "comparison",
-    "pair_probabilities",
+    "ordered_pairs",
     "pointwise_conversations",
     "render_context",
     "tournament",
@@ -82,6 +86,15 @@ def both_orders(p_first_ab: float, p_first_ba: float) -> float:
     return (p_first_ab + 1.0 - p_first_ba) / 2.0
 
 
+@dataclass(frozen=True)
+class PairQuestion:
+    """Which of two responses to a rendered context (`render_context`) is better."""
+
+    context: str
+    first: str
+    second: str
+
+
 class PairPrompter:
     """Context + two responses -> the token ids the pairwise model reads.
 
@@ -116,14 +129,12 @@ class PairPrompter:
             raise InputTooLongError(f"the comparison is {len(ids)} tokens after cutting the context; limit {limit}")
         return TokenizedItem(input_ids=tuple(ids), original_length=original, truncated=True)
 
-    def encode_pairs(
-        self, context: str, responses: Sequence[str], pairs: Sequence[tuple[int, int]]
-    ) -> list[TokenizedItem]:
-        """Two items per pair (i first, then j first), in pair order."""
+    def encode_questions(self, questions: Sequence[PairQuestion]) -> list[TokenizedItem]:
+        """Two items per question (first shown first, then second shown first), in question order."""
         items = []
-        for i, j in pairs:
-            items.append(self.encode(context, responses[i], responses[j]))
-            items.append(self.encode(context, responses[j], responses[i]))
+        for q in questions:
+            items.append(self.encode(q.context, q.first, q.second))
+            items.append(self.encode(q.context, q.second, q.first))
         return items
 
     def _ids(self, context: str, first: str, second: str) -> list[int]:
@@ -137,9 +148,9 @@ class PairPrompter:
         return list(tok(text, add_special_tokens=True)["input_ids"])
 
 
-def pair_probabilities(p_first: Sequence[float]) -> list[float]:
-    """Flat [P_A(i, j), P_A(j, i), ...] for each pair -> P(i > j) per pair."""
-    return [both_orders(p_first[k], p_first[k + 1]) for k in range(0, len(p_first), 2)]
+def ordered_pairs(p_first: Sequence[float]) -> list[tuple[float, float]]:
+    """Flat [P_A(i, j), P_A(j, i), ...] -> one (P_A(i, j), P_A(j, i)) per pair."""
+    return [(p_first[k], p_first[k + 1]) for k in range(0, len(p_first), 2)]
 
 
 @dataclass(frozen=True)

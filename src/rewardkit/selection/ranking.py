@@ -2,7 +2,8 @@
 
 Comparisons are expensive (each one is a model call) and are batched, so every algorithm is a *plan*: a generator
 that yields one whole round of pairs, is sent back one probability per pair, and finally returns a `Ranking`.
-`run_plan` and `run_plan_async` drive a plan against a sync or async comparator, so no algorithm is written twice.
+`run_plan` and `run_plan_async` drive a plan against a sync or async comparator (the drivers of `rewardkit.plan`), so
+no algorithm is written twice; the scoring core drives the same plans against a model.
 
 Two plans are offered:
 
@@ -21,6 +22,8 @@ import numbers
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from rewardkit.plan import drive, drive_async
 
 __all__ = [
     "METHODS",
@@ -222,30 +225,16 @@ def plan(method: str, n: int) -> Plan:
 
 def run_plan(plan: Plan, compare: Callable[[list[Pair]], list[float]]) -> Ranking:
     """Drive `plan` with a synchronous batched comparator: one `compare` call per round."""
-    try:
-        pairs = next(plan)
-    except StopIteration as done:
-        return done.value
-    while True:
-        probs = _probabilities(pairs, compare(list(pairs)), "comparator returned") if pairs else []
-        try:
-            pairs = plan.send(probs)
-        except StopIteration as done:
-            return done.value
+    return drive(plan, lambda pairs: _probabilities(pairs, compare(list(pairs)), "comparator returned"))
 
 
 async def run_plan_async(plan: Plan, compare: Callable[[list[Pair]], Awaitable[list[float]]]) -> Ranking:
     """Drive `plan` with an async batched comparator: one awaited `compare` call per round."""
-    try:
-        pairs = next(plan)
-    except StopIteration as done:
-        return done.value
-    while True:
-        probs = _probabilities(pairs, await compare(list(pairs)), "comparator returned") if pairs else []
-        try:
-            pairs = plan.send(probs)
-        except StopIteration as done:
-            return done.value
+
+    async def checked(pairs: list[Pair]) -> list[float]:
+        return _probabilities(pairs, await compare(list(pairs)), "comparator returned")
+
+    return await drive_async(plan, checked)
 
 
 # ------------------------------------------------------------------------------------------------ Bradley-Terry

@@ -9,9 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.client import Client
 from rewardkit.config import EnsembleConfig, ModelConfig
-from rewardkit.evaluation.scorer import PairToJudge, ScoreTable
-from rewardkit.pairwise import judge
+from rewardkit.errors import InvalidInputError
+from rewardkit.scoring.ensemble import Ensemble, member_names
+from rewardkit.scoring.front import SyncFront
+from rewardkit.scoring.model import RewardModel
+from rewardkit.scoring.pairwise import PairQuestion, render_context
+from rewardkit.scoring.scorer import PairToJudge, ScoreTable
 from rewardkit.types import Conversation
 
 __all__ = ["LocalScorer", "RemoteScorer", "build_scorer"]
@@ -22,7 +27,7 @@ REMOTE_CHUNK = 64
 class LocalScorer:
     """One RewardModel or an Ensemble of them, in this process."""
 
-    def __init__(self, model: Any, name: str) -> None:
+    def __init__(self, model: SyncFront, name: str) -> None:
         self.model = model
         self.name = name
         self.pairwise = getattr(model, "pairwise", None) is not None
@@ -35,16 +40,8 @@ class LocalScorer:
         return ScoreTable(combined=combined, members=members)
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
-        prompter = self.model.pairwise
-        items = [
-            item
-            for pair in pairs
-            for item in prompter.encode_pairs(
-                judge.render_context(messages=pair.context), [pair.first, pair.second], [(0, 1)]
-            )
-        ]
-        p_first = [r.score for r in self.model.score_items(items, progress=progress)]
-        return np.array(judge.pair_probabilities(p_first), dtype=np.float64)
+        questions = [PairQuestion(render_context(messages=p.context), p.first, p.second) for p in pairs]
+        return np.array(self.model.prefer(questions, progress=progress), dtype=np.float64)
 
 
 class RemoteScorer:
@@ -53,8 +50,6 @@ class RemoteScorer:
     pairwise = False
 
     def __init__(self, url: str, *, api_key: str | None = None) -> None:
-        from rewardkit.client import Client
-
         self.client = Client(url, api_key=api_key)
         self.name = url
         info = self.client.info()
@@ -97,16 +92,10 @@ def build_scorer(
     ensemble_config: EnsembleConfig | None = None,
     *,
     api_key: str | None = None,
-    max_batch_tokens: int = 0,
+    max_batch_tokens: int | None = None,
 ) -> LocalScorer | RemoteScorer:
     """A Scorer for what the user named: one URL (a running server), or checkpoint folders ('builtin'
     included); several folders are an ensemble."""
-    from rewardkit.builtin import resolve_model_path
-    from rewardkit.ensemble import Ensemble, member_names
-    from rewardkit.errors import InvalidInputError
-    from rewardkit.model import RewardModel
-    from rewardkit.models import load_model
-
     sources = list(sources) or ["builtin"]
     urls = [s for s in sources if s.startswith(("http://", "https://"))]
     if urls:
@@ -117,10 +106,7 @@ def build_scorer(
             )
         return RemoteScorer(urls[0], api_key=api_key)
     config = model_config or ModelConfig()
-    models = [
-        RewardModel(load_model(resolve_model_path(s), config), config, max_batch_tokens=max_batch_tokens)
-        for s in sources
-    ]
+    models = [RewardModel.open(s, config, max_batch_tokens=max_batch_tokens) for s in sources]
     names = member_names(sources)
     if len(models) == 1:
         return LocalScorer(models[0], names[0])

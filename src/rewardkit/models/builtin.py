@@ -75,8 +75,8 @@ def ensure_builtin(rebuild: bool = False) -> Path:
         return out
     import torch
 
-    from rewardkit.training.base_model import classifier_from_base
-    from rewardkit.training.trainer import reward_config
+    from rewardkit.models.base_model import classifier_from_base
+    from rewardkit.models.checkpoint import reward_config
 
     head = builtin_head()
     module, tokenizer = classifier_from_base(gguf_path())

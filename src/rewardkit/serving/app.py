@@ -1,4 +1,5 @@
-"""create_app(service, config): the FastAPI app around one RewardService or an EnsembleService."""
+"""create_app(service, config): the FastAPI app around any ScoringService (one RewardService, an
+EnsembleService); build / build_ensemble wire loaded models and member URLs into one."""
 
 from __future__ import annotations
 
@@ -9,23 +10,25 @@ from typing import Any
 from fastapi import FastAPI
 
 from rewardkit.config import EnsembleConfig, ServerConfig
-from rewardkit.ensemble import EnsembleService, RemoteMember
-from rewardkit.server.errors import install_error_handlers
-from rewardkit.server.metrics import ServerMetrics
-from rewardkit.server.middleware import GuardMiddleware
-from rewardkit.server.routes import router
-from rewardkit.service import RewardService
+from rewardkit.scoring.ensemble import EnsembleService
+from rewardkit.scoring.protocols import ScoringService
+from rewardkit.scoring.remote import RemoteMember
+from rewardkit.scoring.service import RewardService
+from rewardkit.serving.errors import install_error_handlers
+from rewardkit.serving.metrics import ServerMetrics
+from rewardkit.serving.middleware import GuardMiddleware
+from rewardkit.serving.routes import router
 
 __all__ = ["build", "build_ensemble", "create_app"]
 
 
 def create_app(
-    service: RewardService | EnsembleService, config: ServerConfig | None = None, metrics: ServerMetrics | None = None
+    service: ScoringService, config: ServerConfig | None = None, metrics: ServerMetrics | None = None
 ) -> FastAPI:
     """The app; its lifespan starts and stops the service's engine (start is idempotent).
 
     ``metrics`` must be the observer the service's engine reports to, so pass the same object to
-    both (``rewardkit.server.build`` does).
+    both (``rewardkit.serving.build`` does).
     """
     config = config or ServerConfig()
     metrics = metrics or ServerMetrics()

@@ -1,1 +1,0 @@
-"""Pairwise preference models: comparisons, tournaments, Bradley-Terry."""

@@ -1,0 +1,43 @@
+"""What a served scorer must offer: the `ScoringService` protocol the HTTP routes and the ensemble
+service are typed against. RewardService, EnsembleService and RemoteMember fit it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
+
+from rewardkit.plan import Plan
+from rewardkit.scoring.pairwise import Comparison
+from rewardkit.scoring.steps import Step
+from rewardkit.selection.best_of_n import BestOfN
+from rewardkit.selection.ranking import Ranking
+from rewardkit.types import Conversation, ScoreResult
+
+__all__ = ["ScoringService"]
+
+Texts = Sequence[str]
+
+
+class ScoringService(Protocol):
+    """An asynchronous front end with a lifecycle (`scoring/front.py` gives the scoring methods)."""
+
+    pairwise: Any
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def death_reason(self) -> str | None: ...
+    def info(self) -> dict[str, Any]: ...
+    async def execute(self, step: Step, progress: bool = False) -> Any: ...
+    async def run(self, plan: Plan[Any], *, progress: bool = False) -> Any: ...
+    def score_texts(self, texts: Texts, *, objective: str | None = None) -> Awaitable[list[ScoreResult]]: ...
+    def score_conversations(
+        self, conversations: Sequence[Conversation], *, objective: str | None = None
+    ) -> Awaitable[list[ScoreResult]]: ...
+    def compare(
+        self, responses: Texts, *, prompt: str | None = ..., messages: Conversation | None = ...
+    ) -> Awaitable[Comparison]: ...
+    def rank(self, responses: Texts, **context: Any) -> Awaitable[Ranking]: ...
+    def best_of_n(self, candidates: Texts, **context: Any) -> Awaitable[BestOfN]: ...

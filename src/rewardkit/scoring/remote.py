@@ -1,0 +1,104 @@
+"""RemoteMember: another server (rewardkit, or OpenRLHF's /get_reward) as an ensemble member.
+
+An asynchronous front end whose steps are answered over HTTP: full texts by POST /get_reward,
+conversations by POST /score. What comes back is checked (count, numbers, finiteness); a member
+that fails is reported unhealthy until it answers again. Its key is ``api_key`` or
+$REWARDKIT_MEMBER_API_KEY, never this server's own inbound key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import httpx
+
+from rewardkit.client import AsyncClient
+from rewardkit.errors import InvalidInputError, MemberFailedError, ServerResponseError, TooManyItemsError
+from rewardkit.scoring.front import AsyncFront
+from rewardkit.scoring.steps import ScoreConversations, ScoreTexts, Step, as_list
+from rewardkit.types import ScoreResult
+
+__all__ = ["RemoteMember"]
+
+
+class RemoteMember(AsyncFront):
+    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0) -> None:
+        self.url = url
+        self._failure: str | None = None
+        key = api_key or os.environ.get("REWARDKIT_MEMBER_API_KEY") or None
+        self._client = AsyncClient(url, api_key=key, timeout=timeout)
+
+    async def start(self) -> None:
+        if not await self._client.health():
+            raise MemberFailedError(f"ensemble member {self.url} is not answering /health with 200")
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def healthy(self) -> bool:
+        """False after a request found it failing or unreachable, until one succeeds again."""
+        return self._failure is None
+
+    @property
+    def death_reason(self) -> str | None:
+        return self._failure
+
+    def info(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+    async def execute(self, step: Step, progress: bool = False) -> list[ScoreResult]:
+        if isinstance(step, ScoreTexts):
+            if step.objective is not None:
+                raise InvalidInputError(f"ensemble member {self.url} is remote; pick its objective on that server")
+            texts = as_list(step.texts, "texts")
+            body = await self._call(self._client.get_reward(texts))
+            rewards = self._checked(body, "rewards", len(texts))
+            return self._results(rewards, body.get("extra_logs") if isinstance(body.get("extra_logs"), dict) else {})
+        if isinstance(step, ScoreConversations):
+            conversations = as_list(step.conversations, "conversations")
+            body = await self._call(self._client.score_conversations(conversations, objective=step.objective))
+            return self._results(self._checked(body, "scores", len(conversations)), body)
+        raise InvalidInputError(f"ensemble member {self.url} scores texts and conversations only")
+
+    @staticmethod
+    def _results(scores: list[float], facts: dict[str, Any]) -> list[ScoreResult]:
+        """ScoreResults with the token counts and truncation flags the member reported, where it did."""
+        count = len(scores)
+        tokens = facts.get("num_tokens") if len(facts.get("num_tokens") or ()) == count else [0] * count
+        truncated = facts.get("truncated") if len(facts.get("truncated") or ()) == count else [0] * count
+        return [
+            ScoreResult(score=s, num_tokens=int(n), truncated=bool(t)) for s, n, t in zip(scores, tokens, truncated)
+        ]
+
+    def _checked(self, body: Any, key: str, count: int) -> list[float]:
+        values = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(values, list) or len(values) != count:
+            raise self._failed(f"answered without {count} '{key}' (got {str(body)[:200]})")
+        try:
+            floats = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise self._failed(f"answered non-numeric '{key}'") from None
+        if not all(math.isfinite(v) for v in floats):
+            raise self._failed(f"answered NaN or infinite '{key}'")
+        return floats
+
+    def _failed(self, why: str) -> MemberFailedError:
+        self._failure = f"ensemble member {self.url} {why}"
+        return MemberFailedError(self._failure)
+
+    async def _call(self, request: Any) -> Any:
+        try:
+            body = await request
+        except ServerResponseError as exc:
+            if exc.status_code == 413:
+                raise TooManyItemsError(f"ensemble member {self.url}: {exc}") from exc
+            if exc.status_code in (400, 404, 422):
+                raise InvalidInputError(f"ensemble member {self.url} refused the input: {exc}") from exc
+            raise self._failed(f"failed: {exc}") from exc  # 401/403 (its key), 429 and 5xx
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._failed(f"is unreachable or answered garbage: {exc}") from exc
+        self._failure = None
+        return body

@@ -1,0 +1,76 @@
+"""RewardService: the scoring core's asynchronous front end, through the batching engine.
+
+A step is encoded in a small thread pool (off the event loop) by the same ModelCore RewardModel
+uses, its sequences are awaited from the engine (batched with every other request's), and the core
+turns the results into the answer. The server, and any async Python caller, use this. Knows
+nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rewardkit.config import EngineConfig, ModelConfig
+from rewardkit.engine.engine import Engine, EngineObserver
+from rewardkit.errors import EngineDeadError
+from rewardkit.models.base import LoadedModel
+from rewardkit.scoring.core import ModelCore
+from rewardkit.scoring.front import AsyncFront
+from rewardkit.scoring.steps import Step
+
+__all__ = ["RewardService"]
+
+
+class RewardService(AsyncFront):
+    def __init__(
+        self,
+        model: LoadedModel,
+        model_config: ModelConfig | None = None,
+        engine_config: EngineConfig | None = None,
+        *,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.core = ModelCore(model, model_config)
+        self.model_config = self.core.config
+        self.model = model
+        self.templater, self.runner, self.pairwise = self.core.templater, self.core.runner, self.core.pairwise
+        engine_config = engine_config or EngineConfig()
+        self.engine = Engine(self.runner, engine_config, observer=observer)
+        self.max_sequences = self.engine.config.max_queue
+        self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def healthy(self) -> bool:
+        return self.engine.healthy
+
+    @property
+    def death_reason(self) -> str | None:
+        return None if self.engine.healthy else (self.engine.death_reason or "the engine is not running")
+
+    async def execute(self, step: Step, progress: bool = False) -> Any:
+        if not self.engine.healthy:  # refuse before spending a tokenizer thread on it
+            raise EngineDeadError(f"the engine is not serving: {self.engine.death_reason or 'stopped'}")
+        items = await asyncio.get_running_loop().run_in_executor(self._pool, self.core.encode, step)
+        return self.core.finish(step, await self.engine.score(items))
+
+    def info(self) -> dict[str, Any]:
+        config = self.engine.config
+        return {
+            **self.model.info.as_dict(),
+            "truncation": self.templater.truncation,
+            "max_batch_tokens": config.max_batch_tokens,
+            "max_batch_size": config.max_batch_size,
+            "max_padding_ratio": config.max_padding_ratio,
+            "max_lookahead": config.max_lookahead,
+            "max_wait_ms": config.max_wait_ms,
+            "max_queue": config.max_queue,
+        }
