@@ -80,7 +80,8 @@ def member_names(sources: Sequence[str]) -> list[str]:
 
 def read_reference(path: str | Path) -> tuple[list[str], list[Conversation]]:
     """The standardization reference set: rows of ``text``/``query`` (full texts) or ``messages``."""
-    from rewardkit.offline import read_rows, row_input
+    from rewardkit.data.files import read_rows
+    from rewardkit.data.rows import row_input
 
     texts: list[str] = []
     conversations: list[Conversation] = []

@@ -63,7 +63,7 @@ def _request_field(row: dict[str, Any], completions: bool) -> dict[str, Any]:
 
 def read_prompts(path: str | Path, *, completions: bool = False) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Every row of ``path`` with its request field; the whole file is checked before anything is sent."""
-    from rewardkit.offline import read_rows
+    from rewardkit.data.files import read_rows
 
     prompts = []
     for row in read_rows(Path(path)):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardkit.data.readers import read_unlabeled_pairs
+from rewardkit.data.records import UnlabeledPair
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import UnlabeledPair, read_unlabeled_pairs
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair
 from rewardkit.types import Conversation
