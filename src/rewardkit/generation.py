@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from rewardkit.data.files import write_jsonl
 from rewardkit.errors import InvalidInputError, ServerResponseError
 from rewardkit.templating import KNOWN_ROLES
 
@@ -232,11 +233,7 @@ def _read_done(
 
 
 def _write_sorted(output: Path, rows: dict[int, dict[str, Any]]) -> None:
-    tmp = output.with_name(output.name + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for index in sorted(rows):
-            f.write(json.dumps(rows[index], ensure_ascii=False) + "\n")
-    tmp.replace(output)
+    write_jsonl(output, (rows[index] for index in sorted(rows)))
 
 
 async def generate_pool_async(
