@@ -112,7 +112,7 @@ def score(
     **options: Any,
 ) -> None:
     """Score a JSONL file offline, in order, with a progress bar."""
-    from rewardkit.offline import score_file
+    from rewardkit.scoring.bulk import score_file
     from rewardkit.scoring.model import RewardModel
 
     config = build_config(ModelConfig, options)

@@ -12,7 +12,7 @@ from rewardkit.cli_common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODEL
 from rewardkit.cli_generate import generate
 from rewardkit.cli_options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
-from rewardkit.offline import write_rows
+from rewardkit.data.files import write_rows
 
 __all__ = ["bon_app"]
 

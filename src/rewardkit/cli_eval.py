@@ -71,7 +71,7 @@ def pairs(
     RewardBench section scores when subset names match RewardBench's; each ensemble member alongside."""
     from dataclasses import replace
 
-    from rewardkit.evaluation.datasets import read_pairs
+    from rewardkit.data.readers import read_pairs
     from rewardkit.evaluation.pairs import evaluate_pairs
     from rewardkit.evaluation.report import write_report
 
@@ -115,7 +115,7 @@ def multiple_choice(
     average gap from the best score, and the average correct and best scores, per category and overall."""
     from dataclasses import replace
 
-    from rewardkit.evaluation.datasets import read_multiple_choice
+    from rewardkit.data.readers import read_multiple_choice
     from rewardkit.evaluation.mc import evaluate_mc
     from rewardkit.evaluation.report import write_report
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from rewardkit.data.files import write_jsonl
 from rewardkit.errors import InvalidInputError, ServerResponseError
 from rewardkit.templating import KNOWN_ROLES
 
@@ -63,7 +64,7 @@ def _request_field(row: dict[str, Any], completions: bool) -> dict[str, Any]:
 
 def read_prompts(path: str | Path, *, completions: bool = False) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Every row of ``path`` with its request field; the whole file is checked before anything is sent."""
-    from rewardkit.offline import read_rows
+    from rewardkit.data.files import read_rows
 
     prompts = []
     for row in read_rows(Path(path)):
@@ -232,11 +233,7 @@ def _read_done(
 
 
 def _write_sorted(output: Path, rows: dict[int, dict[str, Any]]) -> None:
-    tmp = output.with_name(output.name + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for index in sorted(rows):
-            f.write(json.dumps(rows[index], ensure_ascii=False) + "\n")
-    tmp.replace(output)
+    write_jsonl(output, (rows[index] for index in sorted(rows)))
 
 
 async def generate_pool_async(

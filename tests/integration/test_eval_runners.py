@@ -11,8 +11,8 @@ import tiny_models
 import tiny_pairwise
 
 from rewardkit.config import ModelConfig
+from rewardkit.data.records import MultipleChoice, PreferencePair
 from rewardkit.errors import ModelOutputError
-from rewardkit.evaluation.datasets import MultipleChoice, PreferencePair
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
 from rewardkit.models.loader import load_model

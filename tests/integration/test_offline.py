@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from rewardkit import RewardModel
 from rewardkit.cli import app
 from rewardkit.errors import InvalidInputError
-from rewardkit.offline import score_file
+from rewardkit.scoring.bulk import score_file
 
 CONV = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 

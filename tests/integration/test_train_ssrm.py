@@ -12,8 +12,8 @@ import shutil
 import pytest
 
 from rewardkit import RewardModel
+from rewardkit.data.readers import read_pairs
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import read_pairs
 from rewardkit.training.head import HeadTraining
 from rewardkit.training.pairs import oriented, split_pairs
 from rewardkit.training.trainer import SSRMSettings, train_head_only

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from rewardkit.evaluation.datasets import MultipleChoice, PreferencePair
+from rewardkit.data.records import MultipleChoice, PreferencePair
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
 from rewardkit.evaluation.report import write_report

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from rewardkit.data.alpaca_eval import alpaca_preference
+from rewardkit.data.files import expand_paths, json_rows
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import alpaca_preference, expand_paths, json_rows
 from rewardkit.scoring.plans import unique_texts
 from rewardkit.scoring.scorer import Scorer
 from rewardkit.selection.best_of_n import CurvePoint, best_of_n, default_ns, pool_curve
@@ -93,7 +94,7 @@ def _numbers(row: dict[str, Any], key: str, count: int, where: str) -> list[floa
 def read_pool(path: str | Path) -> list[PoolPrompt]:
     """Every prompt of a pool file, checked; gold scores come from ``gold_scores`` or per-candidate
     ``gold`` (all candidates of a prompt or none)."""
-    from rewardkit.offline import read_rows
+    from rewardkit.data.files import read_rows
 
     pool = []
     for row in read_rows(Path(path)):

@@ -17,8 +17,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from rewardkit.data.records import McData, MultipleChoice
 from rewardkit.errors import InvalidInputError, ModelOutputError
-from rewardkit.evaluation.datasets import McData, MultipleChoice
 from rewardkit.evaluation.metrics import McMetrics, group_indices, mc_metrics
 from rewardkit.evaluation.pairs import score_columns, score_conversations
 from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rewardkit.data.records import PairData, PreferencePair
 from rewardkit.errors import InvalidInputError, ModelOutputError
-from rewardkit.evaluation.datasets import PairData, PreferencePair
 from rewardkit.evaluation.metrics import (
     PairMetrics,
     SectionScores,

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from rewardkit.config import EnsembleConfig
+from rewardkit.data.files import read_rows
+from rewardkit.data.rows import row_input
 from rewardkit.errors import InvalidInputError, MemberFailedError
 from rewardkit.scoring import plans
 from rewardkit.scoring.front import AsyncFront, SyncFront
@@ -55,8 +57,6 @@ def member_names(sources: Sequence[str]) -> list[str]:
 
 def read_reference(path: str | Path) -> tuple[list[str], list[Conversation]]:
     """The standardization reference set: rows of ``text``/``query`` (full texts) or ``messages``."""
-    from rewardkit.offline import read_rows, row_input
-
     texts: list[str] = []
     conversations: list[Conversation] = []
     for row in read_rows(Path(path)):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardkit.data.files import atomic_path
 from rewardkit.types import TokenizedItem
 
 __all__ = ["CHUNK", "pooled_features"]
@@ -62,9 +63,8 @@ def pooled_features(
         out = torch.stack(rows)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".partial")
-            torch.save(out, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                torch.save(out, tmp)
         chunks.append(out)
     bar.close()
     return torch.cat(chunks) if chunks else torch.empty(0)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardkit.data.files import atomic_path
 from rewardkit.training.losses import bradley_terry_loss
 
 __all__ = ["HeadTraining", "draw_head", "train_head"]
@@ -83,9 +84,8 @@ def train_head(
                 "losses": losses,
                 "epoch": epoch + 1,
             }
-            tmp = state_path.with_suffix(".partial")
-            torch.save(state, tmp)
-            tmp.replace(state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save(state, tmp)
     return weight.detach().clone(), losses
 
 

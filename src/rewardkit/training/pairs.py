@@ -1,4 +1,4 @@
-"""Training pairs from the evaluation readers: chosen/rejected orientation, margins, a stable split.
+"""Training pairs from the dataset readers: chosen/rejected orientation, margins, a stable split.
 
 Knows nothing about models: the split depends only on a pair's text, so the same data always gives
 the same held-out set, whatever the seed, the order of files or the machine.
@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rewardkit.evaluation.datasets import PreferencePair
+from rewardkit.data.records import PreferencePair
 from rewardkit.types import Conversation
 
 __all__ = ["TrainingPair", "oriented", "split_pairs"]

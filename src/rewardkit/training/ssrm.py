@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardkit.data.files import write_text_atomic
+from rewardkit.data.readers import read_unlabeled_pairs
+from rewardkit.data.records import UnlabeledPair
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import UnlabeledPair, read_unlabeled_pairs
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair
 from rewardkit.types import Conversation
@@ -201,6 +203,4 @@ def _write_verdicts(path: Path, pool: Sequence[UnlabeledPair], labels: PseudoLab
         winner = "first" if wins else "second"
         row = {"source": pair.source, "p_first": p, "kept": keep, "winner": winner, "label": pair.p_first}
         lines.append(json.dumps(row) + "\n")
-    tmp = path.with_suffix(".partial")
-    tmp.write_text("".join(lines))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(lines))

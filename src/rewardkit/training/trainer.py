@@ -113,7 +113,7 @@ class TrainingData:
 
 def read_training_data(data: Sequence[str | Path], test_fraction: float) -> TrainingData:
     """The pairs, chosen first, split into train and held-out by content hash (every mode alike)."""
-    from rewardkit.evaluation.datasets import read_pairs
+    from rewardkit.data.readers import read_pairs
 
     dataset = read_pairs(data)
     pairs, draws = oriented(dataset.pairs)

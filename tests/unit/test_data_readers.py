@@ -1,4 +1,4 @@
-"""Evaluation data readers: each format from small hand-written files, errors naming file:line, and the
+"""Dataset readers (rewardkit.data): each format from small hand-written files, errors naming file:line, and the
 real files in ../shared/data (row counts, label orientation, the quirks the reader documents)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rewardkit.data.files import expand_paths
+from rewardkit.data.readers import read_multiple_choice, read_pairs, read_unlabeled_pairs
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.datasets import expand_paths, read_multiple_choice, read_pairs, read_unlabeled_pairs
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
