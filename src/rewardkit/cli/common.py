@@ -1,5 +1,5 @@
-"""What the CLI's commands share: failing with a clear message, and the model arguments that turn
-into a Scorer (one checkpoint, an ensemble of several, or a running server)."""
+"""What the CLI's commands share: failing with a clear message, the model arguments that turn into a
+Scorer (one checkpoint, an ensemble of several, or a running server), and how accuracy is printed."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
-from rewardkit.cli_options import build_config
+from rewardkit.cli.options import build_config
 from rewardkit.config import EnsembleConfig, ModelConfig
 from rewardkit.errors import RewardKitError
 
-__all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "fail", "open_scorer"]
+__all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "accuracy_text", "fail", "open_scorer"]
 
 CLI_ERRORS = (RewardKitError, OSError, httpx.HTTPError)
 """What a command reports as `error: ...` and exit 2: ours, files, and a server that cannot be reached."""
@@ -46,4 +46,12 @@ def open_scorer(
         build_config(EnsembleConfig, options),
         api_key=api_key or os.environ.get("REWARDKIT_API_KEY"),
         max_batch_tokens=max_batch_tokens,
+    )
+
+
+def accuracy_text(figures: dict[str, Any]) -> str:
+    """Pair accuracy with its 95% interval and count, e.g. '64.3% (95% CI 60.0-68.5, 485 pairs)'."""
+    return (
+        f"{100 * figures['accuracy']:.1f}% (95% CI {100 * figures['ci_low']:.1f}-"
+        f"{100 * figures['ci_high']:.1f}, {figures['n']} pairs)"
     )

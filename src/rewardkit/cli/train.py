@@ -8,12 +8,12 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli_common import CLI_ERRORS, fail
+from rewardkit.cli.common import CLI_ERRORS, accuracy_text, fail
 from rewardkit.training.head import HeadTraining
 from rewardkit.training.ssrm import SSRMSettings
 from rewardkit.training.trl_trainer import DEFAULT_LEARNING_RATE, FinetuneTraining
 
-__all__ = ["accuracy_text", "train"]
+__all__ = ["train"]
 
 _HEAD, _TUNE, _SSRM = HeadTraining(), FinetuneTraining(), SSRMSettings()
 _BOTH = "--use-peft or --full"
@@ -298,14 +298,6 @@ def _round_line(entry: dict[str, Any]) -> str:
 def _given(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings the user gave; the others (None) keep the dataclass's default for the mode."""
     return {k: v for k, v in settings.items() if v is not None}
-
-
-def accuracy_text(figures: dict[str, Any]) -> str:
-    """Pair accuracy with its 95% interval and count, e.g. '64.3% (95% CI 60.0-68.5, 485 pairs)'."""
-    return (
-        f"{100 * figures['accuracy']:.1f}% (95% CI {100 * figures['ci_low']:.1f}-"
-        f"{100 * figures['ci_high']:.1f}, {figures['n']} pairs)"
-    )
 
 
 def _summary(settings: HeadTraining | FinetuneTraining) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli_common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
-from rewardkit.cli_generate import generate
-from rewardkit.cli_options import config_options
+from rewardkit.cli.common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
+from rewardkit.cli.generate import generate
+from rewardkit.cli.options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
 from rewardkit.offline import write_rows
 

@@ -1,0 +1,40 @@
+"""`rewardkit score`: score a JSONL file offline with one local model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from rewardkit.cli.common import fail
+from rewardkit.cli.options import build_config, config_options
+from rewardkit.config import ModelConfig
+from rewardkit.errors import RewardKitError
+
+__all__ = ["score"]
+
+
+@config_options(ModelConfig)
+def score(
+    model: str = typer.Argument(..., help="Checkpoint folder, or 'builtin'."),
+    input_path: Path = typer.Argument(..., metavar="INPUT.jsonl", help="One {'text'|'query'|'messages'} per line."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the rows with a 'score' added."),
+    max_batch_tokens: int = typer.Option(4096, help="Most padded tokens per forward pass."),
+    **options: Any,
+) -> None:
+    """Score a JSONL file offline, in order, with a progress bar."""
+    from rewardkit.builtin import resolve_model_path
+    from rewardkit.model import RewardModel
+    from rewardkit.models import load_model
+    from rewardkit.offline import score_file
+
+    config = build_config(ModelConfig, options)
+    try:
+        reward_model = RewardModel(
+            load_model(resolve_model_path(model), config), config, max_batch_tokens=max_batch_tokens
+        )
+        count = score_file(reward_model, input_path, output)
+    except (RewardKitError, OSError) as exc:
+        fail(exc)
+    typer.echo(f"scored {count} rows -> {output}")
