@@ -137,3 +137,12 @@ def test_train_config_gives_each_mode_its_settings(tmp_path):
         TrainConfig(output_dir=tmp_path, lora_target_modules="").finetune_training("lora").lora_target_modules is None
     )
     assert TrainConfig(output_dir=tmp_path, ssrm_rounds=1).ssrm_settings() == SSRMSettings(rounds=1)
+
+
+@pytest.mark.parametrize("command", [["score"], ["eval", "pairs"], ["eval", "mc"], ["bon", "select"], ["bon", "eval"]])
+def test_batch_token_flags_default_to_the_engines_choice_and_say_so(command):
+    from rewardkit.config import help_text
+
+    out = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"}).output
+    text = " ".join(out.replace("│", " ").split())
+    assert help_text(EngineConfig, "max_batch_tokens") in text and "[default: 4096]" not in text

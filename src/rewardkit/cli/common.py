@@ -10,7 +10,7 @@ import httpx
 import typer
 
 from rewardkit.cli.options import build_config
-from rewardkit.config import EnsembleConfig, ModelConfig
+from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, help_text
 from rewardkit.errors import RewardKitError
 
 __all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "accuracy_text", "fail", "open_scorer"]
@@ -27,7 +27,7 @@ SCORER_MODELS = typer.Option(
 )
 
 API_KEY = typer.Option(None, "--api-key", help="Bearer key for a --model URL (also $REWARDKIT_API_KEY).")
-BATCH_TOKENS = typer.Option(4096, help="Most padded tokens per forward pass (local models).")
+BATCH_TOKENS = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens") + " Local models only.")
 
 
 def fail(exc: Exception) -> NoReturn:
@@ -36,7 +36,11 @@ def fail(exc: Exception) -> NoReturn:
 
 
 def open_scorer(
-    models: list[str] | None, options: dict[str, Any], *, api_key: str | None = None, max_batch_tokens: int = 0
+    models: list[str] | None,
+    options: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    max_batch_tokens: int | None = None,
 ) -> Any:
     from rewardkit.evaluation.scorers import build_scorer
 
@@ -45,7 +49,7 @@ def open_scorer(
         build_config(ModelConfig, options),
         build_config(EnsembleConfig, options),
         api_key=api_key or os.environ.get("REWARDKIT_API_KEY"),
-        max_batch_tokens=max_batch_tokens,
+        max_batch_tokens=max_batch_tokens or 0,
     )
 
 

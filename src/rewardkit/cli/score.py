@@ -9,7 +9,7 @@ import typer
 
 from rewardkit.cli.common import fail
 from rewardkit.cli.options import build_config, config_options
-from rewardkit.config import ModelConfig
+from rewardkit.config import EngineConfig, ModelConfig, help_text
 from rewardkit.errors import RewardKitError
 
 __all__ = ["score"]
@@ -20,7 +20,7 @@ def score(
     model: str = typer.Argument(..., help="Checkpoint folder, or 'builtin'."),
     input_path: Path = typer.Argument(..., metavar="INPUT.jsonl", help="One {'text'|'query'|'messages'} per line."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the rows with a 'score' added."),
-    max_batch_tokens: int = typer.Option(4096, help="Most padded tokens per forward pass."),
+    max_batch_tokens: int | None = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens")),
     **options: Any,
 ) -> None:
     """Score a JSONL file offline, in order, with a progress bar."""
@@ -32,7 +32,7 @@ def score(
     config = build_config(ModelConfig, options)
     try:
         reward_model = RewardModel(
-            load_model(resolve_model_path(model), config), config, max_batch_tokens=max_batch_tokens
+            load_model(resolve_model_path(model), config), config, max_batch_tokens=max_batch_tokens or 0
         )
         count = score_file(reward_model, input_path, output)
     except (RewardKitError, OSError) as exc:
