@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from processes import app_in_thread
 from typer.testing import CliRunner
 
-from rewardkit.cli_generate import generate
+from rewardkit.cli.generate import generate
 from rewardkit.errors import InvalidInputError, ServerResponseError
 from rewardkit.generation import generate_pool
 

@@ -4,7 +4,7 @@ since nothing on disk tells such a model from any other causal LM.
 
 The forward returns P(first response better) = softmax([logit_A, logit_B] / T)[0] from the logits
 at the last attended token; only those two rows of the LM head are computed. Averaging over both
-orders happens in rewardkit.pairwise.
+orders happens in rewardkit.scoring.pairwise.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from rewardkit.errors import (
 
 __all__ = ["error_response", "install_error_handlers", "status_for"]
 
-log = logging.getLogger("rewardkit.server")
+log = logging.getLogger("rewardkit.serving")
 
 STATUS = [  # most specific first
     (InputTooLongError, 413),

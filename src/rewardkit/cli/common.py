@@ -1,5 +1,5 @@
-"""What the CLI's commands share: failing with a clear message, and the model arguments that turn
-into a Scorer (one checkpoint, an ensemble of several, or a running server)."""
+"""What the CLI's commands share: failing with a clear message, the model arguments that turn into a
+Scorer (one checkpoint, an ensemble of several, or a running server), and how accuracy is printed."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any, NoReturn
 import httpx
 import typer
 
-from rewardkit.cli_options import build_config
-from rewardkit.config import EnsembleConfig, ModelConfig
+from rewardkit.cli.options import build_config
+from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, help_text
 from rewardkit.errors import RewardKitError
 
-__all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "fail", "open_scorer"]
+__all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "accuracy_text", "fail", "open_scorer"]
 
 CLI_ERRORS = (RewardKitError, OSError, httpx.HTTPError)
 """What a command reports as `error: ...` and exit 2: ours, files, and a server that cannot be reached."""
@@ -27,7 +27,7 @@ SCORER_MODELS = typer.Option(
 )
 
 API_KEY = typer.Option(None, "--api-key", help="Bearer key for a --model URL (also $REWARDKIT_API_KEY).")
-BATCH_TOKENS = typer.Option(4096, help="Most padded tokens per forward pass (local models).")
+BATCH_TOKENS = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens") + " Local models only.")
 
 
 def fail(exc: Exception) -> NoReturn:
@@ -36,7 +36,11 @@ def fail(exc: Exception) -> NoReturn:
 
 
 def open_scorer(
-    models: list[str] | None, options: dict[str, Any], *, api_key: str | None = None, max_batch_tokens: int = 0
+    models: list[str] | None,
+    options: dict[str, Any],
+    *,
+    api_key: str | None = None,
+    max_batch_tokens: int | None = None,
 ) -> Any:
     from rewardkit.scoring.scorers import build_scorer
 
@@ -46,4 +50,12 @@ def open_scorer(
         build_config(EnsembleConfig, options),
         api_key=api_key or os.environ.get("REWARDKIT_API_KEY"),
         max_batch_tokens=max_batch_tokens,
+    )
+
+
+def accuracy_text(figures: dict[str, Any]) -> str:
+    """Pair accuracy with its 95% interval and count, e.g. '64.3% (95% CI 60.0-68.5, 485 pairs)'."""
+    return (
+        f"{100 * figures['accuracy']:.1f}% (95% CI {100 * figures['ci_low']:.1f}-"
+        f"{100 * figures['ci_high']:.1f}, {figures['n']} pairs)"
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli_common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
-from rewardkit.cli_generate import generate
-from rewardkit.cli_options import config_options
+from rewardkit.cli.common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
+from rewardkit.cli.generate import generate
+from rewardkit.cli.options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
 from rewardkit.data.files import write_rows
 
@@ -49,7 +49,11 @@ def pool(
 
 
 def _scored(
-    pool_path: Path, models: list[str] | None, options: dict[str, Any], api_key: str | None, max_batch_tokens: int
+    pool_path: Path,
+    models: list[str] | None,
+    options: dict[str, Any],
+    api_key: str | None,
+    max_batch_tokens: int | None,
 ) -> Any:
     from rewardkit.evaluation.bon import read_pool, score_pool
 
@@ -69,7 +73,7 @@ def select(
     output: Path = typer.Option(..., "-o", "--output", help="JSONL: each row plus proxy_scores, best, best_candidate."),
     models: list[str] | None = SCORER_MODELS,
     api_key: str | None = API_KEY,
-    max_batch_tokens: int = BATCH_TOKENS,
+    max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
     """Score every candidate of a pool and pick the best per prompt (exact ties: the earlier one)."""
@@ -94,7 +98,7 @@ def evaluate(
     models: list[str] | None = SCORER_MODELS,
     ns: str | None = typer.Option(None, "--ns", help="Comma-separated n values. Default: 1, 2, 4, ... up to N."),
     api_key: str | None = API_KEY,
-    max_batch_tokens: int = BATCH_TOKENS,
+    max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
     """The expected Best-of-N curve: for each n, the proxy score of the proxy's pick and its gold score,

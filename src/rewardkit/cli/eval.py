@@ -9,8 +9,8 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli_common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
-from rewardkit.cli_options import config_options
+from rewardkit.cli.common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
+from rewardkit.cli.options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
 
 __all__ = ["eval_app"]
@@ -63,7 +63,7 @@ def pairs(
     limit: int | None = LIMIT,
     seed: int = SEED,
     api_key: str | None = API_KEY,
-    max_batch_tokens: int = BATCH_TOKENS,
+    max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
     """Accuracy on preference pairs: how often the preferred response scores higher (a tie counts as
@@ -107,7 +107,7 @@ def multiple_choice(
     limit: int | None = LIMIT,
     seed: int = SEED,
     api_key: str | None = API_KEY,
-    max_batch_tokens: int = BATCH_TOKENS,
+    max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
     """Multiple-choice ranking: score the correct answer and every incorrect one; report the average

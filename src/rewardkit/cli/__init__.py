@@ -1,0 +1,36 @@
+"""`rewardkit` command line: serve | score | info | builtin | bon | eval | train.
+
+One module per command or command group; this one only assembles them into ``app``. Flags that are
+settings come from the config dataclasses through ``options.config_options``."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from rewardkit.cli import info, score, serve, train
+from rewardkit.cli.bon import bon_app
+from rewardkit.cli.eval import eval_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Serve, run and evaluate reward models. MODEL is a checkpoint folder, or 'builtin'.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(bon_app, name="bon")
+app.add_typer(eval_app, name="eval")
+app.command("train")(train.train)
+app.command("serve")(serve.serve)
+app.command("score")(score.score)
+app.command("info")(info.info)
+app.command("builtin")(info.builtin)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    app()
