@@ -20,8 +20,8 @@ from processes import app_in_thread
 from typer.testing import CliRunner
 
 from rewardkit.cli.generate import generate
+from rewardkit.client.generation import generate_pool
 from rewardkit.errors import InvalidInputError, ServerResponseError
-from rewardkit.generation import generate_pool
 
 
 class FakeOpenAI:

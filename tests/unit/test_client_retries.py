@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from rewardkit import AsyncClient, Client, ServerResponseError
+from rewardkit.client import RetryPolicy
 
 OK = {"rewards": [1.5], "scores": [1.5], "extra_logs": {}}
 
@@ -55,3 +56,18 @@ async def test_async_client_follows_the_same_policy():
         assert await rk.score(["x"]) == [1.5]
     assert len(calls) == 2
     assert calls[0].headers.get("authorization") is None
+
+
+def test_a_reward_server_error_is_final_but_a_sampling_policy_retries_any_5xx():
+    handler, calls = scripted(500)
+    with Client("http://rk", transport=httpx.MockTransport(handler)) as rk, pytest.raises(ServerResponseError):
+        rk.score(["x"])
+    assert len(calls) == 1
+    handler, calls = scripted(500)
+    policy = RetryPolicy(retries=1, any_5xx=True)
+    with (
+        Client("http://rk", policy=policy, transport=httpx.MockTransport(handler)) as rk,
+        pytest.raises(ServerResponseError, match=r"status 500 \(after 2 tries\)"),
+    ):
+        rk.score(["x"])
+    assert len(calls) == 2

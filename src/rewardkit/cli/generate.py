@@ -1,6 +1,6 @@
-"""`rewardkit bon generate`: the command line over rewardkit.generation (flags, messages, exit codes).
+"""`rewardkit bon generate`: the command line over rewardkit.client.generation (flags, messages, exit codes).
 
-It knows no HTTP and no file format: those live in rewardkit.generation. Flag names follow vLLM's and
+It knows no HTTP and no file format: those live in rewardkit.client.generation. Flag names follow vLLM's and
 OpenAI's sampling parameters where they mean the same thing.
 """
 
@@ -48,7 +48,7 @@ def generate(
     generator (the sampling settings), in input order. Rows are written as they finish: rerun the same
     command after an interruption and only the missing prompts are asked.
     """
-    from rewardkit.generation import generate_pool
+    from rewardkit.client.generation import generate_pool
 
     try:
         count = generate_pool(

@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from rewardkit.client.http import AsyncClient
+from rewardkit.client.retry import RetryPolicy
 from rewardkit.data.files import write_jsonl
 from rewardkit.errors import InvalidInputError, ServerResponseError
 from rewardkit.templating import KNOWN_ROLES
@@ -26,7 +28,6 @@ from rewardkit.templating import KNOWN_ROLES
 __all__ = ["discover_model", "generate_pool", "generate_pool_async", "normalize_base_url", "read_prompts", "sample"]
 
 PROMPT_KEYS = ("messages", "prompt", "instruction")
-MAX_RETRY_AFTER = 60.0  # a server asking for longer is treated as asking for this
 
 
 def normalize_base_url(url: str) -> str:
@@ -76,68 +77,22 @@ def read_prompts(path: str | Path, *, completions: bool = False) -> list[tuple[d
     return prompts
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own words: OpenAI's {"error": {"message"}}, vLLM's {"message"}, FastAPI's {"detail"}."""
+async def _request(client: AsyncClient, method: str, path: str, body: Any = None) -> Any:
+    """One call under the client's retry policy; a server that cannot be reached at all is a ConnectionError."""
     try:
-        data = response.json()
-    except ValueError:
-        return response.text[:500]
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        for found in (error, data.get("message"), data.get("detail")):
-            if found:
-                return str(found)
-    return response.text[:500]
+        return await client.request(method, path, body)
+    except httpx.TransportError as exc:
+        raise ConnectionError(
+            f"{method} {exc.request.url}: {type(exc).__name__}: {exc} (after {client.policy.retries + 1} tries)"
+        ) from exc
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return min(max(float(response.headers.get("retry-after", "")), 0.0), MAX_RETRY_AFTER)
-    except ValueError:  # absent, or an HTTP date
-        return None
-
-
-async def _send(http: httpx.AsyncClient, method: str, path: str, body: Any, retries: int) -> Any:
-    """One call under the retry policy: 429, 5xx and connection errors are retried with backoff
-    (or after Retry-After), because a busy or restarting server is normal during long generations."""
-    for attempt in range(retries + 1):
-        backoff = min(0.25 * 2**attempt, 8.0)
-        try:
-            response = await http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            if attempt == retries:
-                raise ConnectionError(
-                    f"{method} {exc.request.url}: {type(exc).__name__}: {exc} (after {attempt + 1} tries)"
-                ) from exc
-            await asyncio.sleep(backoff)
-            continue
-        status = response.status_code
-        if status < 400:
-            try:
-                return response.json()
-            except ValueError:
-                raise ServerResponseError(
-                    f"{method} {response.request.url} answered {status} with non-JSON: {response.text[:200]!r}", status
-                ) from None
-        delay = _retry_after(response)
-        retryable = status == 429 or status >= 500
-        if not retryable or attempt == retries:
-            tries = f" (after {attempt + 1} tries)" if retryable else ""
-            raise ServerResponseError(
-                f"{method} {response.request.url} -> {status}: {_server_message(response)}{tries}", status, delay
-            )
-        await asyncio.sleep(backoff if delay is None else delay)
-    raise AssertionError("unreachable")
-
-
-async def discover_model(http: httpx.AsyncClient, *, retries: int = 5) -> str:
+async def discover_model(client: AsyncClient) -> str:
     """The first model id of ``GET /v1/models``: what a single-model server (vLLM, llama.cpp) serves."""
-    data = await _send(http, "GET", "/v1/models", None, retries)
+    data = await _request(client, "GET", "/v1/models")
     models = data.get("data") if isinstance(data, dict) else None
     if not isinstance(models, list) or not models or not isinstance(models[0], dict) or not models[0].get("id"):
-        raise InvalidInputError(f"{http.base_url}v1/models lists no model; pass --model")
+        raise InvalidInputError(f"{client.base_url}/v1/models lists no model; pass --model")
     return str(models[0]["id"])
 
 
@@ -151,7 +106,7 @@ def _choice_text(choice: Any, chat: bool) -> str:
 
 
 async def sample(
-    http: httpx.AsyncClient, field: dict[str, Any], settings: dict[str, Any], *, retries: int = 5
+    client: AsyncClient, field: dict[str, Any], settings: dict[str, Any]
 ) -> tuple[list[str], list[str | None]]:
     """Exactly ``settings["n"]`` candidates for one prompt, and their finish reasons.
 
@@ -170,11 +125,11 @@ async def sample(
         if seed is not None:
             body["seed"] = seed + requests
         requests += 1
-        data = await _send(http, "POST", path, body, retries)
+        data = await _request(client, "POST", path, body)
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
             raise ServerResponseError(
-                f"POST {http.base_url}{path[1:]} answered without choices after {len(texts)} of {n}: {data!r:.200}",
+                f"POST {client.base_url}{path} answered without choices after {len(texts)} of {n}: {data!r:.200}",
                 200,
             )
         for choice in sorted(choices, key=lambda c: c.get("index") or 0)[: n - len(texts)]:
@@ -274,13 +229,14 @@ async def generate_pool_async(
     prompts = read_prompts(input_path, completions=completions)
     output = Path(output_path)
     api_key = api_key or os.environ.get("OPENAI_API_KEY")
-    async with httpx.AsyncClient(
-        base_url=normalize_base_url(base_url),
-        headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+    async with AsyncClient(
+        normalize_base_url(base_url),
+        api_key=api_key,
         timeout=timeout,
+        policy=RetryPolicy(retries=max_retries, any_5xx=True),
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-    ) as http:
-        model = model or await discover_model(http, retries=max_retries)
+    ) as client:
+        model = model or await discover_model(client)
         generator: dict[str, Any] = {
             "model": model,
             "temperature": temperature,
@@ -301,7 +257,7 @@ async def generate_pool_async(
             async def one(index: int) -> None:
                 row, field = prompts[index]
                 async with semaphore:
-                    texts, reasons = await sample(http, field, generator, retries=max_retries)
+                    texts, reasons = await sample(client, field, generator)
                 row = {
                     **row,
                     "prompt_index": index,

@@ -1,9 +1,9 @@
 """HTTP clients for a rewardkit server (or any server speaking OpenRLHF's /get_reward).
 
-The request bodies, response parsing and retry policy are written once; Client and AsyncClient
-differ only in how they send. Retries cover what a busy or restarting server answers (429, 502,
-503, 504 and connection errors), honouring Retry-After, because a trainer that loses a reward
-silently corrupts its batch.
+The request bodies are written once here, the answer parsing and retry policy once in retry.py;
+Client and AsyncClient differ only in how they send (the two loops below). Retries cover what a
+busy or restarting server answers (429, 502, 503, 504 and connection errors), honouring
+Retry-After, because a trainer that loses a reward silently corrupts its batch.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from typing import Any
 
 import httpx
 
+from rewardkit.client.retry import RetryPolicy, read_answer
 from rewardkit.errors import ServerResponseError
 from rewardkit.types import Conversation
 
 __all__ = ["AsyncClient", "Client"]
-
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -69,33 +68,6 @@ def _best_of_n_call(
     return _Call("POST", "/best_of_n", body)
 
 
-def _parse(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        retry_after = response.headers.get("retry-after")
-        raise ServerResponseError(
-            f"{response.request.method} {response.request.url} -> {response.status_code}: {detail}",
-            response.status_code,
-            float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None,
-        )
-    return response.json()
-
-
-def _retry_delay(attempt: int, error: BaseException) -> float | None:
-    """Seconds to wait before the next try, or None when the error is not worth retrying."""
-    if isinstance(error, ServerResponseError):
-        if error.status_code not in RETRY_STATUSES:
-            return None
-        if error.retry_after is not None:
-            return error.retry_after
-    elif not isinstance(error, httpx.TransportError):
-        return None
-    return min(0.25 * 2**attempt, 8.0)
-
-
 def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -111,21 +83,33 @@ class AsyncClient:
         timeout: float = 300.0,
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        limits: httpx.Limits | None = None,
     ) -> None:
-        self.retries = retries
+        self.policy = policy or RetryPolicy(retries=retries)
         self._http = httpx.AsyncClient(
-            base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout, transport=transport
+            base_url=url.rstrip("/"),
+            headers=_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+            limits=limits or httpx.Limits(),
         )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url).rstrip("/")
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One call under the retry policy; the JSON answer."""
+        return await self._send(_Call(method, path, body))
 
     async def _send(self, call: _Call) -> Any:
         attempt = 0
         while True:
             try:
-                return _parse(await self._http.request(call.method, call.path, json=call.body))
+                return read_answer(await self._http.request(call.method, call.path, json=call.body))
             except (ServerResponseError, httpx.TransportError) as exc:
-                delay = _retry_delay(attempt, exc)
-                if delay is None or attempt >= self.retries:
-                    raise
+                delay = self.policy.wait_or_raise(attempt, exc)
                 attempt += 1
                 await asyncio.sleep(delay)
 
@@ -214,21 +198,24 @@ class Client:
         timeout: float = 300.0,
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
-        self.retries = retries
+        self.policy = policy or RetryPolicy(retries=retries)
         self._http = httpx.Client(
             base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout, transport=transport
         )
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One call under the retry policy; the JSON answer."""
+        return self._send(_Call(method, path, body))
 
     def _send(self, call: _Call) -> Any:
         attempt = 0
         while True:
             try:
-                return _parse(self._http.request(call.method, call.path, json=call.body))
+                return read_answer(self._http.request(call.method, call.path, json=call.body))
             except (ServerResponseError, httpx.TransportError) as exc:
-                delay = _retry_delay(attempt, exc)
-                if delay is None or attempt >= self.retries:
-                    raise
+                delay = self.policy.wait_or_raise(attempt, exc)
                 attempt += 1
                 time.sleep(delay)
 
