@@ -1,15 +1,5 @@
-"""Deprecated location: Ensemble, EnsembleService moved to rewardkit.scoring.ensemble (and stay
-importable from rewardkit).
-This alias goes away in the next release."""
+"""Deprecated alias of rewardkit.scoring.ensemble, kept for one release."""
 
-import warnings
+from rewardkit._deprecated import alias
 
-from rewardkit.scoring.ensemble import Ensemble, EnsembleService
-
-__all__ = ["Ensemble", "EnsembleService"]
-
-warnings.warn(
-    "rewardkit.ensemble is deprecated; import Ensemble, EnsembleService from rewardkit (or rewardkit.scoring.ensemble)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+alias(__name__, "rewardkit.scoring.ensemble")

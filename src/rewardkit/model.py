@@ -1,14 +1,5 @@
-"""Deprecated location: RewardModel moved to rewardkit.scoring.model (and stay importable from rewardkit).
-This alias goes away in the next release."""
+"""Deprecated alias of rewardkit.scoring.model, kept for one release."""
 
-import warnings
+from rewardkit._deprecated import alias
 
-from rewardkit.scoring.model import RewardModel
-
-__all__ = ["RewardModel"]
-
-warnings.warn(
-    "rewardkit.model is deprecated; import RewardModel from rewardkit (or rewardkit.scoring.model)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+alias(__name__, "rewardkit.scoring.model")

@@ -1,14 +1,5 @@
-"""Deprecated location: RewardService moved to rewardkit.scoring.service (and stay importable from rewardkit).
-This alias goes away in the next release."""
+"""Deprecated alias of rewardkit.scoring.service, kept for one release."""
 
-import warnings
+from rewardkit._deprecated import alias
 
-from rewardkit.scoring.service import RewardService
-
-__all__ = ["RewardService"]
-
-warnings.warn(
-    "rewardkit.service is deprecated; import RewardService from rewardkit (or rewardkit.scoring.service)",
-    DeprecationWarning,
-    stacklevel=2,
-)
+alias(__name__, "rewardkit.scoring.service")

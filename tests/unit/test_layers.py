@@ -33,7 +33,7 @@ LAYERS = [
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 
-DEPRECATED_ALIASES = {"model", "service", "ensemble", "server"}
+DEPRECATED_ALIASES = {"model", "service", "ensemble", "server", "_deprecated"}
 """Old import paths kept for one release: each imports its new home, and nothing imports them."""
 
 PURE = ["selection", "evaluation/metrics.py", "plan.py", "config.py", "types.py", "errors.py"]

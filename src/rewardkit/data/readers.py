@@ -62,6 +62,16 @@ def _pair_reader(row: dict[str, Any], where: str) -> Any:
     )
 
 
+def _read_all(paths: str | Path | Sequence[str | Path], choose: Any, what: str) -> tuple[Any, ...]:
+    """(items, files, skipped, notes) from files and directories; no usable item is an error."""
+    files = expand_paths(paths)
+    items, total = _read_files(files, choose)
+    if not items:
+        names = ", ".join(map(str, files))
+        raise InvalidInputError(f"no usable {what} in {names} (skipped: {dict(total.skipped)})")
+    return items, [str(f) for f in files], dict(total.skipped), dict(total.notes)
+
+
 def _read_files(files: Sequence[Path], choose: Any) -> tuple[list[Any], Tally]:
     """Each file's rows through the reader ``choose`` picks from its first row; errors name file:line."""
     items: list[Any] = []
@@ -84,12 +94,7 @@ def _read_files(files: Sequence[Path], choose: Any) -> tuple[list[Any], Tally]:
 
 def read_pairs(paths: str | Path | Sequence[str | Path]) -> PairData:
     """Preference pairs from files and directories; the format is detected per file."""
-    files = expand_paths(paths)
-    pairs, total = _read_files(files, _pair_reader)
-    if not pairs:
-        names = ", ".join(map(str, files))
-        raise InvalidInputError(f"no usable preference pairs in {names} (skipped: {dict(total.skipped)})")
-    return PairData(pairs, [str(f) for f in files], dict(total.skipped), dict(total.notes))
+    return PairData(*_read_all(paths, _pair_reader, "preference pairs"))
 
 
 # ---------------------------------------------------------------------------------- unlabeled pairs
@@ -114,12 +119,7 @@ def read_unlabeled_pairs(paths: str | Path | Sequence[str | Path]) -> UnlabeledD
     {prompt|messages, response_a, response_b} JSON Lines, or any format `read_pairs` reads, whose
     labels are kept for diagnosis only and may be missing (p_first None). Rows of labeled formats
     go through the same checks otherwise."""
-    files = expand_paths(paths)
-    pairs, total = _read_files(files, _unlabeled_reader)
-    if not pairs:
-        names = ", ".join(map(str, files))
-        raise InvalidInputError(f"no usable response pairs in {names} (skipped: {dict(total.skipped)})")
-    return UnlabeledData(pairs, [str(f) for f in files], dict(total.skipped), dict(total.notes))
+    return UnlabeledData(*_read_all(paths, _unlabeled_reader, "response pairs"))
 
 
 # ------------------------------------------------------------------------------------ multiple choice

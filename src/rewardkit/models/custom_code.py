@@ -18,7 +18,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble, label_names
+from rewardkit.models.format import Loading, ModelFormat, assemble, label_names
 from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "CustomCodeModel"]
@@ -105,7 +105,8 @@ def detect(ckpt: Checkpoint) -> str | None:
     return f"config.json auto_map {name} -> {ckpt.auto_map[name]}" if name else None
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, tokenizer, dtype, device, config = source.ckpt, source.tokenizer, source.dtype, source.device, source.config
     import torch
     import transformers
 
@@ -130,13 +131,9 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         pooling = "the model's own (right-padded inputs with attention mask)"
     return assemble(
         CustomCodeModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=module,
-        head=None,
-        dtype=dtype,
-        device=device,
         head_text=f"custom class {type(module).__name__} ({ckpt.auto_map[str(name)]}), output: {layout}",
         pooling=pooling,
         num_labels=len(outputs),
@@ -148,10 +145,5 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     )
 
 
-FORMAT = ModelFormat(
-    name="custom-code",
-    description="a model class shipped in the checkpoint (auto_map), with --trust-remote-code",
-    detect=detect,
-    load=load,
-    runs_custom_code=True,
-)
+LAYOUT = "a model class shipped in the checkpoint (auto_map), with --trust-remote-code"
+FORMAT = ModelFormat("custom-code", LAYOUT, detect, load, runs_custom_code=True)

@@ -15,7 +15,15 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.checkpoint import Checkpoint
 
-__all__ = ["MAX_DEFAULT_LENGTH", "ModelFormat", "assemble", "label_names", "normalization_stats", "pad_token_id"]
+__all__ = [
+    "MAX_DEFAULT_LENGTH",
+    "Loading",
+    "ModelFormat",
+    "assemble",
+    "label_names",
+    "normalization_stats",
+    "pad_token_id",
+]
 
 MAX_DEFAULT_LENGTH = 8192
 
@@ -57,16 +65,25 @@ def default_max_length(ckpt: Checkpoint, tokenizer: Any) -> int:
     return min(limits)
 
 
+@dataclass(frozen=True)
+class Loading:
+    """What the loader hands a format's ``load``: the checkpoint, its tokenizer, where and in what
+    dtype the model goes, and the settings."""
+
+    ckpt: Checkpoint
+    tokenizer: Any
+    dtype: Any
+    device: str
+    config: Any
+
+
 def assemble(
     model_cls: type[LoadedModel],
-    ckpt: Checkpoint,
     fmt: ModelFormat,
-    tokenizer: Any,
+    source: Loading,
     *,
     module: Any,
-    head: Any,
-    dtype: Any,
-    device: str,
+    head: Any = None,
     head_text: str,
     pooling: str,
     num_labels: int,
@@ -77,6 +94,7 @@ def assemble(
 ) -> LoadedModel:
     """The LoadedModel of a format, with its pad id and the facts /info reports; ``model_kwargs``
     go to the format's own LoadedModel class."""
+    ckpt, tokenizer, dtype, device = source.ckpt, source.tokenizer, source.dtype, source.device
     pad_id, pad_added = pad_token_id(tokenizer)
     normalization = normalization_stats(ckpt)
     if outputs is None:

@@ -15,7 +15,7 @@ from rewardkit.config import ModelConfig
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat
+from rewardkit.models.format import Loading, ModelFormat
 
 __all__ = ["FORMATS", "detect_format", "load_model", "open_model", "resolve_device", "resolve_dtype"]
 
@@ -103,7 +103,7 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     dtype = resolve_dtype(config.dtype, device)
     tokenizer = load_tokenizer(ckpt)
     try:
-        model = fmt.load(ckpt, tokenizer=tokenizer, device=device, dtype=dtype, config=config)
+        model = fmt.load(Loading(ckpt, tokenizer, dtype, device, config))
     except ModelLoadError:
         raise
     except Exception as exc:

@@ -14,7 +14,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "PairwiseModel", "answer_token_ids"]
@@ -77,7 +77,8 @@ def detect(ckpt: Checkpoint) -> str | None:
     return None  # only by --pairwise
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, tokenizer, dtype, device, config = source.ckpt, source.tokenizer, source.dtype, source.device, source.config
     from transformers import AutoModelForCausalLM
 
     if config.pairwise_temperature <= 0:
@@ -91,13 +92,9 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     softcap = getattr(module.config, "final_logit_softcapping", None)
     model = assemble(
         PairwiseModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=module,
-        head=None,
-        dtype=dtype,
-        device=device,
         head_text=f"LM head rows of {names[0]!r} ({ids[0]}) and {names[1]!r} ({ids[1]})",
         pooling="logits at the last token of the prompt (after the generation prompt)",
         num_labels=1,
@@ -116,9 +113,5 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     return model
 
 
-FORMAT = ModelFormat(
-    name="pairwise-preference",
-    description="a causal LM that answers which of two responses is better (RLHFlow style), with --pairwise",
-    detect=detect,
-    load=load,
-)
+LAYOUT = "a causal LM that answers which of two responses is better (RLHFlow style), with --pairwise"
+FORMAT = ModelFormat("pairwise-preference", LAYOUT, detect, load)

@@ -14,7 +14,7 @@ from typing import Any
 
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "SequenceClassifierModel"]
@@ -38,7 +38,8 @@ def detect(ckpt: Checkpoint) -> str | None:
     return f"config.json architectures={names}" if names else None
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, dtype, device = source.ckpt, source.dtype, source.device
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -55,13 +56,10 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
         pooling = "the model's own (right-padded inputs with attention mask)"
     return assemble(
         SequenceClassifierModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=module,
         head=head,
-        dtype=dtype,
-        device=device,
         head_text=head_text,
         pooling=pooling,
         num_labels=int(module.config.num_labels),
@@ -69,8 +67,5 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
 
 
 FORMAT = ModelFormat(
-    name="hf-sequence-classification",
-    description="config.architectures names a *ForSequenceClassification class",
-    detect=detect,
-    load=load,
+    "hf-sequence-classification", "config.architectures names a *ForSequenceClassification class", detect, load
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "TokenClassifierModel"]
@@ -29,7 +29,8 @@ def detect(ckpt: Checkpoint) -> str | None:
     return f"config.json architectures={names}" if names else None
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, tokenizer, dtype, device, config = source.ckpt, source.tokenizer, source.dtype, source.device, source.config
     from transformers import AutoModelForTokenClassification
 
     module = AutoModelForTokenClassification.from_pretrained(str(ckpt.path), dtype=dtype)
@@ -39,13 +40,9 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     classifier = getattr(module, "score", None) or getattr(module, "classifier", None)
     return assemble(
         TokenClassifierModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=module,
-        head=None,
-        dtype=dtype,
-        device=device,
         head_text=f"per-token {type(classifier).__name__} ({num_labels} labels)",
         pooling=pooling,
         num_labels=1,
@@ -55,9 +52,5 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     )
 
 
-FORMAT = ModelFormat(
-    name="token-classification",
-    description="config.architectures names a *ForTokenClassification class (TRL process reward models)",
-    detect=detect,
-    load=load,
-)
+LAYOUT = "config.architectures names a *ForTokenClassification class (TRL process reward models)"
+FORMAT = ModelFormat("token-classification", LAYOUT, detect, load)

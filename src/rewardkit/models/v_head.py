@@ -14,7 +14,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.models.pooling import before_first_pad_index, gather_at
 
 __all__ = ["FORMAT", "VHeadModel"]
@@ -59,7 +59,8 @@ def read_pad_id(ckpt: Checkpoint, tokenizer: Any) -> int:
     return int(tokenizer.pad_token_id or 0)
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, tokenizer, dtype, device, config = source.ckpt, source.tokenizer, source.dtype, source.device, source.config
     prefix = backbone_prefix(ckpt)
     head = linear_head(ckpt, "v_head", dtype=dtype, device=device)
     backbone = load_backbone(ckpt, dtype=dtype, device=device, prefix=prefix)
@@ -71,13 +72,10 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     pad = read_pad_id(ckpt, tokenizer)
     return assemble(
         VHeadModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=backbone,
         head=head,
-        dtype=dtype,
-        device=device,
         head_text=f"v_head: Linear({head.in_features} -> {head.out_features})",
         pooling=f"token before the first pad id {pad} after skipping {skip} (DeepSpeed-Chat / trlx rule)",
         num_labels=head.out_features,
@@ -86,9 +84,5 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     )
 
 
-FORMAT = ModelFormat(
-    name="v-head",
-    description="a backbone under 'rwtranrsformer.' or 'transformer.' plus a 'v_head' (DeepSpeed-Chat, trlx)",
-    detect=detect,
-    load=load,
-)
+LAYOUT = "a backbone under 'rwtranrsformer.' or 'transformer.' plus a 'v_head' (DeepSpeed-Chat, trlx)"
+FORMAT = ModelFormat("v-head", LAYOUT, detect, load)

@@ -14,7 +14,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat, assemble
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "ValueHeadModel"]
@@ -48,7 +48,8 @@ def detect(ckpt: Checkpoint) -> str | None:
     return f"a stored '{found}.weight' tensor (older OpenRLHF)" if found else None
 
 
-def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: Any) -> LoadedModel:
+def load(source: Loading) -> LoadedModel:
+    ckpt, dtype, device = source.ckpt, source.dtype, source.device
     prefix = head_prefix(ckpt)
     if prefix is None:
         raise ModelLoadError(f"{ckpt.path}: no value head found")
@@ -56,22 +57,15 @@ def load(ckpt: Checkpoint, *, tokenizer: Any, device: str, dtype: Any, config: A
     backbone = load_backbone(ckpt, dtype=dtype, device=device)
     return assemble(
         ValueHeadModel,
-        ckpt,
         FORMAT,
-        tokenizer,
+        source,
         module=backbone,
         head=head,
-        dtype=dtype,
-        device=device,
         head_text=f"{prefix}: Linear({head.in_features} -> {head.out_features})",
         pooling="last non-padding token (attention mask)",
         num_labels=head.out_features,
     )
 
 
-FORMAT = ModelFormat(
-    name="value-head",
-    description="a backbone plus a linear value head named by value_head_prefix in config.json (OpenRLHF)",
-    detect=detect,
-    load=load,
-)
+LAYOUT = "a backbone plus a linear value head named by value_head_prefix in config.json (OpenRLHF)"
+FORMAT = ModelFormat("value-head", LAYOUT, detect, load)

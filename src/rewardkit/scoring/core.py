@@ -21,7 +21,7 @@ from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts
 from rewardkit.templating import Templater
 from rewardkit.types import ScoreResult, TokenizedItem
 
-__all__ = ["ModelCore", "pairwise_only"]
+__all__ = ["ModelCore", "OneModel", "pairwise_only"]
 
 
 def pairwise_only(model: LoadedModel) -> None:
@@ -80,3 +80,15 @@ class ModelCore:
         if step.objective is None:
             return list(results)
         return [self.runner.select(r, step.objective) for r in results]
+
+
+class OneModel:
+    """What a front end over one loaded model shows of its core (RewardModel, RewardService)."""
+
+    core: ModelCore
+
+    model = property(lambda self: self.core.model, doc="The LoadedModel.")
+    config = property(lambda self: self.core.config, doc="The ModelConfig in force.")
+    templater = property(lambda self: self.core.templater, doc="How inputs become token ids.")
+    runner = property(lambda self: self.core.runner, doc="Batch -> ScoreResults.")
+    pairwise = property(lambda self: self.core.pairwise, doc="The pair prompter of a pairwise model, else None.")

@@ -16,7 +16,7 @@ from rewardkit.engine.batcher import plan_batches
 from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.loader import open_model
-from rewardkit.scoring.core import ModelCore
+from rewardkit.scoring.core import ModelCore, OneModel
 from rewardkit.scoring.front import SyncFront
 from rewardkit.scoring.steps import Step
 from rewardkit.types import ScoreResult, TokenizedItem
@@ -24,7 +24,7 @@ from rewardkit.types import ScoreResult, TokenizedItem
 __all__ = ["RewardModel"]
 
 
-class RewardModel(SyncFront):
+class RewardModel(OneModel, SyncFront):
     def __init__(
         self,
         model: LoadedModel,
@@ -34,9 +34,6 @@ class RewardModel(SyncFront):
         max_batch_size: int = 64,
     ) -> None:
         self.core = ModelCore(model, config)
-        self.config = self.core.config
-        self.model = model
-        self.templater, self.runner, self.pairwise = self.core.templater, self.core.runner, self.core.pairwise
         batching = EngineConfig(max_batch_tokens=max_batch_tokens or None, max_batch_size=max_batch_size)
         batching = batching.for_device(model.device)
         self.max_batch_tokens: int = batching.max_batch_tokens  # type: ignore[assignment]

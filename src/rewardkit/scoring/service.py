@@ -16,14 +16,14 @@ from rewardkit.config import EngineConfig, ModelConfig
 from rewardkit.engine.engine import Engine, EngineObserver
 from rewardkit.errors import EngineDeadError
 from rewardkit.models.base import LoadedModel
-from rewardkit.scoring.core import ModelCore
+from rewardkit.scoring.core import ModelCore, OneModel
 from rewardkit.scoring.front import AsyncFront
 from rewardkit.scoring.steps import Step
 
 __all__ = ["RewardService"]
 
 
-class RewardService(AsyncFront):
+class RewardService(OneModel, AsyncFront):
     def __init__(
         self,
         model: LoadedModel,
@@ -33,9 +33,6 @@ class RewardService(AsyncFront):
         observer: EngineObserver | None = None,
     ) -> None:
         self.core = ModelCore(model, model_config)
-        self.model_config = self.core.config
-        self.model = model
-        self.templater, self.runner, self.pairwise = self.core.templater, self.core.runner, self.core.pairwise
         engine_config = engine_config or EngineConfig()
         self.engine = Engine(self.runner, engine_config, observer=observer)
         self.max_sequences = self.engine.config.max_queue

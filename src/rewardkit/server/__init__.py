@@ -1,10 +1,5 @@
-"""Deprecated location: the HTTP app moved to rewardkit.serving (build, build_ensemble, create_app).
-This alias goes away in the next release."""
+"""Deprecated alias of rewardkit.serving, kept for one release."""
 
-import warnings
+from rewardkit._deprecated import alias
 
-from rewardkit.serving import build, build_ensemble, create_app
-
-__all__ = ["build", "build_ensemble", "create_app"]
-
-warnings.warn("rewardkit.server is deprecated; import from rewardkit.serving", DeprecationWarning, stacklevel=2)
+alias(__name__, "rewardkit.serving")
