@@ -7,6 +7,15 @@ server is up. Prints a table and the ratios, and writes everything as JSON to ``
 
     python benchmarks/bench_serving.py --dtype float32 --json-out /tmp/bench.json
 
+Before and after a change, in one run: ``--before-ref REV`` adds the contender ``rewardkit-before``,
+rewardkit's server as of the git revision REV (from a temporary ``git worktree``, removed at the
+end), started with the same flags in the same virtual environment. rewardkit and rewardkit-before
+are then up together and measured alternately, workload by workload (ABBA order over repeats), and
+the ratios include rewardkit / rewardkit-before:
+
+    python benchmarks/bench_serving.py --dtype float32 --servers rewardkit,rewardkit-before \
+        --before-ref 9f213bb --repeats 3 --json-out /tmp/before-after.json
+
 This is a command, not a test: timings on shared machines are noisy, so it reports medians over
 repeats and asserts nothing.
 """
@@ -14,6 +23,7 @@ repeats and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,10 +38,13 @@ from limit import LIMIT_BATCH_SIZE, LIMIT_BATCH_TOKENS, measure_limit
 from loadgen import run_load, summarize_latencies
 from noise import NoiseGuard
 from report import LABELS, compute_ratios, evaluate_targets, format_report, median_runs
-from servers import SERVERS, RunningServer, start_server
+from servers import SERVERS, RunningServer, ServerKind, start_server
 from workloads import HH_PATH, WORKLOADS, Workload, build_workloads
+from worktree import REPO_ROOT, BeforeBuild, before_kind, before_worktree, resolve_ref
 
-CONTENDERS = ("rewardkit", "openrlhf", "batched", "limit")
+CONTENDERS = ("rewardkit", "rewardkit-before", "openrlhf", "batched", "limit")
+DEFAULT_SERVERS = ("rewardkit", "openrlhf", "batched", "limit")  # plus rewardkit-before with --before-ref
+PAIR = ("rewardkit-before", "rewardkit")  # measured alternately when both run
 _T0 = time.monotonic()
 
 
@@ -66,8 +79,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--servers",
         type=_csv(CONTENDERS),
-        default=list(CONTENDERS),
-        help="Comma-separated; 'limit' is the no-server limit.",
+        default=None,
+        help=f"Comma-separated; 'limit' is the no-server limit, 'rewardkit-before' rewardkit as of --before-ref. "
+        f"Default: {','.join(DEFAULT_SERVERS)}, plus rewardkit-before with --before-ref.",
+    )
+    p.add_argument(
+        "--before-ref",
+        default=None,
+        metavar="REV",
+        help="A git revision (e.g. 9f213bb, HEAD~3): also measure rewardkit's server as of REV ('rewardkit-before'), "
+        "from a temporary git worktree, and report rewardkit / rewardkit-before.",
     )
     p.add_argument("--online-requests", type=int, default=384, help="Single-query requests in 'online'.")
     p.add_argument("--concurrency", type=int, default=64, help="Concurrent workers in 'online'.")
@@ -105,7 +126,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quiet-wait", type=float, default=300.0, help="Most seconds to wait for a quiet machine before measuring."
     )
     p.add_argument("--json-out", type=Path, default=None, help="Write all figures, ratios and targets here.")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.servers is None:
+        args.servers = list(DEFAULT_SERVERS) + (["rewardkit-before"] if args.before_ref else [])
+    if "rewardkit-before" in args.servers and not args.before_ref:
+        p.error("--servers rewardkit-before needs --before-ref REV (the git revision to measure)")
+    if args.before_ref and "rewardkit-before" not in args.servers:
+        p.error("--before-ref is given but --servers leaves out rewardkit-before; add it to --servers")
+    if args.before_ref:
+        try:
+            resolve_ref(args.before_ref)
+        except RuntimeError as exc:
+            p.error(f"--before-ref {args.before_ref!r} is not a commit of this repository ({exc})")
+    if len(set(args.servers)) != len(args.servers):
+        p.error(f"--servers names a contender twice: {','.join(args.servers)}")
+    return args
 
 
 def _record(
@@ -130,6 +165,57 @@ def _record(
     }
 
 
+def warm_up(name: str, server: RunningServer, workloads: dict[str, Workload]) -> None:
+    warm = run_load(server.base_url, workloads["warmup"])
+    log(f"{LABELS[name]}: warmed up ({len(warm.latencies)} requests, {warm.failures} failures)")
+
+
+def measure_once(
+    name: str,
+    server: RunningServer,
+    w: str,
+    workload: Workload,
+    repeat: int,
+    repeats: int,
+    guard: NoiseGuard,
+) -> dict[str, Any]:
+    """One measurement of ``server`` on workload ``w`` (retried by ``guard`` if the machine was busy)."""
+    log(f"{LABELS[name]}: {w} (repeat {repeat + 1}/{repeats}) ...")
+    own_pids = [os.getpid(), server.process.pid]
+
+    def once() -> dict[str, Any]:
+        before = server.counters()
+        load = run_load(server.base_url, workload)
+        after = server.counters()
+        if load.errors:
+            log(f"{LABELS[name]}: {load.failures} failed requests, e.g. {'; '.join(load.errors)}")
+        delta = {k: after[k] - before[k] for k in after}
+        rec = _record(
+            workload,
+            load.seconds,
+            load.latencies,
+            load.failures,
+            int(delta["real_tokens"]),
+            int(delta["padded_tokens"]),
+        )
+        rec.update(
+            batches=int(delta["batches"]),
+            mean_batch_size=workload.num_queries / max(1.0, delta["batches"]),
+            model_busy_share=delta["forward_seconds"] / load.seconds,
+        )
+        return rec
+
+    rec = guard.measure(f"{LABELS[name]}: {w}", own_pids, once)
+    rec["client_cpu_share"], rec["server_cpu_share"] = rec.pop("own_cpu_shares") or (None, None)
+    log(f"{LABELS[name]}: {w}: {_summary(rec)}")
+    if rec["model_real_tokens"] != workload.num_tokens and not rec["failures"]:
+        log(
+            f"warning: {LABELS[name]} computed {rec['model_real_tokens']} real tokens for {w}, "
+            f"{workload.num_tokens} were sent: it tokenized or truncated differently"
+        )
+    return rec
+
+
 def measure_server(
     name: str,
     server: RunningServer,
@@ -138,46 +224,34 @@ def measure_server(
     repeats: int,
     guard: NoiseGuard,
 ) -> dict[str, list[dict[str, Any]]]:
-    warm = run_load(server.base_url, workloads["warmup"])
-    log(f"{LABELS[name]}: warmed up ({len(warm.latencies)} requests, {warm.failures} failures)")
-    own_pids = [os.getpid(), server.process.pid]
+    warm_up(name, server, workloads)
     runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
     for repeat in range(repeats):
         for w in names:
-            workload = workloads[w]
-            log(f"{LABELS[name]}: {w} (repeat {repeat + 1}/{repeats}) ...")
+            runs[w].append(measure_once(name, server, w, workloads[w], repeat, repeats, guard))
+    return runs
 
-            def once(workload: Workload = workload) -> dict[str, Any]:
-                before = server.counters()
-                load = run_load(server.base_url, workload)
-                after = server.counters()
-                if load.errors:
-                    log(f"{LABELS[name]}: {load.failures} failed requests, e.g. {'; '.join(load.errors)}")
-                delta = {k: after[k] - before[k] for k in after}
-                rec = _record(
-                    workload,
-                    load.seconds,
-                    load.latencies,
-                    load.failures,
-                    int(delta["real_tokens"]),
-                    int(delta["padded_tokens"]),
-                )
-                rec.update(
-                    batches=int(delta["batches"]),
-                    mean_batch_size=workload.num_queries / max(1.0, delta["batches"]),
-                    model_busy_share=delta["forward_seconds"] / load.seconds,
-                )
-                return rec
 
-            rec = guard.measure(f"{LABELS[name]}: {w}", own_pids, once)
-            rec["client_cpu_share"], rec["server_cpu_share"] = rec.pop("own_cpu_shares") or (None, None)
-            runs[w].append(rec)
-            log(f"{LABELS[name]}: {w}: {_summary(rec)}")
-            if rec["model_real_tokens"] != workload.num_tokens and not rec["failures"]:
-                log(
-                    f"warning: {LABELS[name]} computed {rec['model_real_tokens']} real tokens for {w}, "
-                    f"{workload.num_tokens} were sent: it tokenized or truncated differently"
-                )
+def measure_pair(
+    servers: dict[str, RunningServer],
+    workloads: dict[str, Workload],
+    names: list[str],
+    repeats: int,
+    guard: NoiseGuard,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Two servers that are both up, measured alternately: each workload of each repeat is measured on one
+    right after the other, the first one switching from workload to workload and from repeat to repeat
+    (ABBA), so slow drifts of the machine fall on both alike. Both get the same warm-up first. The one not
+    being measured sits idle; whatever CPU it uses counts as other processes' share."""
+    pair = list(servers)
+    for name in pair:
+        warm_up(name, servers[name], workloads)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {w: [] for w in names} for name in pair}
+    for repeat in range(repeats):
+        for i, w in enumerate(names):
+            order = pair if (repeat + i) % 2 == 0 else pair[::-1]
+            for name in order:
+                runs[name][w].append(measure_once(name, servers[name], w, workloads[w], repeat, repeats, guard))
     return runs
 
 
@@ -238,32 +312,36 @@ def _summary(rec: dict[str, Any]) -> str:
 
 def server_args(name: str, args: argparse.Namespace) -> list[str]:
     """Per-server flags: rewardkit runs with its defaults, and the batched recipe with its own (8, 100 ms)."""
-    if name == "rewardkit":
+    if name in ("rewardkit", "rewardkit-before"):
         return ["--log-level", "warning"]
     if name == "openrlhf":
         return ["--batch-size", str(args.baseline_batch_size)]
     return []
 
 
-def rewardkit_version() -> dict[str, Any]:
-    """Which rewardkit was measured: the git commit, and whether src/ differed from it."""
+def rewardkit_version(before: BeforeBuild | None = None) -> dict[str, Any]:
+    """Which rewardkit was measured: the git commit, and whether src/ differed from it; with ``before``,
+    also the revision rewardkit-before ran (as given, the commit it names, and its version)."""
     import subprocess
 
     import rewardkit
 
-    root = Path(__file__).resolve().parents[1]
-
     def git(*cmd: str) -> str:
         try:
-            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *cmd], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    return {
+    out: dict[str, Any] = {
         "version": rewardkit.__version__,
         "commit": git("rev-parse", "HEAD") or None,
         "src_modified": bool(git("status", "--porcelain", "src")),
     }
+    if before is not None:
+        out["before"] = before.describe()
+    return out
 
 
 def machine_facts() -> dict[str, Any]:
@@ -294,6 +372,43 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    with contextlib.ExitStack() as stack:
+        before = stack.enter_context(before_worktree(args.before_ref, log)) if args.before_ref else None
+        return run(args, argv, before)
+
+
+def _start(
+    name: str,
+    kind: ServerKind,
+    model_dir: Path,
+    args: argparse.Namespace,
+    log_dir: Path,
+    errors: dict[str, str],
+    settings: dict[str, dict[str, Any]],
+) -> RunningServer | None:
+    """Start one contender and note its settings, or note why it did not start (None)."""
+    log(f"{LABELS[name]}: starting")
+    try:
+        server = start_server(kind, model_dir, args.dtype, log_dir, server_args(name, args))
+    except RuntimeError as exc:
+        log(f"{LABELS[name]}: failed to start: {exc}")
+        errors[name] = str(exc)
+        return None
+    try:
+        settings[name] = server.settings()
+    except BaseException:
+        server.stop()
+        raise
+    log(f"{LABELS[name]}: ready on port {server.port} (pid {server.process.pid}), settings {settings[name]}")
+    return server
+
+
+def _stop(name: str, server: RunningServer) -> None:
+    server.stop()
+    log(f"{LABELS[name]}: stopped")
+
+
+def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | None) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rewardkit-bench-"))
     model_dir = ensure_model(args.model_dir, args.dtype)
     log(f"model {model_dir} ({args.dtype}); server logs in {log_dir}")
@@ -315,40 +430,57 @@ def main(argv: list[str] | None = None) -> int:
     for w in args.workloads:
         log(f"workload {workloads[w].describe()}")
     facts = machine_facts()
-    provenance = rewardkit_version()  # before the server starts: src/ may change while the run goes on
+    provenance = rewardkit_version(before)  # before the server starts: src/ may change while the run goes on
     log(f"rewardkit {provenance}")
     log(
         f"machine: {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} with {facts['torch_threads']} threads"
     )
 
+    kinds = dict(SERVERS)
+    if before is not None:
+        kinds["rewardkit-before"] = before_kind(before)
     guard = NoiseGuard(max_share=args.max_noise, retries=args.noise_retries, quiet_wait_s=args.quiet_wait, log=log)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     errors: dict[str, str] = {}
     settings: dict[str, dict[str, Any]] = {}
+    paired = [name for name in args.servers if name in PAIR]
+    if len(paired) < 2:
+        paired = []
     for name in args.servers:
         if name == "limit":
             log("no-server limit: loading the model in-process")
             raw[name] = measure_no_server(model_dir, args.dtype, workloads, args.workloads, args.repeats, guard)
             continue
-        log(f"{LABELS[name]}: starting")
-        try:
-            server = start_server(SERVERS[name], model_dir, args.dtype, log_dir, server_args(name, args))
-        except RuntimeError as exc:
-            log(f"{LABELS[name]}: failed to start: {exc}")
-            errors[name] = str(exc)
+        if name in paired:
+            if name != paired[0]:
+                continue  # measured with the first of the pair
+            log(f"{' and '.join(paired)}: both up, measured alternately")
+            with contextlib.ExitStack() as stack:
+                up: dict[str, RunningServer] = {}
+                for member in paired:
+                    server = _start(member, kinds[member], model_dir, args, log_dir, errors, settings)
+                    if server is not None:
+                        stack.callback(_stop, member, server)
+                        up[member] = server
+                if len(up) == 2:
+                    raw.update(measure_pair(up, workloads, args.workloads, args.repeats, guard))
+                else:  # the other one failed to start: measure this one alone
+                    for member, server in up.items():
+                        raw[member] = measure_server(member, server, workloads, args.workloads, args.repeats, guard)
             continue
-        settings[name] = server.settings()
-        log(f"{LABELS[name]}: ready on port {server.port} (pid {server.process.pid}), settings {settings[name]}")
+        server = _start(name, kinds[name], model_dir, args, log_dir, errors, settings)
+        if server is None:
+            continue
         try:
             raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats, guard)
         finally:
-            server.stop()
-            log(f"{LABELS[name]}: stopped")
+            _stop(name, server)
 
     results = {name: {w: median_runs(runs) for w, runs in per.items()} for name, per in raw.items()}
     ratios = compute_ratios(results, args.workloads)
     targets = evaluate_targets(ratios, args.workloads)
-    print(format_report(results, ratios, targets, args.workloads), flush=True)
+    before_name = None if before is None else f"{before.ref}, commit {before.commit[:12]}"
+    print(format_report(results, ratios, targets, args.workloads, before=before_name), flush=True)
     total_failures = sum(r["failures"] for per in results.values() for r in per.values())
     print(f"\nfailed requests: {total_failures}; server start errors: {len(errors)}", flush=True)
 

@@ -6,7 +6,9 @@ share of the wall time the server spent in forward passes (tokenization included
 rewardkit tokenizes beside them). "srv %", "gen %" and "oth %" are the shares of the machine's CPU
 (all cores) used by the server, by the load generator (this process) and by everything else during
 the measurement (see noise.py); for the no-server limit "srv %" is this process. Ratios of
-queries/s above 1 favour rewardkit; ratios of latencies below 1 favour rewardkit.
+queries/s above 1 favour rewardkit; ratios of latencies below 1 favour rewardkit. "rewardkit-before"
+is rewardkit as of an earlier git revision (``--before-ref``); "rewardkit / rewardkit-before" above 1
+in queries/s (below 1 in latency) means the current code is faster.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = ["LABELS", "METRICS", "compute_ratios", "evaluate_targets", "format_re
 
 LABELS = {
     "rewardkit": "rewardkit",
+    "rewardkit-before": "rewardkit-before",
     "openrlhf": "openrlhf-style",
     "batched": "batched-style",
     "limit": "no-server limit",
@@ -66,16 +69,23 @@ def compute_ratios(results: dict[str, dict[str, dict[str, Any]]], workloads: lis
             for w in workloads
         }
     for other in ("openrlhf", "batched"):
-        ratios[f"rewardkit_vs_{other}"] = {
-            w: {
-                "qps": _ratio(_get(results, "rewardkit", w, "queries_per_s"), _get(results, other, w, "queries_per_s")),
-                "mean_latency": _ratio(_get(results, "rewardkit", w, "mean_s"), _get(results, other, w, "mean_s")),
-                "p50_latency": _ratio(_get(results, "rewardkit", w, "p50_s"), _get(results, other, w, "p50_s")),
-                "p99_latency": _ratio(_get(results, "rewardkit", w, "p99_s"), _get(results, other, w, "p99_s")),
-            }
-            for w in workloads
-        }
+        ratios[f"rewardkit_vs_{other}"] = _versus(results, other, workloads)
+    if "rewardkit-before" in results:
+        ratios["rewardkit_vs_before"] = _versus(results, "rewardkit-before", workloads)
     return ratios
+
+
+def _versus(results: dict[str, dict[str, dict[str, Any]]], other: str, workloads: list[str]) -> dict[str, Any]:
+    """rewardkit's q/s and latencies divided by ``other``'s, per workload."""
+    return {
+        w: {
+            "qps": _ratio(_get(results, "rewardkit", w, "queries_per_s"), _get(results, other, w, "queries_per_s")),
+            "mean_latency": _ratio(_get(results, "rewardkit", w, "mean_s"), _get(results, other, w, "mean_s")),
+            "p50_latency": _ratio(_get(results, "rewardkit", w, "p50_s"), _get(results, other, w, "p50_s")),
+            "p99_latency": _ratio(_get(results, "rewardkit", w, "p99_s"), _get(results, other, w, "p99_s")),
+        }
+        for w in workloads
+    }
 
 
 def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[str, Any]]:
@@ -130,7 +140,9 @@ def format_report(
     ratios: dict[str, Any],
     targets: list[dict[str, Any]],
     workloads: list[str],
+    before: str | None = None,
 ) -> str:
+    """The table, the ratios and the targets; ``before`` names the revision rewardkit-before ran, if any."""
     lines = [
         "",
         f"{'server':<16} {'workload':<8} {'q/s':>8} {'tok/s':>8} {'mean s':>8} {'p50 s':>8} {'p99 s':>8} "
@@ -156,9 +168,18 @@ def format_report(
     for server, per_workload in ratios["qps_vs_limit"].items():
         parts = ", ".join(f"{w} {_fmt(v, '.2f')}" for w, v in per_workload.items())
         lines.append(f"  {LABELS[server]:<16} {parts}")
-    for other in ("openrlhf", "batched"):
-        lines.append(f"rewardkit / {LABELS[other]} (q/s ratio; latency ratios, below 1 is better for rewardkit):")
-        for w, r in ratios[f"rewardkit_vs_{other}"].items():
+    for other in ("openrlhf", "batched", "before"):
+        key = f"rewardkit_vs_{other}"
+        if key not in ratios:
+            continue
+        if other == "before":
+            name = "rewardkit-before" + (f" ({before})" if before else "")
+            lines.append(
+                f"rewardkit / {name} (q/s ratio above 1 and latency ratios below 1: the current code is faster):"
+            )
+        else:
+            lines.append(f"rewardkit / {LABELS[other]} (q/s ratio; latency ratios, below 1 is better for rewardkit):")
+        for w, r in ratios[key].items():
             lines.append(
                 f"  {w:<8} q/s x{_fmt(r['qps'], '.2f')}, mean latency x{_fmt(r['mean_latency'], '.2f')}, "
                 f"p50 x{_fmt(r['p50_latency'], '.2f')}, p99 x{_fmt(r['p99_latency'], '.2f')}"

@@ -3,7 +3,9 @@
 Each server runs as a child process bound to 127.0.0.1 on a free port, with its output in a log
 file (printed if it fails to start). It is stopped by its own PID: SIGTERM, then SIGKILL after a
 grace period. Padding counters differ by server: rewardkit exposes Prometheus counters at
-``/metrics``; the baselines expose JSON totals at ``/stats``.
+``/metrics``; the baselines expose JSON totals at ``/stats``. A kind may carry extra environment
+variables: ``rewardkit-before`` (see worktree.py) runs an earlier revision's source by putting its
+src/ first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -38,15 +40,30 @@ class ServerKind:
     name: str
     label: str
     program: tuple[str, ...]  # what to run before MODEL_DIR; run with benchmarks/ on PYTHONPATH
+    # Extra environment, as (name, value) pairs; a PYTHONPATH here goes first, ahead of benchmarks/.
+    env: tuple[tuple[str, str], ...] = ()
+    # "rewardkit": /info and Prometheus /metrics; "baseline": JSON /stats.
+    api: str = "baseline"
 
     def command(self, model_dir: Path, port: int, dtype: str, extra_args: Sequence[str] = ()) -> list[str]:
         common = ["--host", "127.0.0.1", "--port", str(port), "--dtype", dtype]
         return [*self.program, str(model_dir), *common, *extra_args]
 
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        """``base`` plus this kind's variables, with PYTHONPATH = own entry, benchmarks/, then ``base``'s."""
+        env = dict(base)
+        extra = dict(self.env)
+        path = (extra.pop("PYTHONPATH", ""), str(BENCH_DIR), base.get("PYTHONPATH", ""))
+        env.update(extra)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+        return env
+
 
 _PYTHON = sys.executable
 SERVERS = {
-    "rewardkit": ServerKind("rewardkit", "rewardkit", (str(Path(_PYTHON).with_name("rewardkit")), "serve")),
+    "rewardkit": ServerKind(
+        "rewardkit", "rewardkit", (str(Path(_PYTHON).with_name("rewardkit")), "serve"), api="rewardkit"
+    ),
     "openrlhf": ServerKind("openrlhf", "openrlhf-style", (_PYTHON, "-m", "baselines.openrlhf_style")),
     "batched": ServerKind("batched", "batched-style", (_PYTHON, "-m", "baselines.batched_style")),
 }
@@ -82,7 +99,7 @@ class RunningServer:
 
     def settings(self) -> dict[str, Any]:
         """What the server says it runs with: rewardkit's /info, a baseline's recipe settings and threads."""
-        if self.kind.name == "rewardkit":
+        if self.kind.api == "rewardkit":
             info = httpx.get(self.base_url + "/info", timeout=30.0).json()
             keys = ("dtype", "device", "max_batch_tokens", "max_batch_size", "max_wait_ms", "max_padding_ratio")
             return {k: info[k] for k in keys if k in info}
@@ -91,7 +108,7 @@ class RunningServer:
 
     def counters(self) -> dict[str, float]:
         """Totals since the server started: real and padded tokens, batches, seconds in forward passes."""
-        if self.kind.name == "rewardkit":
+        if self.kind.api == "rewardkit":
             text = httpx.get(self.base_url + "/metrics", timeout=30.0).text
             tokens = {kind: float(value) for kind, value in TOKENS_LINE.findall(text)}
             return {
@@ -133,8 +150,7 @@ def start_server(
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind.name}-{port}.log"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
+    env = kind.environment(dict(os.environ))
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             kind.command(model_dir, port, dtype, extra_args),
