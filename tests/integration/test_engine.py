@@ -44,3 +44,19 @@ async def test_stopped_engine_refuses_new_work(llama_dir):
     assert not service.healthy
     with pytest.raises(EngineDeadError):
         await service.score_texts(["late"])
+
+
+async def test_a_single_string_is_refused_by_both_fronts_not_scored_as_characters(llama_dir):
+    from rewardkit.errors import InvalidInputError
+    from rewardkit.scoring.model import RewardModel
+
+    model = load_model(llama_dir)
+    with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
+        RewardModel(model).score("a whole text")
+    service = RewardService(model)
+    await service.start()
+    try:
+        with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
+            await service.score_texts("a whole text")
+    finally:
+        await service.stop()

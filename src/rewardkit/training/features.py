@@ -33,16 +33,19 @@ def pooled_features(
     *,
     cache_dir: Path | None = None,
     model_id: str = "",
-    max_batch_tokens: int = 4096,
+    max_batch_tokens: int | None = None,
     progress: bool = False,
 ) -> Any:
-    """A float32 [len(items), hidden] tensor of pooled backbone states, in input order."""
+    """A float32 [len(items), hidden] tensor of pooled backbone states, in input order, batched under the
+    engine's defaults for the model's device unless ``max_batch_tokens`` is given."""
     import torch
     from tqdm.auto import tqdm
 
+    from rewardkit.config import EngineConfig
     from rewardkit.engine.batcher import plan_batches
     from rewardkit.engine.runner import collate
 
+    batching = EngineConfig(max_batch_tokens=max_batch_tokens).for_device(model.device)
     chunks = []
     bar = tqdm(total=len(items), disable=not progress, unit="seq", desc="features")
     for start in range(0, len(items), CHUNK):
@@ -53,7 +56,7 @@ def pooled_features(
             bar.update(len(part))
             continue
         rows: list[Any] = [None] * len(part)
-        for batch in plan_batches([i.length for i in part], max_batch_tokens, 64):
+        for batch in plan_batches([i.length for i in part], batching.max_batch_tokens, batching.max_batch_size):
             ids, mask = collate([part[i] for i in batch], model.pad_id)
             with torch.inference_mode():
                 pooled = model.pooled(ids.to(model.device), mask.to(model.device)).float().cpu()
