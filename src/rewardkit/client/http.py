@@ -102,6 +102,11 @@ class _Calls(ABC):
     def base_url(self) -> str:
         return str(self._http.base_url).rstrip("/")
 
+    @property
+    def retries(self) -> int:
+        """How many times a failed call is tried again (the policy's)."""
+        return self.policy.retries
+
     @abstractmethod
     def _send(self, call: _Call) -> Any:
         """Send under the retry policy; the answer (or an awaitable of it)."""

@@ -8,6 +8,7 @@
     service.py    RewardService: the async front end (the batching engine)
     ensemble.py   Ensemble / EnsembleService: members answer each step, scores combined
     remote.py     RemoteMember: another server as an async ensemble member
+    bulk.py       `rewardkit score`: a JSONL file scored in order through RewardModel
     pairwise.py   pairwise preference prompts and comparisons
     scorer(s).py  the Scorer protocol evaluation runs on, and its concrete scorers
     protocols.py  ScoringService: what the HTTP routes need of a served scorer
