@@ -54,10 +54,11 @@ def objective_index(outputs: Sequence[str], default: str | None, requested: str 
     name = str(name)
     if name in outputs:
         return list(outputs).index(name)
-    if name.lstrip("-").isdigit() and 0 <= int(name) < max(len(outputs), 1):
+    if name.isascii() and name.isdigit() and len(name) < 10 and int(name) < max(len(outputs), 1):
         return int(name)
     available = ", ".join(repr(o) for o in outputs) if len(outputs) > 1 else "none (the model has one output)"
-    raise InvalidInputError(f"unknown objective {name!r}; this model's objectives: {available}")
+    shown = name if len(name) <= 40 else name[:40] + "..."
+    raise InvalidInputError(f"unknown objective {shown!r}; this model's objectives: {available}")
 
 
 def _in_response(item: TokenizedItem, position: int) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from rewardkit.config import EnsembleConfig, ServerConfig
+from rewardkit.errors import InvalidInputError
 from rewardkit.scoring.ensemble import EnsembleService
 from rewardkit.scoring.protocols import ScoringService
 from rewardkit.scoring.remote import RemoteMember
@@ -44,9 +45,25 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(router)
-    api_key = config.api_key or os.environ.get("REWARDKIT_API_KEY") or None
-    app.add_middleware(GuardMiddleware, metrics=metrics, api_key=api_key, max_request_bytes=config.max_request_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        metrics=metrics,
+        api_key=_api_key(config),
+        max_request_bytes=config.max_request_bytes,
+        routes=frozenset([*(route.path for route in router.routes), app.openapi_url, app.docs_url]) - {None},
+    )
     return app
+
+
+def _api_key(config: ServerConfig) -> str | None:
+    """--api-key, else $REWARDKIT_API_KEY, else none. An empty or blank key is refused: it usually
+    means an unset shell variable, and would otherwise turn authentication off without a word."""
+    for source, key in (("--api-key", config.api_key), ("REWARDKIT_API_KEY", os.environ.get("REWARDKIT_API_KEY"))):
+        if key is not None:
+            if not key.strip():
+                raise InvalidInputError(f"{source} is empty; give a key, or leave it unset to serve without one")
+            return key
+    return None
 
 
 def build(

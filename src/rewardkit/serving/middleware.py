@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: bearer-token auth, request-size limit, per-route metrics."""
+"""Pure-ASGI middleware: bearer-token auth, request-size limit, per-route metrics (labelled by the
+app's own route paths; any other path counts as "unmatched", so clients cannot grow /metrics)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,24 @@ from rewardkit.serving.metrics import ServerMetrics
 __all__ = ["GuardMiddleware"]
 
 OPEN_PATHS = frozenset({"/health"})
+UNMATCHED = "unmatched"
 
 
 class GuardMiddleware:
-    def __init__(self, app: Any, *, metrics: ServerMetrics, api_key: str | None, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        metrics: ServerMetrics,
+        api_key: str | None,
+        max_request_bytes: int,
+        routes: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        self.api_key = api_key
+        self.api_key = api_key.encode("utf-8") if api_key else None
         self.max_request_bytes = max_request_bytes
+        self.routes = routes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -57,12 +68,14 @@ class GuardMiddleware:
                 return
             await self.app(scope, receive, send_and_record)
         finally:
-            self.metrics.on_request(path, status_holder[0], time.perf_counter() - started)
+            route = path if path in self.routes else UNMATCHED  # bounded label set, whatever clients send
+            self.metrics.on_request(route, status_holder[0], time.perf_counter() - started)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
+        """Constant-time comparison of the raw header bytes (any byte a client sends is just a wrong key)."""
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.api_key or "")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("latin-1"), self.api_key or b"")
 
 
 async def _reply(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:

@@ -119,7 +119,7 @@ async def best_of_n(body: BestOfNRequest, request: Request) -> BestOfNResponse:
     return BestOfNResponse(best_candidate=body.candidates[pick.best], **pick.as_dict())
 
 
-@router.get("/health", summary="200 while serving, 503 otherwise")
+@router.api_route("/health", methods=["GET", "HEAD"], summary="200 while serving, 503 otherwise")
 async def health(request: Request) -> JSONResponse:
     service = _service(request)
     if service.healthy:
@@ -127,11 +127,11 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unhealthy", "reason": service.death_reason}, status_code=503)
 
 
-@router.get("/info", summary="Model facts")
+@router.api_route("/info", methods=["GET", "HEAD"], summary="Model facts")
 async def info(request: Request) -> dict:
     return {"rewardkit_version": __version__, **_service(request).info()}
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.api_route("/metrics", methods=["GET", "HEAD"], summary="Prometheus metrics")
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

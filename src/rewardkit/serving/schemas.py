@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 __all__ = [
     "BestOfNRequest",
@@ -19,7 +19,24 @@ __all__ = [
     "ScoreBatchResponse",
     "ScoreRequest",
     "ScoreResponse",
+    "Text",
 ]
+
+
+def _encodable(text: str) -> str:
+    """JSON may escape a lone UTF-16 surrogate (``"\\ud800"``); no tokenizer can read one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"not valid Unicode: a lone surrogate {text[exc.start : exc.end]!r} at character {exc.start}; "
+            "send UTF-8 text (pair surrogates, or drop the broken character)"
+        ) from None
+    return text
+
+
+Text = Annotated[StrictStr, AfterValidator(_encodable)]
+"""A string field of a request: strict (no coercion) and valid Unicode."""
 
 
 class GetRewardRequest(BaseModel):
@@ -27,12 +44,12 @@ class GetRewardRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    query: list[StrictStr] = Field(
+    query: list[Text] = Field(
         ..., min_length=1, description="Full texts to score (prompt + response, template applied)."
     )
     prompts: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
     labels: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
-    objective: StrictStr | None = Field(None, description="Multi-output models: which output is the reward.")
+    objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @field_validator("query", mode="before")
     @classmethod
@@ -62,8 +79,8 @@ class GetRewardResponse(BaseModel):
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: StrictStr
-    content: StrictStr
+    role: Text
+    content: Text
 
 
 class ScoreRequest(BaseModel):
@@ -71,7 +88,7 @@ class ScoreRequest(BaseModel):
 
     messages: list[Message] | None = Field(None, min_length=1)
     conversations: list[list[Message]] | None = Field(None, min_length=1)
-    objective: StrictStr | None = Field(None, description="Multi-output models: which output is the reward.")
+    objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScoreRequest:
@@ -107,7 +124,7 @@ class _Context(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: StrictStr | None = None
+    prompt: Text | None = None
     messages: list[Message] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
@@ -123,11 +140,11 @@ class _Context(BaseModel):
 
 
 class _Candidates(_Context):
-    responses: list[StrictStr]
+    responses: list[Text]
 
 
 class CompareRequest(_Candidates):
-    responses: list[StrictStr] = Field(..., min_length=2, max_length=2, description="Exactly two responses.")
+    responses: list[Text] = Field(..., min_length=2, max_length=2, description="Exactly two responses.")
 
 
 class CompareResponse(BaseModel):
@@ -140,7 +157,7 @@ class CompareResponse(BaseModel):
 
 
 class RankRequest(_Candidates):
-    responses: list[StrictStr] = Field(..., min_length=1, description="The candidates.")
+    responses: list[Text] = Field(..., min_length=1, description="The candidates.")
     method: Literal["knockout", "round_robin"] = Field(
         "knockout",
         description="Pairwise models: knockout (n-1 comparisons) or round_robin (all pairs, Bradley-Terry). "
@@ -158,8 +175,8 @@ class RankResponse(BaseModel):
 
 
 class BestOfNRequest(_Context):
-    candidates: list[StrictStr] = Field(..., min_length=1, description="The N candidate responses to the context.")
-    objective: StrictStr | None = Field(None, description="Multi-output models: which output is the reward.")
+    candidates: list[Text] = Field(..., min_length=1, description="The N candidate responses to the context.")
+    objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
     method: Literal["knockout", "round_robin"] = Field(
         "knockout", description="Pairwise models only: the tournament that ranks the candidates."
     )

@@ -1,0 +1,100 @@
+"""Inputs that used to reach a 500 or grow the server's state, each now a clear 4xx or a bounded
+label (in-process over a real tiny Llama; the uvicorn-level probes are in tests/e2e)."""
+
+from __future__ import annotations
+
+import pytest
+from serving import serving
+
+from rewardkit.config import ServerConfig
+from rewardkit.errors import InvalidInputError
+from rewardkit.models import load_model
+from rewardkit.serving import build
+
+pytestmark = pytest.mark.anyio
+
+CONV = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]
+SURROGATE = '"\\ud800"'  # JSON text for a lone UTF-16 surrogate
+BODIES = {
+    "/get_reward": '{"query": [%s]}',
+    "/score": '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": %s}]}',
+    "/compare": '{"prompt": "q", "responses": ["a", %s]}',
+    "/rank": '{"prompt": %s, "responses": ["a", "b"]}',
+    "/best_of_n": '{"prompt": "q", "candidates": [%s, "b"]}',
+}
+
+
+@pytest.fixture
+def llama(llama_dir):
+    return load_model(llama_dir)
+
+
+@pytest.mark.parametrize("route", sorted(BODIES))
+async def test_a_lone_surrogate_is_a_422_that_names_it_on_every_route(llama, route):
+    async with serving(llama) as c:
+        r = await c.post(route, content=BODIES[route] % SURROGATE, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "lone surrogate" in r.text and r.json()["error"]
+
+
+@pytest.mark.parametrize("objective", ["²", "1" * 5000, "-1", "٣"])
+async def test_odd_objectives_are_unknown_objectives_not_500(llama, objective):
+    async with serving(llama) as c:
+        r = await c.post("/get_reward", json={"query": ["x"], "objective": objective})
+    assert r.status_code == 422, r.text
+    assert "unknown objective" in r.json()["detail"] and len(r.text) < 400
+
+
+async def test_a_non_ascii_authorization_header_is_a_401_and_a_non_ascii_key_works(llama):
+    key = "clé-secrète"
+    async with serving(llama, server_config=ServerConfig(api_key=key)) as c:
+        wrong = await c.post("/get_reward", json={"query": ["x"]}, headers=[(b"authorization", b"Bearer \xe9\xff")])
+        right = await c.post(
+            "/get_reward", json={"query": ["x"]}, headers=[(b"authorization", b"Bearer " + key.encode("utf-8"))]
+        )
+    assert wrong.status_code == 401 and wrong.json()["error"] == "Unauthorized"
+    assert right.status_code == 200
+
+
+@pytest.mark.parametrize("key", ["", "  "])
+def test_an_empty_api_key_is_refused_at_start_up(llama, key, monkeypatch):
+    monkeypatch.delenv("REWARDKIT_API_KEY", raising=False)
+    with pytest.raises(InvalidInputError, match="--api-key is empty"):
+        build(llama, server_config=ServerConfig(api_key=key))
+    monkeypatch.setenv("REWARDKIT_API_KEY", "")
+    with pytest.raises(InvalidInputError, match="REWARDKIT_API_KEY is empty"):
+        build(llama)
+
+
+async def test_random_paths_do_not_grow_metrics_and_head_answers_where_get_does(llama):
+    async with serving(llama) as c:
+        for i in range(50):
+            assert (await c.get(f"/no/such/path/{i}")).status_code == 404
+        await c.get("/metrics")  # its own series exist from here on
+        before = (await c.get("/metrics")).text
+        for i in range(50, 300):
+            await c.get(f"/no/such/path/{i}")
+        after = (await c.get("/metrics")).text
+        heads = [(await c.head(path)).status_code for path in ("/health", "/info", "/metrics")]
+    assert "/no/such/path" not in after
+    assert 'route="unmatched"' in after
+    assert len(after.splitlines()) == len(before.splitlines())  # counts change, the set of series does not
+    assert heads == [200, 200, 200]
+
+
+async def test_known_routes_keep_their_own_metric_label(llama):
+    async with serving(llama) as c:
+        await c.post("/get_reward", json={"query": ["x"]})
+        text = (await c.get("/metrics")).text
+    assert any('route="/get_reward"' in line for line in text.splitlines())
+
+
+def test_serve_refuses_an_empty_api_key_before_listening(llama_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rewardkit.cli import app
+
+    monkeypatch.delenv("REWARDKIT_API_KEY", raising=False)
+    result = CliRunner().invoke(app, ["serve", str(llama_dir), "--api-key", ""])
+    assert result.exit_code == 2
+    assert "--api-key is empty" in result.output
