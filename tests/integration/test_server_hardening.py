@@ -98,3 +98,19 @@ def test_serve_refuses_an_empty_api_key_before_listening(llama_dir, monkeypatch)
     result = CliRunner().invoke(app, ["serve", str(llama_dir), "--api-key", ""])
     assert result.exit_code == 2
     assert "--api-key is empty" in result.output
+
+
+async def test_the_body_limit_holds_for_chunked_uploads_without_a_content_length(llama):
+    async def chunked(text: str):
+        data = text.encode()
+        for start in range(0, len(data), 100):
+            yield data[start : start + 100]
+
+    small = '{"query": ["%s"]}' % ("x" * 200)
+    large = '{"query": ["%s"]}' % ("x" * 5000)
+    async with serving(llama, server_config=ServerConfig(max_request_bytes=2000)) as c:
+        ok = await c.post("/get_reward", content=chunked(small), headers={"content-type": "application/json"})
+        refused = await c.post("/get_reward", content=chunked(large), headers={"content-type": "application/json"})
+    assert ok.status_code == 200, ok.text
+    assert "content-length" not in ok.request.headers
+    assert refused.status_code == 413 and refused.json()["error"] == "RequestTooLarge"

@@ -66,16 +66,51 @@ class GuardMiddleware:
                     "split the request or raise --max-request-bytes",
                 )
                 return
-            await self.app(scope, receive, send_and_record)
+            body = await self._read_body(receive)
+            if body is None:
+                await _reply(
+                    send_and_record,
+                    413,
+                    "RequestTooLarge",
+                    f"the body is over the limit of {self.max_request_bytes} bytes; "
+                    "split the request or raise --max-request-bytes",
+                )
+                return
+            await self.app(scope, _replay(body, receive), send_and_record)
         finally:
             route = path if path in self.routes else UNMATCHED  # bounded label set, whatever clients send
             self.metrics.on_request(route, status_holder[0], time.perf_counter() - started)
+
+    async def _read_body(self, receive: Any) -> list[dict] | None:
+        """The request's body messages, read up to the limit on the bytes actually received (a chunked
+        upload has no Content-Length to check); None as soon as it goes over."""
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages  # the client went away; the app sees that as it would have
+            size += len(message.get("body", b""))
+            if size > self.max_request_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         """Constant-time comparison of the raw header bytes (any byte a client sends is just a wrong key)."""
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("latin-1"), self.api_key or b"")
+
+
+def _replay(messages: list[dict], receive: Any) -> Any:
+    """A receive that hands the app the already-read body, then listens to the client again."""
+    pending = list(messages)
+
+    async def replayed() -> dict:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _reply(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:
