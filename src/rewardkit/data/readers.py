@@ -62,9 +62,11 @@ def _pair_reader(row: dict[str, Any], where: str) -> Any:
     )
 
 
-def _read_all(paths: str | Path | Sequence[str | Path], choose: Any, what: str) -> tuple[Any, ...]:
+def _read_all(
+    paths: str | Path | Sequence[str | Path], choose: Any, what: str, suffixes: Sequence[str] = JSON_SUFFIXES
+) -> tuple[Any, ...]:
     """(items, files, skipped, notes) from files and directories; no usable item is an error."""
-    files = expand_paths(paths)
+    files = expand_paths(paths, suffixes)
     items, total = _read_files(files, choose)
     if not items:
         names = ", ".join(map(str, files))
@@ -150,28 +152,22 @@ def _clean_incorrect(correct: str, incorrect: list[str], tally: Tally) -> list[s
     return kept
 
 
+def _mc_question(row: dict[str, Any], where: str) -> Any:
+    """The question reader for a file, from its first row: its format's fields, then the shared
+    clean-up of the incorrect answers (a question with none left is skipped and counted)."""
+    fields = _mc_reader(row, where)
+
+    def read(row: dict[str, Any], where: str, stem: str, tally: Tally) -> MultipleChoice | None:
+        context, correct, incorrect, subset = fields(row, stem)
+        incorrect = _clean_incorrect(correct, incorrect, tally)
+        if not incorrect:
+            tally.skipped["no incorrect answer left to compare with"] += 1
+            return None
+        return MultipleChoice(context, correct, incorrect, subset, source=where)
+
+    return read
+
+
 def read_multiple_choice(paths: str | Path | Sequence[str | Path]) -> McData:
     """Multiple-choice questions (TruthfulQA CSV or JSON Lines) from files and directories."""
-    files = expand_paths(paths, (*JSON_SUFFIXES, *CSV_SUFFIXES))
-    questions: list[MultipleChoice] = []
-    total = Tally()
-    for path in files:
-        tally, reader = Tally(), None
-        for where, row in data_rows(path):
-            reader = reader or _mc_reader(row, where)
-            try:
-                context, correct, incorrect, subset = reader(row, file_stem(path))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"{where}: {exc}") from None
-            incorrect = _clean_incorrect(correct, incorrect, tally)
-            if not incorrect:
-                tally.skipped["no incorrect answer left to compare with"] += 1
-                continue
-            questions.append(MultipleChoice(context, correct, incorrect, subset, source=where))
-        _log(tally, path)
-        total.skipped.update(tally.skipped)
-        total.notes.update(tally.notes)
-    if not questions:
-        names = ", ".join(map(str, files))
-        raise InvalidInputError(f"no usable questions in {names} (skipped: {dict(total.skipped)})")
-    return McData(questions, [str(f) for f in files], dict(total.skipped), dict(total.notes))
+    return McData(*_read_all(paths, _mc_question, "questions", (*JSON_SUFFIXES, *CSV_SUFFIXES)))

@@ -45,7 +45,11 @@ def rewards_plan(step: ScoreTexts | ScoreConversations) -> Plan[list[float]]:
 
 def prefer_plan(questions: Sequence[PairQuestion]) -> Plan[list[float]]:
     """P(first better) per question, both orders averaged (pairwise models)."""
-    orders = yield ComparePairs(as_list(questions, "pairs"))
+    return _averaged((yield ComparePairs(as_list(questions, "pairs"))))
+
+
+def _averaged(orders: Sequence[tuple[float, float]]) -> list[float]:
+    """A ComparePairs answer -> P(first better) per question, position bias averaged out."""
     return [judge.both_orders(*order) for order in orders]
 
 
@@ -91,10 +95,7 @@ def rank_plan(
     def questions(pairs: list[tuple[int, int]]) -> ComparePairs:
         return ComparePairs([PairQuestion(context, responses[i], responses[j]) for i, j in pairs])
 
-    def probabilities(pairs: list[tuple[int, int]], orders: list[tuple[float, float]]) -> list[float]:
-        return [judge.both_orders(*order) for order in orders]
-
-    return (yield from translate(tournament, questions, probabilities))
+    return (yield from translate(tournament, questions, lambda pairs, orders: _averaged(orders)))
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:

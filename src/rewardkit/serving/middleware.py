@@ -57,23 +57,16 @@ class GuardMiddleware:
                 )
                 return
             length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_request_bytes:
-                await _reply(
-                    send_and_record,
-                    413,
-                    "RequestTooLarge",
-                    f"the body is {length} bytes, over the limit of {self.max_request_bytes}; "
-                    "split the request or raise --max-request-bytes",
-                )
-                return
-            body = await self._read_body(receive)
+            declared_over = length is not None and length.isdigit() and int(length) > self.max_request_bytes
+            body = None if declared_over else await self._read_body(receive)  # refuse early when it says so
             if body is None:
                 await _reply(
                     send_and_record,
                     413,
                     "RequestTooLarge",
-                    f"the body is over the limit of {self.max_request_bytes} bytes; "
-                    "split the request or raise --max-request-bytes",
+                    f"the body is over the limit of {self.max_request_bytes} bytes"
+                    + (f" (Content-Length: {length})" if declared_over else "")
+                    + "; split the request or raise --max-request-bytes",
                 )
                 return
             await self.app(scope, _replay(body, receive), send_and_record)
