@@ -163,9 +163,37 @@ class ServerConfig:
     port: int = _opt(8000, "Port to bind.")
     api_key: str | None = _opt(
         None,
-        "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY.",
+        "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY. "
+        "An empty key is refused (it usually means an unset shell variable).",
+    )
+    api_key_file: str | None = _opt(
+        None,
+        "A file of accepted API keys, one per line ('#' starts a comment), re-read when it changes: keys stay "
+        "off the command line and rotate without a restart. Combines with --api-key.",
     )
     max_request_bytes: int = _opt(64 * 1024 * 1024, "Largest request body accepted, in bytes (HTTP 413 past it).")
+    max_items_per_request: int = _opt(
+        4096,
+        "Most texts, conversations or candidates in one request (HTTP 413 past it, before any tokenizing).",
+    )
+    max_chars_per_item: int = _opt(
+        4_000_000,
+        "Most characters in one item, context included (HTTP 413 past it). Texts longer than --max-length "
+        "tokens are cut exactly before tokenizing, so this bounds only what a request may carry.",
+    )
+    request_timeout: float | None = _opt(
+        None,
+        "Seconds a request may take, queueing included; past it its queued work is dropped and it gets HTTP "
+        "504. A client may ask for less with an X-Request-Timeout header. Default: no limit.",
+    )
+    body_timeout: float = _opt(
+        60.0, "Seconds a client has to send the whole request body (HTTP 408 past it): stalled uploads let go."
+    )
+    drain_timeout: float = _opt(
+        30.0,
+        "On SIGTERM: stop accepting, let running requests finish for this many seconds, answer the rest "
+        "HTTP 503, then exit.",
+    )
     log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])
 
 

@@ -44,11 +44,9 @@ def check_ensemble_sources(sources: list[str], config: EnsembleConfig) -> None:
 def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     """Serve MODEL(s) over HTTP: POST /get_reward (OpenRLHF), /score (messages), /best_of_n, /compare,
     /rank, GET /health, /metrics, /info. Several models (or server URLs) are served as one ensemble."""
-    import uvicorn
-
     from rewardkit.models import open_model
     from rewardkit.scoring.ensemble import member_names
-    from rewardkit.serving import build, build_ensemble
+    from rewardkit.serving import build, build_ensemble, run_server
 
     sources = models or ["builtin"]
     model_config = build_config(ModelConfig, options)
@@ -73,10 +71,4 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     except CLI_ERRORS as exc:
         fail(exc)
     typer.echo(f"rewardkit: {what}; http://{server_config.host}:{server_config.port}")
-    uvicorn.run(
-        application,
-        host=server_config.host,
-        port=server_config.port,
-        log_level=server_config.log_level,
-        access_log=False,
-    )
+    run_server(application, server_config)

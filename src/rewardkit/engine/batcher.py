@@ -21,7 +21,7 @@ from typing import Any
 
 from rewardkit.errors import QueueFullError, TooManyItemsError
 
-__all__ = ["Batcher", "Pending", "plan_batches"]
+__all__ = ["Batcher", "Pending", "Reservation", "plan_batches"]
 
 
 @dataclass(eq=False)
@@ -34,6 +34,13 @@ class Pending:
     enqueued_at: float = field(default_factory=time.monotonic)
     seq: int = 0
     group: int = 0  # items queued by one put() (one request) share a group
+
+
+@dataclass(eq=False)
+class Reservation:
+    """Room held in the queue for a request's sequences while they are tokenized."""
+
+    count: int
 
 
 def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
@@ -72,6 +79,7 @@ class Batcher:
         self.max_lookahead = max_lookahead
         self._fifo: OrderedDict[int, Pending] = OrderedDict()
         self._queued_tokens = 0
+        self._reserved = 0
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
@@ -80,21 +88,47 @@ class Batcher:
     def depth(self) -> int:
         return len(self._fifo)
 
-    def put(self, entries: Sequence[Pending]) -> None:
-        """Queue all entries or none (a request is never half-queued)."""
+    @property
+    def committed(self) -> int:
+        """Sequences waiting plus those held for requests still being tokenized."""
+        return len(self._fifo) + self._reserved
+
+    def reserve(self, count: int, retry_after: float = 1.0) -> Reservation:
+        """Hold room for ``count`` sequences before they are tokenized, so that a full queue refuses a
+        request before the server spends anything on it. Hand it to ``put`` (or ``release`` it)."""
         with self._cond:
-            if self._closed:
-                raise QueueFullError("the engine is shutting down", retry_after=5.0)
-            if len(entries) > self.max_queue:
-                raise TooManyItemsError(
-                    f"one request holds {len(entries)} sequences, more than the queue's {self.max_queue}; "
-                    "split it into smaller requests or raise --max-queue"
-                )
-            if len(self._fifo) + len(entries) > self.max_queue:
-                raise QueueFullError(
-                    f"the queue is full ({len(self._fifo)} of {self.max_queue} sequences waiting); retry shortly",
-                    retry_after=1.0,
-                )
+            self._admit(count, retry_after)
+            self._reserved += count
+            return Reservation(count)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back what ``put`` did not use (idempotent)."""
+        with self._cond:
+            self._reserved -= reservation.count
+            reservation.count = 0
+
+    def _admit(self, count: int, retry_after: float) -> None:
+        if self._closed:
+            raise QueueFullError("the server is shutting down; retry against another replica", retry_after=5.0)
+        if count > self.max_queue:
+            raise TooManyItemsError(
+                f"one request holds {count} sequences, more than the queue's {self.max_queue}; "
+                "split it into smaller requests or raise --max-queue"
+            )
+        if self.committed + count > self.max_queue:
+            raise QueueFullError(
+                f"the queue is full ({self.committed} of {self.max_queue} sequences waiting or being prepared); "
+                f"retry in about {max(1, round(retry_after))} s",
+                retry_after=retry_after,
+            )
+
+    def put(self, entries: Sequence[Pending], reservation: Reservation | None = None, retry_after: float = 1.0) -> None:
+        """Queue all entries or none (a request is never half-queued), in the room ``reservation`` held."""
+        with self._cond:
+            if reservation is not None:
+                self._reserved -= reservation.count
+                reservation.count = 0
+            self._admit(len(entries), retry_after)
             group = -1
             for entry in entries:
                 entry.seq = next(self._seq)
@@ -103,6 +137,12 @@ class Batcher:
                 self._fifo[entry.seq] = entry
                 self._queued_tokens += entry.length
             self._cond.notify()
+
+    def discard(self, entry: Pending) -> None:
+        """Drop a waiting entry whose caller has gone (no-op if it was taken or dropped already)."""
+        with self._cond:
+            if entry.seq in self._fifo and self._fifo[entry.seq] is entry:
+                self._remove(entry)
 
     def close(self) -> list[Pending]:
         """Stop accepting work and hand back everything still waiting."""

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rewardkit.config import EngineConfig
-from rewardkit.engine.batcher import Batcher, Pending
+from rewardkit.engine.batcher import Batcher, Pending, Reservation
 from rewardkit.engine.runner import Runner, is_fatal
 from rewardkit.errors import BatchFailedError, EngineDeadError, EngineError, InvalidInputError
 from rewardkit.types import ScoreResult, TokenizedItem
@@ -68,6 +68,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._death: str | None = None
+        self._rate: float | None = None  # sequences per second of model time
+        self._recent = (0.0, 0.0)  # (sequences, seconds), decaying: recent batches weigh most
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,9 +101,29 @@ class Engine:
     def queue_depth(self) -> int:
         return self.batcher.depth
 
+    @property
+    def retry_after(self) -> float:
+        """Seconds until the work already committed is done at the measured rate (1 to 60; 1 before
+        anything was measured): what a refused client is told to wait."""
+        if not self._rate:
+            return 1.0
+        return min(60.0, max(1.0, self.batcher.committed / self._rate))
+
     # ---- scoring ---------------------------------------------------------------------------
-    async def score(self, items: Sequence[TokenizedItem]) -> list[ScoreResult]:
-        """Scores for ``items`` in order; raises the first EngineError any of them hit."""
+    def reserve(self, count: int) -> Reservation:
+        """Admit ``count`` sequences before they are tokenized, or refuse at once (QueueFullError with
+        Retry-After, TooManyItemsError, EngineDeadError). Pass the reservation to ``score``, and
+        ``release`` it when done (what ``score`` queued is no longer held)."""
+        if not self.healthy:
+            raise EngineDeadError(f"the engine is not serving: {self._death or 'not started'}")
+        return self.batcher.reserve(count, self.retry_after)
+
+    def release(self, reservation: Reservation) -> None:
+        self.batcher.release(reservation)
+
+    async def score(self, items: Sequence[TokenizedItem], reservation: Reservation | None = None) -> list[ScoreResult]:
+        """Scores for ``items`` in order; raises the first EngineError any of them hit. Cancelling the
+        caller drops its items that are still queued."""
         if not items:
             raise InvalidInputError("nothing to score: send at least one item")
         if not self.healthy:
@@ -112,13 +134,19 @@ class Engine:
             Pending(length=item.length, payload=(item, future), is_cancelled=future.cancelled)
             for item, future in zip(items, futures)
         ]
-        self.batcher.put(entries)
+        self.batcher.put(entries, reservation, self.retry_after)
+        for entry, future in zip(entries, futures):  # a caller that leaves takes its items out at once
+            future.add_done_callback(lambda f, e=entry: f.cancelled() and self._abandon(e))
         self.observer.on_queue_depth(self.batcher.depth)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return list(outcomes)
+
+    def _abandon(self, entry: Pending) -> None:
+        self.batcher.discard(entry)
+        self.observer.on_queue_depth(self.batcher.depth)
 
     # ---- worker thread ---------------------------------------------------------------------
     def _work(self) -> None:
@@ -149,8 +177,15 @@ class Engine:
                     else:
                         self._fail(entry, EngineDeadError(f"the engine stopped serving ({self._death})"))
             return
-        self.observer.on_batch(len(batch), output.real_tokens, output.padded_tokens, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._measure(len(batch), seconds)
+        self.observer.on_batch(len(batch), output.real_tokens, output.padded_tokens, seconds)
         self._deliver([(entry, result) for entry, result in zip(batch, output.results)])
+
+    def _measure(self, sequences: int, seconds: float) -> None:
+        done, spent = self._recent
+        self._recent = done = (0.8 * done + sequences, 0.8 * spent + seconds)
+        self._rate = done[0] / max(done[1], 1e-6)
 
     def _deliver(self, pairs: list[tuple[Pending, object]]) -> None:
         def resolve() -> None:

@@ -17,7 +17,7 @@ from rewardkit.engine.runner import Runner
 from rewardkit.errors import InvalidInputError
 from rewardkit.models.base import LoadedModel
 from rewardkit.scoring.pairwise import PairPrompter, ordered_pairs
-from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts, Step, as_list
+from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts, Step
 from rewardkit.templating import Templater
 from rewardkit.types import ScoreResult, TokenizedItem
 
@@ -59,18 +59,26 @@ class ModelCore:
         if model.info.steps is not None:
             model.info.steps["aggregation"] = config.step_aggregation
 
-    def encode(self, step: Step) -> list[TokenizedItem]:
-        """Check the step and turn it into the sequences the model reads (CPU work: run it off the event loop)."""
+    def check(self, step: Step) -> None:
+        """Refuse a step this model cannot answer, before any tokenizing."""
         if isinstance(step, ComparePairs):
             if self.pairwise is None:
                 raise InvalidInputError("this is a pointwise reward model: compare responses by their rewards")
-            return self.pairwise.encode_questions(step.questions)
+            return
         pairwise_only(self.model)
         self.runner.check_objective(step.objective)
+
+    def encode(self, step: Step, start: int = 0, stop: int | None = None) -> list[TokenizedItem]:
+        """Check the step and turn its inputs ``[start:stop]`` into the sequences the model reads (CPU
+        work: run it off the event loop; a server encodes a large step in slices, so that a client
+        that leaves stops its tokenizing too)."""
+        self.check(step)
+        if isinstance(step, ComparePairs):
+            return self.pairwise.encode_questions(step.questions[start:stop])  # type: ignore[union-attr]
         if isinstance(step, ScoreTexts):
-            return self.templater.encode_texts(as_list(step.texts, "texts"))
+            return self.templater.encode_texts(step.texts[start:stop], start)
         if isinstance(step, ScoreConversations):
-            return self.templater.encode_conversations(as_list(step.conversations, "conversations"))
+            return self.templater.encode_conversations(step.conversations[start:stop], start)
         raise TypeError(f"not a scoring step: {step!r}")
 
     def finish(self, step: Step, results: Sequence[ScoreResult]) -> Any:

@@ -110,9 +110,16 @@ class PairPrompter:
         self.template = template
 
     def encode(self, context: str, first: str, second: str) -> TokenizedItem:
+        limit = self.templater.max_length
+        reach = limit * self.templater.longest_token  # characters that always make more than `limit` tokens
+        if len(first) + len(second) > reach:  # refused before tokenizing megabytes
+            raise InputTooLongError(
+                f"the two responses are {len(first) + len(second)} characters, more than {limit} tokens can hold; "
+                "send shorter responses or raise --max-length"
+            )
+        context = context[-reach:]  # the start of a longer context is cut below anyway
         ids = self._ids(context, first, second)
         original = len(ids)
-        limit = self.templater.max_length
         if original <= limit:
             return TokenizedItem(input_ids=tuple(ids), original_length=original)
         tok = self.templater.tokenizer

@@ -14,7 +14,7 @@ from rewardkit.errors import TooManyItemsError
 from rewardkit.plan import Plan, translate
 from rewardkit.scoring import pairwise as judge
 from rewardkit.scoring.pairwise import PairQuestion
-from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts, as_list
+from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts
 from rewardkit.selection.best_of_n import BestOfN, best_of_n
 from rewardkit.selection.ranking import Ranking, by_scores
 from rewardkit.types import Conversation, ScoreResult
@@ -45,7 +45,7 @@ def rewards_plan(step: ScoreTexts | ScoreConversations) -> Plan[list[float]]:
 
 def prefer_plan(questions: Sequence[PairQuestion]) -> Plan[list[float]]:
     """P(first better) per question, both orders averaged (pairwise models)."""
-    return _averaged((yield ComparePairs(as_list(questions, "pairs"))))
+    return _averaged((yield ComparePairs(questions)))
 
 
 def _averaged(orders: Sequence[tuple[float, float]]) -> list[float]:

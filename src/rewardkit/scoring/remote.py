@@ -17,7 +17,7 @@ import httpx
 from rewardkit.client import AsyncClient
 from rewardkit.errors import InvalidInputError, MemberFailedError, ServerResponseError, TooManyItemsError
 from rewardkit.scoring.front import AsyncFront
-from rewardkit.scoring.steps import ScoreConversations, ScoreTexts, Step, as_list
+from rewardkit.scoring.steps import ScoreConversations, ScoreTexts, Step
 from rewardkit.types import ScoreResult
 
 __all__ = ["RemoteMember"]
@@ -53,12 +53,12 @@ class RemoteMember(AsyncFront):
         if isinstance(step, ScoreTexts):
             if step.objective is not None:
                 raise InvalidInputError(f"ensemble member {self.url} is remote; pick its objective on that server")
-            texts = as_list(step.texts, "texts")
+            texts = step.texts
             body = await self._call(self._client.get_reward(texts))
             rewards = self._checked(body, "rewards", len(texts))
             return self._results(rewards, body.get("extra_logs") if isinstance(body.get("extra_logs"), dict) else {})
         if isinstance(step, ScoreConversations):
-            conversations = as_list(step.conversations, "conversations")
+            conversations = step.conversations
             body = await self._call(self._client.score_conversations(conversations, objective=step.objective))
             return self._results(self._checked(body, "scores", len(conversations)), body)
         raise InvalidInputError(f"ensemble member {self.url} scores texts and conversations only")

@@ -14,13 +14,16 @@ from typing import Any
 
 from rewardkit.config import EngineConfig, ModelConfig
 from rewardkit.engine.engine import Engine, EngineObserver
-from rewardkit.errors import EngineDeadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.scoring.core import ModelCore, OneModel
 from rewardkit.scoring.front import AsyncFront
-from rewardkit.scoring.steps import Step
+from rewardkit.scoring.steps import Step, inputs, sequences
+from rewardkit.types import TokenizedItem
 
-__all__ = ["RewardService"]
+__all__ = ["ENCODE_SLICE", "RewardService"]
+
+ENCODE_SLICE = 64
+"""Inputs tokenized per turn on a tokenizer thread."""
 
 
 class RewardService(OneModel, AsyncFront):
@@ -54,10 +57,24 @@ class RewardService(OneModel, AsyncFront):
         return None if self.engine.healthy else (self.engine.death_reason or "the engine is not running")
 
     async def execute(self, step: Step, progress: bool = False) -> Any:
-        if not self.engine.healthy:  # refuse before spending a tokenizer thread on it
-            raise EngineDeadError(f"the engine is not serving: {self.engine.death_reason or 'stopped'}")
-        items = await asyncio.get_running_loop().run_in_executor(self._pool, self.core.encode, step)
-        return self.core.finish(step, await self.engine.score(items))
+        """Admit, then tokenize, then queue: a full queue or a dead engine refuses the step before a
+        tokenizer thread is spent on it, and room admitted stays held until the items are queued."""
+        self.core.check(step)
+        reservation = self.engine.reserve(sequences(step))
+        try:
+            items = await self._encode(step)
+            return self.core.finish(step, await self.engine.score(items, reservation))
+        finally:
+            self.engine.release(reservation)
+
+    async def _encode(self, step: Step) -> list[TokenizedItem]:
+        """Tokenize in slices of ENCODE_SLICE inputs: requests take turns on the tokenizer threads, and
+        a cancelled request (its client left) stops at the next slice."""
+        loop = asyncio.get_running_loop()
+        items: list[TokenizedItem] = []
+        for start in range(0, len(inputs(step)), ENCODE_SLICE):
+            items += await loop.run_in_executor(self._pool, self.core.encode, step, start, start + ENCODE_SLICE)
+        return items
 
     def info(self) -> dict[str, Any]:
         config = self.engine.config

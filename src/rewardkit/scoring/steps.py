@@ -2,7 +2,8 @@
 
 Every front end (RewardModel, RewardService, Ensemble, EnsembleService, RemoteMember) answers
 these three; group operations (compare, rank, best-of-N) are plans built from them
-(`scoring/plans.py`). Plain data: no torch, no I/O.
+(`scoring/plans.py`). A step's inputs are always a list (a lone string is refused when the step is
+made). Plain data: no torch, no I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rewardkit.errors import InvalidInputError
 from rewardkit.scoring.pairwise import PairQuestion
 from rewardkit.types import Conversation
 
-__all__ = ["ComparePairs", "ScoreConversations", "ScoreTexts", "Step", "as_list"]
+__all__ = ["ComparePairs", "ScoreConversations", "ScoreTexts", "Step", "as_list", "inputs", "sequences"]
 
 
 def as_list(values: Iterable[Any], what: str = "inputs") -> list[Any]:
@@ -23,7 +24,7 @@ def as_list(values: Iterable[Any], what: str = "inputs") -> list[Any]:
     list of characters or keys."""
     if isinstance(values, (str, bytes, dict)):
         raise InvalidInputError(f"expected a list of {what}; wrap a single one in a list")
-    return list(values)
+    return values if isinstance(values, list) else list(values)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class ScoreTexts:
     texts: Sequence[str]
     objective: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "texts", as_list(self.texts, "texts"))
+
 
 @dataclass(frozen=True)
 class ScoreConversations:
@@ -40,6 +44,9 @@ class ScoreConversations:
 
     conversations: Sequence[Conversation]
     objective: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conversations", as_list(self.conversations, "conversations"))
 
 
 @dataclass(frozen=True)
@@ -49,5 +56,23 @@ class ComparePairs:
 
     questions: Sequence[PairQuestion]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "questions", as_list(self.questions, "pairs"))
+
 
 Step = ScoreTexts | ScoreConversations | ComparePairs
+
+
+def inputs(step: Step) -> list[Any]:
+    """What the step holds, one entry per text, conversation or question (always a list)."""
+    if isinstance(step, ScoreTexts):
+        return step.texts
+    if isinstance(step, ScoreConversations):
+        return step.conversations
+    return step.questions
+
+
+def sequences(step: Step) -> int:
+    """How many sequences the model will read for ``step``: known before anything is tokenized, so
+    a server can admit or refuse the work first (a question is read in both orders)."""
+    return len(inputs(step)) * (2 if isinstance(step, ComparePairs) else 1)

@@ -1,6 +1,8 @@
-"""HTTP front: schemas (validation), routes, app factory, metrics, auth. Imported only by the CLI
-and tests; serves anything that fits scoring.protocols.ScoringService and knows no torch."""
+"""HTTP front: schemas (validation), routes, app factory, metrics, auth, the guard every request
+passes (middleware.py) and the uvicorn runner with its graceful stop (server.py). Imported only by
+the CLI and tests; serves anything that fits scoring.protocols.ScoringService and knows no torch."""
 
 from rewardkit.serving.app import build, build_ensemble, create_app
+from rewardkit.serving.server import run_server
 
-__all__ = ["build", "build_ensemble", "create_app"]
+__all__ = ["build", "build_ensemble", "create_app", "run_server"]

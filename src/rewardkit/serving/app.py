@@ -16,8 +16,9 @@ from rewardkit.scoring.protocols import ScoringService
 from rewardkit.scoring.remote import RemoteMember
 from rewardkit.scoring.service import RewardService
 from rewardkit.serving.errors import install_error_handlers
+from rewardkit.serving.keys import ApiKeys
 from rewardkit.serving.metrics import ServerMetrics
-from rewardkit.serving.middleware import GuardMiddleware
+from rewardkit.serving.middleware import Drain, GuardMiddleware, Limits
 from rewardkit.serving.routes import router
 
 __all__ = ["build", "build_ensemble", "create_app"]
@@ -29,10 +30,12 @@ def create_app(
     """The app; its lifespan starts and stops the service's engine (start is idempotent).
 
     ``metrics`` must be the observer the service's engine reports to, so pass the same object to
-    both (``rewardkit.serving.build`` does).
+    both (``rewardkit.serving.build`` does). ``app.state.drain.begin()`` starts a graceful stop
+    (`rewardkit serve` calls it on SIGTERM).
     """
     config = config or ServerConfig()
     metrics = metrics or ServerMetrics()
+    keys = ApiKeys(_api_key(config), config.api_key_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -43,13 +46,16 @@ def create_app(
     app = FastAPI(title="rewardkit", summary="Reward-model scoring server", lifespan=lifespan)
     app.state.service = service
     app.state.metrics = metrics
+    app.state.config = config
+    app.state.drain = Drain()
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(
         GuardMiddleware,
         metrics=metrics,
-        api_key=_api_key(config),
-        max_request_bytes=config.max_request_bytes,
+        keys=keys,
+        limits=Limits(config.max_request_bytes, config.body_timeout, config.request_timeout),
+        drain=app.state.drain,
         routes=frozenset([*(route.path for route in router.routes), app.openapi_url, app.docs_url]) - {None},
     )
     return app

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from rewardkit.errors import (
     BatchFailedError,
@@ -58,7 +60,31 @@ def _describe(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def _framework_error(request: Request, exc: HTTPException) -> tuple[str, str]:
+    """(kind, message) for an error the framework raised before any rewardkit code ran."""
+    method, path = request.method, request.url.path[:80]
+    if exc.status_code == 404:
+        return "NotFound", f"no route {method} {path}; the routes are listed at /docs"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return "MethodNotAllowed", f"{method} is not allowed on {path}; use {allowed or 'another method'}"
+    if exc.status_code == 400:
+        cause = exc.__cause__
+        why = {
+            UnicodeDecodeError: "it is not valid UTF-8",
+            RecursionError: "it nests too deeply",
+        }.get(type(cause), f"{cause}" if isinstance(cause, ValueError) else "it cannot be parsed")
+        return "MalformedJSON", f"the request body cannot be read as JSON: {why[:200]}; send a UTF-8 JSON object"
+    phrase = http.HTTPStatus(exc.status_code).phrase if exc.status_code in iter(http.HTTPStatus) else "Error"
+    return phrase.replace(" ", ""), str(exc.detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _framework(request: Request, exc: HTTPException) -> JSONResponse:
+        kind, message = _framework_error(request, exc)
+        return error_response(exc.status_code, kind, message, exc.headers)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())

@@ -1,19 +1,63 @@
-"""Pure-ASGI middleware: bearer-token auth, request-size limit, per-route metrics (labelled by the
-app's own route paths; any other path counts as "unmatched", so clients cannot grow /metrics)."""
+"""Pure-ASGI middleware around every request: what must hold whatever a client sends or does.
+
+- Bearer-token auth (serving/keys.py), before anything is read.
+- The body is read up to --max-request-bytes on the bytes actually received (a chunked upload has no
+  Content-Length to check) and within --body-timeout (a stalled upload does not hold a connection).
+- While the app works, the connection is watched: a client that leaves cancels its request, and the
+  cancellation drops its queued items and stops its tokenizing. A request past its deadline
+  (--request-timeout, or a client's X-Request-Timeout) is cancelled the same way and answered 504.
+- While the server drains (SIGTERM), new requests get 503; requests still running when the drain
+  time is up are answered 503 as they are cancelled.
+- Metrics are labelled by the app's own route paths (anything else is "unmatched", so clients cannot
+  grow /metrics); every 4xx writes one log line, never a traceback.
+"""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import contextlib
 import json
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from rewardkit.serving.keys import ApiKeys
 from rewardkit.serving.metrics import ServerMetrics
 
-__all__ = ["GuardMiddleware"]
+__all__ = ["CLIENT_CLOSED", "Drain", "GuardMiddleware", "Limits"]
+
+log = logging.getLogger("rewardkit.serving")
 
 OPEN_PATHS = frozenset({"/health"})
 UNMATCHED = "unmatched"
+CLIENT_CLOSED = 499
+"""The status a request is counted under when its client left before the answer (nginx's convention)."""
+TIMEOUT_HEADER = "x-request-timeout"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the guard enforces (the ServerConfig fields of the same names)."""
+
+    max_request_bytes: int
+    body_timeout: float | None = None
+    request_timeout: float | None = None
+
+
+class Drain:
+    """Whether the server has been told to stop (SIGTERM): from then on /health says so and new
+    requests are refused, while requests already running finish (``app.state.drain``)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def begin(self) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def __bool__(self) -> bool:
+        return self.since is not None
 
 
 class GuardMiddleware:
@@ -22,96 +66,197 @@ class GuardMiddleware:
         app: Any,
         *,
         metrics: ServerMetrics,
-        api_key: str | None,
-        max_request_bytes: int,
+        keys: ApiKeys,
+        limits: Limits,
+        drain: Drain,
         routes: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.api_key = api_key.encode("utf-8") if api_key else None
-        self.max_request_bytes = max_request_bytes
+        self.keys = keys
+        self.limits = limits
+        self.drain = drain
         self.routes = routes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
         started = time.perf_counter()
-        status_holder = [500]
-
-        async def send_and_record(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
-            await send(message)
-
+        response = _Response(send)
         try:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            if self.api_key and path not in OPEN_PATHS and not self._authorized(headers):
-                await _reply(
-                    send_and_record,
-                    401,
-                    "Unauthorized",
-                    "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                    [(b"www-authenticate", b"Bearer")],
-                )
-                return
-            length = headers.get("content-length")
-            declared_over = length is not None and length.isdigit() and int(length) > self.max_request_bytes
-            body = None if declared_over else await self._read_body(receive)  # refuse early when it says so
-            if body is None:
-                await _reply(
-                    send_and_record,
-                    413,
-                    "RequestTooLarge",
-                    f"the body is over the limit of {self.max_request_bytes} bytes"
-                    + (f" (Content-Length: {length})" if declared_over else "")
-                    + "; split the request or raise --max-request-bytes",
-                )
-                return
-            await self.app(scope, _replay(body, receive), send_and_record)
+            await self._guarded(scope, receive, response)
         finally:
+            path = scope.get("path", "")
             route = path if path in self.routes else UNMATCHED  # bounded label set, whatever clients send
-            self.metrics.on_request(route, status_holder[0], time.perf_counter() - started)
+            self.metrics.on_request(route, response.status, time.perf_counter() - started)
+            if 400 <= response.status < 500 and response.status != CLIENT_CLOSED:
+                log.warning("%s %s -> %d %s", scope.get("method"), route, response.status, response.summary)
 
-    async def _read_body(self, receive: Any) -> list[dict] | None:
-        """The request's body messages, read up to the limit on the bytes actually received (a chunked
-        upload has no Content-Length to check); None as soon as it goes over."""
-        messages, size = [], 0
+    async def _guarded(self, scope: dict, receive: Any, response: _Response) -> None:
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        path = scope.get("path", "")
+        if self.keys.required and path not in OPEN_PATHS and not self._authorized(headers):
+            await response.error(
+                401,
+                "Unauthorized",
+                "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        if self.drain and path not in OPEN_PATHS:
+            await response.error(503, "ShuttingDown", "the server is shutting down; retry against another replica")
+            return
+        deadline = self._deadline(headers)
+        if isinstance(deadline, str):
+            await response.error(422, "InvalidInputError", deadline)
+            return
+        body = await self._read_body(receive, headers, response)
+        if body is None:
+            return
+        await self._run(scope, body, receive, response, deadline)
+
+    def _authorized(self, headers: dict[str, bytes]) -> bool:
+        scheme, _, token = headers.get("authorization", b"").partition(b" ")
+        return scheme.lower() == b"bearer" and self.keys.accepts(token.strip())
+
+    def _deadline(self, headers: dict[str, bytes]) -> float | str | None:
+        """Seconds this request may take: the server's --request-timeout, shortened by the client's
+        X-Request-Timeout; a malformed header is the caller's error (a message)."""
+        limit = self.limits.request_timeout
+        raw = headers.get(TIMEOUT_HEADER)
+        if raw is None:
+            return limit
+        try:
+            asked = float(raw.decode("latin-1"))
+        except ValueError:
+            asked = float("nan")
+        if not asked > 0 or asked == float("inf"):
+            return f"X-Request-Timeout must be a positive number of seconds, got {raw.decode('latin-1')[:40]!r}"
+        return asked if limit is None else min(asked, limit)
+
+    async def _read_body(self, receive: Any, headers: dict[str, bytes], response: _Response) -> list[dict] | None:
+        """The body's messages, or None once an error has been answered (too large, too slow)."""
+        limit = self.limits.max_request_bytes
+        length = headers.get("content-length", b"").decode("latin-1")
+        if length.isdigit() and int(length) > limit:  # refuse early when it says so
+            await response.too_large(limit, f" (Content-Length: {length})")
+            return None
+        messages: list[dict] = []
+        size = 0
+        timeout = self.limits.body_timeout
+        ends = None if timeout is None else time.monotonic() + timeout
         while True:
-            message = await receive()
+            try:
+                wait = None if ends is None else max(ends - time.monotonic(), 0.0)
+                message = await asyncio.wait_for(receive(), wait)
+            except asyncio.TimeoutError:
+                await response.error(
+                    408,
+                    "RequestTimeout",
+                    f"the request body did not arrive within {timeout:g} s; send it at once or raise --body-timeout",
+                    [(b"connection", b"close")],
+                )
+                return None
             messages.append(message)
             if message["type"] != "http.request":
                 return messages  # the client went away; the app sees that as it would have
             size += len(message.get("body", b""))
-            if size > self.max_request_bytes:
+            if size > limit:
+                await response.too_large(limit)
                 return None
             if not message.get("more_body", False):
                 return messages
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        """Constant-time comparison of the raw header bytes (any byte a client sends is just a wrong key)."""
-        value = headers.get("authorization", "")
-        scheme, _, token = value.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("latin-1"), self.api_key or b"")
+    async def _run(
+        self, scope: dict, body: list[dict], receive: Any, response: _Response, deadline: float | None
+    ) -> None:
+        """Run the app while watching the client and the clock; whichever ends first wins."""
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        async def replayed() -> dict:
+            if body:
+                return body.pop(0)
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        work = asyncio.ensure_future(self.app(scope, replayed, response.send))
+        watcher = asyncio.ensure_future(watch())
+        try:
+            done, _ = await asyncio.wait({work, watcher}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server stopped waiting (drain time is up): answer, then go
+            await _cancel(work)
+            if not response.started:
+                await response.error(503, "ShuttingDown", "the server shut down before this request finished")
+            raise
+        finally:
+            watcher.cancel()
+        if work in done:
+            work.result()  # the app's own outcome, errors included
+            return
+        await _cancel(work)  # its queued items and tokenizing stop with it
+        if watcher in done:
+            response.status = CLIENT_CLOSED
+        elif not response.started:
+            await response.error(
+                504,
+                "RequestTimeout",
+                f"the request did not finish within {deadline:g} s (--request-timeout or X-Request-Timeout); "
+                "its queued work was dropped; retry, send less at once, or allow more time",
+            )
 
 
-def _replay(messages: list[dict], receive: Any) -> Any:
-    """A receive that hands the app the already-read body, then listens to the client again."""
-    pending = list(messages)
-
-    async def replayed() -> dict:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
+async def _cancel(task: asyncio.Future) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
-async def _reply(send: Any, status: int, kind: str, message: str, extra: list | None = None) -> None:
-    body = json.dumps({"detail": message, "error": kind}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+class _Response:
+    """The ASGI send of one request, remembering its status and the start of an error body."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self.status = 500
+        self.started = False
+        self.summary = ""
+
+    async def send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.started = message["status"], True
+        elif message["type"] == "http.response.body" and self.status >= 400 and not self.summary:
+            self.summary = _summary(message.get("body", b""))
+        await self._send(message)
+
+    async def error(self, status: int, kind: str, message: str, extra: list | None = None) -> None:
+        body = json.dumps({"detail": message, "error": kind}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *(extra or []),
+        ]
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def too_large(self, limit: int, declared: str = "") -> None:
+        await self.error(
+            413,
+            "RequestTooLarge",
+            f"the body is over the limit of {limit} bytes{declared}; split the request or raise --max-request-bytes",
+            [(b"connection", b"close")],
+        )
+
+
+def _summary(body: bytes) -> str:
+    """'Kind: detail' of an error body, cut short for a log line."""
+    try:
+        parsed = json.loads(body)
+        text = f"{parsed.get('error', '')}: {parsed.get('detail', '')}"
+    except (ValueError, AttributeError):
+        text = body.decode("utf-8", "replace")
+    return text[:300]

@@ -3,10 +3,13 @@ serving/errors.py. Knows no torch and no concrete scorer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from rewardkit import __version__
+from rewardkit.errors import InputTooLongError, TooManyItemsError
 from rewardkit.scoring.protocols import ScoringService
 from rewardkit.serving.schemas import (
     BestOfNRequest,
@@ -32,6 +35,23 @@ def _service(request: Request) -> ScoringService:
     return request.app.state.service
 
 
+def _within_limits(request: Request, body: Any) -> None:
+    """--max-items-per-request and --max-chars-per-item, checked before any tokenizing (HTTP 413)."""
+    config = request.app.state.config
+    sizes = body.item_sizes()
+    if len(sizes) > config.max_items_per_request:
+        raise TooManyItemsError(
+            f"{len(sizes)} items in one request, more than --max-items-per-request ({config.max_items_per_request}); "
+            "split the request, or raise --max-items-per-request"
+        )
+    longest = max(sizes, default=0)
+    if longest > config.max_chars_per_item:
+        raise InputTooLongError(
+            f"item {sizes.index(longest)}: {longest} characters, more than --max-chars-per-item "
+            f"({config.max_chars_per_item}); shorten it, or raise --max-chars-per-item"
+        )
+
+
 def _count_truncated(request: Request, results: list[ScoreResult]) -> None:
     n = sum(r.truncated for r in results)
     if n:
@@ -43,6 +63,7 @@ def _count_truncated(request: Request, results: list[ScoreResult]) -> None:
 )
 async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardResponse:
     """Score full texts as OpenRLHF sends them; ``rewards`` and ``scores`` carry the same values."""
+    _within_limits(request, body)
     results = await _service(request).score_texts(body.query, objective=body.objective)
     _count_truncated(request, results)
     rewards = [r.score for r in results]
@@ -69,6 +90,7 @@ async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardRespo
 )
 async def score(body: ScoreRequest, request: Request) -> ScoreResponse | ScoreBatchResponse:
     """Apply the model's chat template server-side and score one conversation or a batch."""
+    _within_limits(request, body)
     results = await _service(request).score_conversations(body.as_conversations(), objective=body.objective)
     _count_truncated(request, results)
     multi, stepped, ensemble = bool(results[0].objectives), results[0].steps is not None, bool(results[0].members)
@@ -97,6 +119,7 @@ async def score(body: ScoreRequest, request: Request) -> ScoreResponse | ScoreBa
 )
 async def compare(body: CompareRequest, request: Request) -> CompareResponse:
     """P(responses[0] better): a pairwise model averaged over both orders, or sigmoid of the reward gap."""
+    _within_limits(request, body)
     result = await _service(request).compare(body.responses, **body.context())
     return CompareResponse(**result.as_dict())
 
@@ -104,6 +127,7 @@ async def compare(body: CompareRequest, request: Request) -> CompareResponse:
 @router.post("/rank", response_model=RankResponse, summary="Rank candidates (Best-of-N)")
 async def rank(body: RankRequest, request: Request) -> RankResponse:
     """Best first: by reward, or by a knockout / round-robin tournament for pairwise models."""
+    _within_limits(request, body)
     ranking = await _service(request).rank(body.responses, method=body.method, **body.context())
     return RankResponse(**ranking.as_dict())
 
@@ -113,6 +137,7 @@ async def rank(body: RankRequest, request: Request) -> RankResponse:
 )
 async def best_of_n(body: BestOfNRequest, request: Request) -> BestOfNResponse:
     """Score a whole group of candidates in one call and return the best, the order and the scores."""
+    _within_limits(request, body)
     pick = await _service(request).best_of_n(
         body.candidates, objective=body.objective, method=body.method, **body.context()
     )
@@ -122,6 +147,8 @@ async def best_of_n(body: BestOfNRequest, request: Request) -> BestOfNResponse:
 @router.api_route("/health", methods=["GET", "HEAD"], summary="200 while serving, 503 otherwise")
 async def health(request: Request) -> JSONResponse:
     service = _service(request)
+    if request.app.state.drain:
+        return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
     if service.healthy:
         return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "unhealthy", "reason": service.death_reason}, status_code=503)

@@ -13,76 +13,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardkit.errors import InputTooLongError, InvalidInputError
+from rewardkit.templating.conversations import FALLBACK_TEMPLATE, validate_conversation
+from rewardkit.templating.cutting import EndReader, Ends, longest_token
 from rewardkit.types import Conversation, TokenizedItem
 
-__all__ = [
-    "FALLBACK_TEMPLATE",
-    "KNOWN_ROLES",
-    "Templater",
-    "validate_context",
-    "validate_conversation",
-    "validate_messages",
-]
+__all__ = ["Templater"]
 
-KNOWN_ROLES = ("system", "user", "assistant")
 RESPONSE_MARKER = "\u2063rewardkit-response\u2063"  # invisible separator chars: never in real text
-
-# Used only when a tokenizer ships no chat template (encoders such as BERT). It renders the
-# Anthropic HH-RLHF dialogue format, the layout of the preference data such models are trained on.
-FALLBACK_TEMPLATE = (
-    "{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ m['content'] }}"
-    "{% elif m['role'] == 'user' %}{{ '\\n\\nHuman: ' + m['content'] }}"
-    "{% else %}{{ '\\n\\nAssistant: ' + m['content'] }}{% endif %}"
-    "{% endfor %}"
-)
-
-
-def validate_messages(conversation: Any, where: str = "messages") -> Conversation:
-    """Each message is {'role': a known role, 'content': a string}; returns clean copies."""
-    if not isinstance(conversation, list) or not conversation:
-        raise InvalidInputError(f"{where}: expected a non-empty list of {{'role', 'content'}} objects")
-    for i, message in enumerate(conversation):
-        if not isinstance(message, dict):
-            raise InvalidInputError(f"{where}[{i}]: expected an object with 'role' and 'content'")
-        role, content = message.get("role"), message.get("content")
-        if role not in KNOWN_ROLES:
-            raise InvalidInputError(f"{where}[{i}].role: unknown role {role!r}; use one of {', '.join(KNOWN_ROLES)}")
-        if not isinstance(content, str):
-            raise InvalidInputError(f"{where}[{i}].content: expected a string, got {type(content).__name__}")
-    return [{"role": m["role"], "content": m["content"]} for m in conversation]
-
-
-def validate_conversation(conversation: Any, where: str = "messages") -> Conversation:
-    """Check roles and fields; raise InvalidInputError that says how to fix the input."""
-    messages = validate_messages(conversation, where)
-    roles = [m["role"] for m in messages]
-    if "user" not in roles or "assistant" not in roles:
-        raise InvalidInputError(f"{where}: needs at least one 'user' and one 'assistant' message")
-    if roles[-1] != "assistant":
-        raise InvalidInputError(
-            f"{where}: the last message must be the 'assistant' response to score (got {roles[-1]!r})"
-        )
-    return messages
-
-
-def validate_context(conversation: Any, where: str = "messages") -> Conversation:
-    """Check a conversation so far, which candidate responses will answer: it needs a user turn and
-    must not end with the assistant."""
-    messages = validate_messages(conversation, where)
-    roles = [m["role"] for m in messages]
-    if "user" not in roles:
-        raise InvalidInputError(f"{where}: needs at least one 'user' message")
-    if roles[-1] == "assistant":
-        raise InvalidInputError(f"{where}: the conversation so far must not end with an 'assistant' message")
-    return messages
 
 
 class Templater:
     """Turns texts and conversations into TokenizedItems for one tokenizer.
 
     Truncation 'left' keeps the end (where the reward is read) and the leading special token
-    (BOS/CLS); 'right' keeps the start and a trailing special token; 'error' raises.
+    (BOS/CLS); 'right' keeps the start and a trailing special token; 'error' raises. A text far
+    longer than ``max_length`` tokens is never tokenized whole: only its ends are read (cutting.py),
+    which gives the same tokens, so memory and time per text stay bounded by ``max_length``.
     """
 
     def __init__(
@@ -108,6 +54,13 @@ class Templater:
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
         self._special_ids = frozenset(getattr(tokenizer, "all_special_ids", ()) or ())
         self._bos_id = getattr(tokenizer, "bos_token_id", None)
+        self.longest_token = longest_token(tokenizer)
+        """The most characters one token stands for: ``max_length * longest_token`` characters always
+        make more than ``max_length`` tokens."""
+        self._ends = EndReader(max_length + 1, self.longest_token)  # +1: a doubled BOS may still be dropped
+        probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+        content = tokenizer("a", add_special_tokens=False)["input_ids"]
+        self._lead = probe.index(content[0]) if content and content[0] in probe else 0  # specials added before
 
     @property
     def template_name(self) -> str:
@@ -140,41 +93,60 @@ class Templater:
         at = self.render(probe).find(RESPONSE_MARKER)
         return at if at >= 0 else None
 
-    def encode_texts(self, texts: Sequence[str]) -> list[TokenizedItem]:
-        """Tokenize full texts (template already applied, as OpenRLHF sends them)."""
-        for i, text in enumerate(texts):
+    def encode_texts(self, texts: Sequence[str], first: int = 0) -> list[TokenizedItem]:
+        """Tokenize full texts (template already applied, as OpenRLHF sends them). ``first``: the
+        index of ``texts[0]`` in the caller's request, so errors name the caller's item."""
+        for i, text in enumerate(texts, first):
             if not isinstance(text, str):
                 raise InvalidInputError(f"item {i}: expected a string, got {type(text).__name__}")
         if self.append_eos:
             texts = [self._legacy_eos(t) for t in texts]
         if not texts:
             return []
-        encoded = self._tok()(list(texts), add_special_tokens=True)["input_ids"]
-        return [self._finish(ids, i) for i, ids in enumerate(encoded)]
+        tok = self._tok()
+        cuts = [self._cut(tok, text, i) for i, text in enumerate(texts, first)]
+        short = [t for t, cut in zip(texts, cuts) if cut is None]
+        whole = iter(tok(short, add_special_tokens=True)["input_ids"] if short else ())
+        return [
+            self._finish(next(whole), i) if cut is None else self._finish(cut.ids, i, cut.estimated_length)
+            for i, cut in enumerate(cuts, first)
+        ]
 
-    def encode_conversations(self, conversations: Sequence[Conversation]) -> list[TokenizedItem]:
+    def _cut(self, tok: Any, text: str, index: int) -> Ends | None:
+        """The ends of a text too long to tokenize whole, else None."""
+        return self._ends.ends(lambda part: tok(part, add_special_tokens=True)["input_ids"], text, f"item {index}")
+
+    def encode_conversations(self, conversations: Sequence[Conversation], first: int = 0) -> list[TokenizedItem]:
         texts = []
-        for i, conversation in enumerate(conversations):
+        for i, conversation in enumerate(conversations, first):
             try:
                 texts.append(self.render(conversation))
             except InvalidInputError as exc:
                 raise InvalidInputError(f"conversation {i}: {exc}") from None
         if not self.track_prompt or self.append_eos:
-            return self.encode_texts(texts)
+            return self.encode_texts(texts, first)
         items = []
         tok = self._tok()
-        for i, (conversation, text) in enumerate(zip(conversations, texts)):
+        for i, (conversation, text) in enumerate(zip(conversations, texts), first):
+            cut = self._cut(tok, text, i)
+            ids = tok(text, add_special_tokens=True)["input_ids"] if cut is None else cut.ids
             offset = self.response_offset(conversation)
             span = None
             if offset is not None:
                 end = offset + len(conversation[-1]["content"])
-                span = (self._count(tok, text[:offset]), self._count(tok, text[:end]))
-            items.append(self._finish(tok(text, add_special_tokens=True)["input_ids"], i, span))
+                span = (self._position(tok, text, offset, cut, len(ids)), self._position(tok, text, end, cut, len(ids)))
+            items.append(self._finish(ids, i, None if cut is None else cut.estimated_length, span))
         return items
 
-    @staticmethod
-    def _count(tok: Any, text: str) -> int:
-        return len(tok(text, add_special_tokens=True)["input_ids"])
+    def _position(self, tok: Any, text: str, at: int, cut: Ends | None, size: int) -> int:
+        """Token position of character ``at`` in ``ids`` (the whole text's tokens, or a cut text's
+        head + tail, ``size`` long). Counted from the start when near the start, from the end when
+        near the end; a position in the part that was never tokenized is one truncation drops."""
+        if cut is None or at <= cut.head_chars:
+            return len(tok(text[:at], add_special_tokens=True)["input_ids"])
+        if len(text) - at <= cut.tail_chars:
+            return size - (len(tok(text[at:], add_special_tokens=True)["input_ids"]) - self._lead)
+        return 0 if self.truncation == "left" else size
 
     def _legacy_eos(self, text: str) -> str:
         tok = self._tok()
@@ -183,8 +155,11 @@ class Templater:
             text = text[: -len(next(t for t in endings if text.endswith(t)))]
         return text + (tok.eos_token or "")
 
-    def _finish(self, ids: list[int], index: int, span: tuple[int, int] | None = None) -> TokenizedItem:
-        """``span``: the response's [start, end) in tokens, kept in step with BOS removal and truncation."""
+    def _finish(
+        self, ids: list[int], index: int, cut_length: int | None = None, span: tuple[int, int] | None = None
+    ) -> TokenizedItem:
+        """``span``: the response's [start, end) in tokens, kept in step with BOS removal and truncation.
+        ``cut_length``: the whole text's estimated length when ``ids`` are a cut text's ends."""
         # A chat template that writes BOS plus a tokenizer that adds one gives two; the model saw one.
         if self._bos_id is not None and len(ids) >= 2 and ids[0] == ids[1] == self._bos_id:
             ids = ids[1:]
@@ -196,8 +171,9 @@ class Templater:
         if original <= self.max_length:
             return TokenizedItem(input_ids=tuple(ids), original_length=original, prompt_length=start, response_end=end)
         if self.truncation == "error":
+            size = f"{original} tokens" if cut_length is None else f"about {cut_length} tokens"
             raise InputTooLongError(
-                f"item {index}: {original} tokens is over the limit of {self.max_length}; shorten it, or start "
+                f"item {index}: {size} is over the limit of {self.max_length}; shorten it, or start "
                 "the server with --truncation left (keeps the end) or --truncation right (keeps the start)"
             )
         n = self.max_length
@@ -213,5 +189,9 @@ class Templater:
             if span is not None:
                 start, end = (min(x, n - 1 if keep_last else n) for x in span)
         return TokenizedItem(
-            input_ids=tuple(ids), original_length=original, truncated=True, prompt_length=start, response_end=end
+            input_ids=tuple(ids),
+            original_length=max(original, cut_length or 0),
+            truncated=True,
+            prompt_length=start,
+            response_end=end,
         )
