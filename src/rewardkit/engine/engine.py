@@ -102,6 +102,11 @@ class Engine:
         return self.batcher.depth
 
     @property
+    def full(self) -> bool:
+        """Not even one more sequence would be admitted now."""
+        return self.batcher.committed >= self.config.max_queue
+
+    @property
     def retry_after(self) -> float:
         """Seconds until the work already committed is done at the measured rate (1 to 60; 1 before
         anything was measured): what a refused client is told to wait."""

@@ -184,6 +184,11 @@ class EnsembleService(EnsembleCombiner, AsyncFront):
     def healthy(self) -> bool:
         return all(member.healthy for member in self.services)
 
+    def saturated(self) -> float | None:
+        """The longest wait of any member that can take nothing more (every member scores every step)."""
+        waits = [w for w in (member.saturated() for member in self.services) if w is not None]
+        return max(waits, default=None)
+
     @property
     def death_reason(self) -> str | None:
         for name, member in zip(self.names, self.services):

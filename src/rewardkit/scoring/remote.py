@@ -37,6 +37,10 @@ class RemoteMember(AsyncFront):
     async def stop(self) -> None:
         await self._client.aclose()
 
+    def saturated(self) -> float | None:
+        """Unknown until asked: the member's own server refuses when it is full (a 503 passed on)."""
+        return None
+
     @property
     def healthy(self) -> bool:
         """False after a request found it failing or unreachable, until one succeeds again."""

@@ -56,6 +56,9 @@ class RewardService(OneModel, AsyncFront):
     def death_reason(self) -> str | None:
         return None if self.engine.healthy else (self.engine.death_reason or "the engine is not running")
 
+    def saturated(self) -> float | None:
+        return self.engine.retry_after if self.engine.full else None
+
     async def execute(self, step: Step, progress: bool = False) -> Any:
         """Admit, then tokenize, then queue: a full queue or a dead engine refuses the step before a
         tokenizer thread is spent on it, and room admitted stays held until the items are queued."""

@@ -56,6 +56,7 @@ def create_app(
         keys=keys,
         limits=Limits(config.max_request_bytes, config.body_timeout, config.request_timeout),
         drain=app.state.drain,
+        saturated=service.saturated,
         routes=frozenset([*(route.path for route in router.routes), app.openapi_url, app.docs_url]) - {None},
     )
     return app

@@ -6,6 +6,9 @@
 - While the app works, the connection is watched: a client that leaves cancels its request, and the
   cancellation drops its queued items and stops its tokenizing. A request past its deadline
   (--request-timeout, or a client's X-Request-Timeout) is cancelled the same way and answered 504.
+- A POST that arrives while the queue cannot take a single sequence is refused 503 before its body
+  is read (Retry-After from the engine's measured rate); others are admitted or refused by the
+  engine before tokenizing.
 - While the server drains (SIGTERM), new requests get 503; requests still running when the drain
   time is up are answered 503 as they are cancelled.
 - Metrics are labelled by the app's own route paths (anything else is "unmatched", so clients cannot
@@ -19,6 +22,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +73,7 @@ class GuardMiddleware:
         keys: ApiKeys,
         limits: Limits,
         drain: Drain,
+        saturated: Callable[[], float | None] = lambda: None,
         routes: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
@@ -76,6 +81,7 @@ class GuardMiddleware:
         self.keys = keys
         self.limits = limits
         self.drain = drain
+        self.saturated = saturated
         self.routes = routes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -107,6 +113,15 @@ class GuardMiddleware:
         if self.drain and path not in OPEN_PATHS:
             await response.error(503, "ShuttingDown", "the server is shutting down; retry against another replica")
             return
+        wait = self.saturated() if scope.get("method") == "POST" and path in self.routes else None
+        if wait is not None:  # refused before the body is read, let alone parsed or tokenized
+            await response.error(
+                503,
+                "QueueFullError",
+                f"the queue is full; retry in about {max(1, round(wait))} s",
+                [(b"retry-after", str(max(1, round(wait))).encode()), (b"connection", b"close")],
+            )
+            return
         deadline = self._deadline(headers)
         if isinstance(deadline, str):
             await response.error(422, "InvalidInputError", deadline)
@@ -136,14 +151,14 @@ class GuardMiddleware:
         return asked if limit is None else min(asked, limit)
 
     async def _read_body(self, receive: Any, headers: dict[str, bytes], response: _Response) -> list[dict] | None:
-        """The body's messages, or None once an error has been answered (too large, too slow)."""
+        """The body as one message (the framework then reads it without another copy), or None once an
+        error has been answered (too large, too slow)."""
         limit = self.limits.max_request_bytes
         length = headers.get("content-length", b"").decode("latin-1")
         if length.isdigit() and int(length) > limit:  # refuse early when it says so
             await response.too_large(limit, f" (Content-Length: {length})")
             return None
-        messages: list[dict] = []
-        size = 0
+        received = bytearray()  # one growing buffer: the small chunks are freed as they arrive
         timeout = self.limits.body_timeout
         ends = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -158,15 +173,14 @@ class GuardMiddleware:
                     [(b"connection", b"close")],
                 )
                 return None
-            messages.append(message)
             if message["type"] != "http.request":
-                return messages  # the client went away; the app sees that as it would have
-            size += len(message.get("body", b""))
-            if size > limit:
+                return [message]  # the client went away; the app sees that as it would have
+            received += message.get("body", b"")
+            if len(received) > limit:
                 await response.too_large(limit)
                 return None
             if not message.get("more_body", False):
-                return messages
+                return [{"type": "http.request", "body": received, "more_body": False}]  # read once, not copied
 
     async def _run(
         self, scope: dict, body: list[dict], receive: Any, response: _Response, deadline: float | None

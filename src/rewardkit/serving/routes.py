@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from rewardkit import __version__
 from rewardkit.errors import InputTooLongError, TooManyItemsError
 from rewardkit.scoring.protocols import ScoringService
+from rewardkit.serving.parsing import JSONRoute
 from rewardkit.serving.schemas import (
     BestOfNRequest,
     BestOfNResponse,
@@ -28,7 +29,7 @@ from rewardkit.types import ScoreResult
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=JSONRoute)
 
 
 def _service(request: Request) -> ScoringService:
@@ -144,7 +145,8 @@ async def best_of_n(body: BestOfNRequest, request: Request) -> BestOfNResponse:
     return BestOfNResponse(best_candidate=body.candidates[pick.best], **pick.as_dict())
 
 
-@router.api_route("/health", methods=["GET", "HEAD"], summary="200 while serving, 503 otherwise")
+@router.get("/health", summary="200 while serving, 503 otherwise")
+@router.head("/health", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
     service = _service(request)
     if request.app.state.drain:
@@ -154,11 +156,13 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "unhealthy", "reason": service.death_reason}, status_code=503)
 
 
-@router.api_route("/info", methods=["GET", "HEAD"], summary="Model facts")
+@router.get("/info", summary="Model facts")
+@router.head("/info", include_in_schema=False)
 async def info(request: Request) -> dict:
     return {"rewardkit_version": __version__, **_service(request).info()}
 
 
-@router.api_route("/metrics", methods=["GET", "HEAD"], summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics")
+@router.head("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
