@@ -70,6 +70,12 @@ class ModelConfig:
         "before scoring. Only for checkpoints trained that way; off by default.",
     )
 
+    packing: bool = _opt(
+        True,
+        "Run batches padding-free: sequences packed into one row, attention kept within each, so no pad "
+        "token is computed (decoder classifiers and value heads of llama/qwen2/qwen3/mistral; /info says "
+        "whether a model is packed and why not). --no-packing keeps the padded forward.",
+    )
     objective: str | None = _opt(
         None,
         "For models with several outputs: which one is the reward (a label name or an index). Default: the "

@@ -43,18 +43,24 @@ class Reservation:
     count: int
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
-    """Offline plan: indices sorted by length, cut into batches under the padded-token budget."""
+def plan_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int, packed: bool = False
+) -> list[list[int]]:
+    """Offline plan: indices sorted by length, cut into batches under the token budget (padded
+    tokens, or real tokens when batches run ``packed``)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
+    total = 0
     for i in order:
         # sorted descending, so the first index of a batch is its widest
         width = lengths[current[0]] if current else lengths[i]
-        if current and (width * (len(current) + 1) > max_batch_tokens or len(current) >= max_batch_size):
+        cost = total + lengths[i] if packed else width * (len(current) + 1)
+        if current and (cost > max_batch_tokens or len(current) >= max_batch_size):
             batches.append(current)
-            current = []
+            current, total = [], 0
         current.append(i)
+        total += lengths[i]
     if current:
         batches.append(current)
     return batches
@@ -70,6 +76,7 @@ class Batcher:
         max_queue: int,
         max_padding_ratio: float = 0.2,
         max_lookahead: int | None = None,
+        packed: bool = False,
     ) -> None:
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
@@ -77,6 +84,8 @@ class Batcher:
         self.max_queue = max_queue
         self.max_padding_ratio = max_padding_ratio
         self.max_lookahead = max_lookahead
+        self.packed = packed
+        """Batches run padding-free: the budget counts real tokens and padding does not limit them."""
         self._fifo: OrderedDict[int, Pending] = OrderedDict()
         self._queued_tokens = 0
         self._reserved = 0
@@ -194,6 +203,13 @@ class Batcher:
             self._remove(entry)
         return batch
 
+    def _fits(self, width: int, count: int, real: int) -> bool:
+        """A batch of ``count`` sequences, ``real`` tokens, the longest ``width``: under the token budget
+        (real tokens when packed, padded otherwise) and, padded, under the padding ratio."""
+        if self.packed:
+            return real <= self.max_batch_tokens
+        return width * count <= min(self.max_batch_tokens, real * (1 + self.max_padding_ratio))
+
     def _companions(self, head: Pending) -> list[Pending]:
         """The oldest waiting items that fit beside ``head``: under the token budget, the size limit
         and the padding ratio, from the ``max_lookahead`` oldest requests. A companion overtakes the
@@ -212,9 +228,7 @@ class Batcher:
                 groups.add(entry.group)
             new_width = max(width, entry.length)
             count = len(chosen) + 2
-            if new_width * count > self.max_batch_tokens:
-                continue
-            if new_width * count > (real + entry.length) * (1 + self.max_padding_ratio):
+            if not self._fits(new_width, count, real + entry.length):
                 continue
             chosen.append(entry)
             width, real = new_width, real + entry.length

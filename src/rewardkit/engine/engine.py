@@ -63,6 +63,7 @@ class Engine:
             max_queue=config.max_queue,
             max_padding_ratio=config.max_padding_ratio,
             max_lookahead=config.max_lookahead,
+            packed=runner.model.packed,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

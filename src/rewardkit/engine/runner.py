@@ -1,7 +1,8 @@
 """One model on one device: collate a batch -> forward -> floats.
 
-Knows nothing about queues, requests or HTTP. Inputs are always right-padded (positions of real
-tokens never shift) and the reward is read at the last real token by the model wrapper.
+Knows nothing about queues, requests or HTTP. A packed model (models/packing.py) reads the batch as
+one padding-free row; otherwise inputs are right-padded (positions of real tokens never shift).
+Either way the reward is read at each sequence's last real token by the model wrapper.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ class Runner:
     def run(self, items: Sequence[TokenizedItem]) -> BatchOutput:
         import torch
 
+        if self.model.packed:  # one padding-free row: nothing but real tokens is computed
+            with torch.inference_mode():
+                values = self.model.forward_packed([item.input_ids for item in items])
+            raw = values.float().reshape(len(items), -1).cpu().tolist()
+            real = sum(item.length for item in items)
+            return BatchOutput(
+                results=[self._result(item, row, None) for item, row in zip(items, raw)],
+                real_tokens=real,
+                padded_tokens=real,
+            )
         ids, mask = collate(items, self.model.pad_id)
         width = ids.shape[1]
         device = self.model.device

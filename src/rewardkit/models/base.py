@@ -39,6 +39,8 @@ class ModelInfo:
     detected_by: str = ""
     steps: dict[str, Any] | None = None
     pairwise: dict[str, Any] | None = None
+    packing: str = "off: the format's own padded forward"
+    """'on: ...' when batches run padding-free (models/packing.py), else 'off: why'."""
     # held-out figures `rewardkit train` wrote into config.json (rewardkit_evaluation), if any
     evaluation: dict[str, Any] | None = None
 
@@ -70,6 +72,18 @@ class LoadedModel(ABC):
     @property
     def device(self) -> Any:
         return next(self.module.parameters()).device
+
+    packed = False
+    """Whether ``forward_packed`` is in use: batches run as one padding-free row."""
+
+    def enable_packing(self) -> None:
+        """Switch to padding-free batches when this format and architecture allow it (else the
+        padded path stays, and ``info.packing`` says why). Formats that can pack override this."""
+        return None
+
+    def forward_packed(self, sequences: Any) -> Any:
+        """Raw rewards, [n, outputs], for token id sequences run packed into one row."""
+        raise NotImplementedError(f"{type(self).__name__} has no packed forward")
 
     @abstractmethod
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:

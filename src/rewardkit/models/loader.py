@@ -111,6 +111,10 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     if config.max_length is not None:
         model.info.max_length = config.max_length
     model.info.detected_by = reason
+    if config.packing:
+        model.enable_packing()
+    else:
+        model.info.packing = "off: --no-packing"
     return model
 
 

@@ -15,16 +15,20 @@ from typing import Any
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
+from rewardkit.models.packing import LastTokenPacking
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "SequenceClassifierModel"]
 
 
-class SequenceClassifierModel(LoadedModel):
+class SequenceClassifierModel(LastTokenPacking, LoadedModel):
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         if self.head is None:
             return self.module(input_ids=input_ids, attention_mask=attention_mask).logits.float()
         return self.head(self.pooled(input_ids, attention_mask)).float()
+
+    def packing_backbone(self) -> Any:
+        return self.module.base_model
 
     def pooled(self, input_ids: Any, attention_mask: Any) -> Any:
         """The hidden state the ``score`` head reads: the backbone's at the last attended token.

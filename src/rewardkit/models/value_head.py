@@ -15,6 +15,7 @@ from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
+from rewardkit.models.packing import LastTokenPacking
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "ValueHeadModel"]
@@ -22,7 +23,10 @@ __all__ = ["FORMAT", "ValueHeadModel"]
 LEGACY_PREFIXES = ("value_head",)
 
 
-class ValueHeadModel(LoadedModel):
+class ValueHeadModel(LastTokenPacking, LoadedModel):
+    def packing_backbone(self) -> Any:
+        return self.module
+
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
         return self.head(gather_last(hidden, attention_mask)).float()
