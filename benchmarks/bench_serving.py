@@ -98,6 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bon-groups", type=int, default=32, help="Groups of 8 candidates (one request each) in 'bon'.")
     p.add_argument("--bon-concurrency", type=int, default=8, help="Concurrent workers in 'bon'.")
     p.add_argument(
+        "--grpo-groups", type=int, default=24, help="Prompts x 8 answers in 'grpo', each answer its own request."
+    )
+    p.add_argument("--grpo-concurrency", type=int, default=64, help="Concurrent workers in 'grpo'.")
+    p.add_argument(
         "--baseline-batch-size",
         type=int,
         default=64,
@@ -424,6 +428,8 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
         bulk_concurrency=args.bulk_concurrency,
         bon_groups=args.bon_groups,
         bon_concurrency=args.bon_concurrency,
+        grpo_groups=args.grpo_groups,
+        grpo_concurrency=args.grpo_concurrency,
         seed=args.seed,
         data=args.data,
     )

@@ -89,10 +89,10 @@ def _versus(results: dict[str, dict[str, dict[str, Any]]], other: str, workloads
 
 
 def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[str, Any]]:
-    """The issue's targets; a target whose inputs were not measured is reported as not evaluated (None)."""
+    """The issue's targets (all against the openrlhf-style server and the padded limit; the batched-style
+    ratios are in the table); a target whose inputs were not measured is reported as not evaluated (None)."""
     rk_limit = ratios["qps_vs_limit"].get("rewardkit", {})
     vs_o = ratios["rewardkit_vs_openrlhf"]
-    vs_b = ratios["rewardkit_vs_batched"]
 
     def target(name: str, value: float | None, op: str, threshold: float) -> dict[str, Any]:
         passed = (
@@ -102,32 +102,18 @@ def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[
         )
         return {"target": name, "value": value, "op": op, "threshold": threshold, "passed": passed}
 
-    out = [target(f"{w}: rewardkit q/s vs no-server limit", rk_limit.get(w), ">=", 0.90) for w in workloads]
-    if "bulk" in workloads:
-        out.append(target("bulk: rewardkit q/s vs openrlhf-style", vs_o["bulk"]["qps"], ">=", 3.0))
+    out = []
     if "online" in workloads:
         out += [
-            target("online: rewardkit q/s vs batched-style", vs_b["online"]["qps"], ">=", 1.7),
-            target("online: rewardkit q/s vs openrlhf-style (not slower)", vs_o["online"]["qps"], ">=", 1.0),
+            target("online: rewardkit q/s vs openrlhf-style", vs_o["online"]["qps"], ">=", 1.4),
             target(
-                "online: rewardkit mean latency vs openrlhf-style (lower)",
-                vs_o["online"]["mean_latency"],
-                "<",
-                1.0,
+                "online: rewardkit p99 latency vs openrlhf-style (no worse)", vs_o["online"]["p99_latency"], "<=", 1.0
             ),
-            target(
-                "online: rewardkit mean latency vs batched-style (lower)",
-                vs_b["online"]["mean_latency"],
-                "<",
-                1.0,
-            ),
-            target(
-                "online: rewardkit p99 latency vs openrlhf-style (no worse)",
-                vs_o["online"]["p99_latency"],
-                "<=",
-                1.0,
-            ),
+            target("online: rewardkit q/s vs padded no-server limit", rk_limit.get("online"), ">=", 1.2),
         ]
+    for workload, threshold in (("grpo", 2.0), ("bon", 2.5), ("bulk", 5.0)):
+        if workload in workloads:
+            out.append(target(f"{workload}: rewardkit q/s vs openrlhf-style", vs_o[workload]["qps"], ">=", threshold))
     return out
 
 

@@ -19,7 +19,7 @@ __all__ = ["HH_PATH", "WORKLOADS", "Workload", "build_workloads", "load_dialogue
 
 HH_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl.gz"
 ASSISTANT = "\n\nAssistant:"
-WORKLOADS = ("online", "bulk", "bon")
+WORKLOADS = ("online", "bulk", "bon", "grpo")
 BON_GROUP = 8
 
 
@@ -121,6 +121,8 @@ def build_workloads(
     bulk_concurrency: int,
     bon_groups: int,
     bon_concurrency: int,
+    grpo_groups: int = 24,
+    grpo_concurrency: int = 64,
     seed: int = 0,
     data: Path = HH_PATH,
 ) -> dict[str, Workload]:
@@ -139,6 +141,9 @@ def build_workloads(
         )
     if "bon" in names:
         plans["bon"] = (bon_concurrency, _bon_groups(rows, bon_groups))
+    if "grpo" in names:  # GRPO as OpenRLHF >= 0.11 sends it: each answer alone, a prompt's answers back to back
+        groups = _bon_groups(rows[len(rows) // 2 :], grpo_groups)  # other dialogues than bon's
+        plans["grpo"] = (grpo_concurrency, [[answer] for group in groups for answer in group])
     plans["warmup"] = (
         2,
         [[t] for t in (rows[-1]["chosen"], rows[-2]["chosen"])] + [[r["rejected"] for r in rows[-8:]]],
