@@ -76,6 +76,12 @@ class ModelConfig:
         "token is computed (decoder classifiers and value heads of llama/qwen2/qwen3/mistral; /info says "
         "whether a model is packed and why not). --no-packing keeps the padded forward.",
     )
+    batch_invariant: bool = _opt(
+        False,
+        "Bit-identical scores for a text whatever else is batched with it (RL runs that need reproducible "
+        "rewards): every sequence runs in a forward of its own. Costs most of batching's speed "
+        "(benchmarks/RESULTS.md); without it, scores agree across batches to float noise (1e-5).",
+    )
     objective: str | None = _opt(
         None,
         "For models with several outputs: which one is the reward (a label name or an index). Default: the "

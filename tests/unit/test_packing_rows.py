@@ -49,3 +49,10 @@ def test_a_long_shared_prompt_is_not_given_up_for_a_short_one():
 def test_without_sharing_the_order_is_kept():
     row = pack([[*PROMPT, 1], [*PROMPT, 2]], share=False)
     assert row.ids == [*PROMPT, 1, *PROMPT, 2] and row.reads == [len(PROMPT), 2 * len(PROMPT) + 1]
+
+
+def test_a_group_whose_shortest_member_leaves_too_little_to_share_is_laid_out_whole():
+    short = PROMPT[:MIN_SHARED]
+    row = pack([short, [*short, 1], [*short, 2]])
+    assert all(seg[2] == seg[3] for seg in row.segments) and all(seg[0] < seg[1] for seg in row.segments)
+    assert [row.ids[r] for r in row.reads] == [short[-1], 1, 2]

@@ -90,6 +90,7 @@ class Runner:
         normalize: bool = False,
         objective: str | None = None,
         step_aggregation: str = "min",
+        batch_invariant: bool = False,
     ) -> None:
         stats = model.info.normalization
         if normalize and stats is None:
@@ -111,12 +112,25 @@ class Runner:
         except ValueError as exc:
             raise ModelLoadError(f"--step-aggregation: {exc}") from None
         self.step_aggregation = step_aggregation
+        self.batch_invariant = batch_invariant
+        """Every sequence runs in a forward of its own: a text's score is bit-identical whatever it is
+        batched with (the kernels see the same shapes every time), at the cost of batching's speed."""
 
     @property
     def objective_name(self) -> str | None:
         return self.outputs[self.objective] if len(self.outputs) > 1 else None
 
     def run(self, items: Sequence[TokenizedItem]) -> BatchOutput:
+        if self.batch_invariant and len(items) > 1:
+            alone = [self._run([item]) for item in items]
+            return BatchOutput(
+                results=[out.results[0] for out in alone],
+                real_tokens=sum(out.real_tokens for out in alone),
+                padded_tokens=sum(out.padded_tokens for out in alone),
+            )
+        return self._run(items)
+
+    def _run(self, items: Sequence[TokenizedItem]) -> BatchOutput:
         import torch
 
         if self.model.packed:  # one padding-free row: nothing but real tokens is computed

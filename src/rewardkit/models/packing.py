@@ -23,7 +23,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MIN_SHARED", "PACKABLE_TYPES", "LastTokenPacking", "Row", "enable_packing", "pack", "packed_last_hidden"]
+__all__ = [
+    "MIN_SHARED",
+    "PACKABLE_TYPES",
+    "LastTokenPacking",
+    "Layout",
+    "Row",
+    "Varlen",
+    "enable_packing",
+    "pack",
+    "packed_last_hidden",
+]
 
 ATTENTION = "rewardkit_packed"
 BOUNDS = "rewardkit_segments"
@@ -50,9 +60,12 @@ def _register() -> None:
     def segment_attention(
         module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: Any = None, **kwargs: Any
     ) -> tuple[Any, None]:
-        bounds = kwargs.pop(BOUNDS, None)
-        if bounds is None:
+        layout = kwargs.pop(BOUNDS, None)
+        if layout is None:
             return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
+        if layout.varlen is not None:
+            return _varlen_attention(query, key, value, layout.varlen, scaling), None
+        bounds = layout.segments
         key = repeat_kv(key, module.num_key_value_groups)
         value = repeat_kv(value, module.num_key_value_groups)
         out = torch.empty_like(query)
@@ -145,13 +158,13 @@ def pack(sequences: Sequence[Sequence[int]], share: bool = True) -> Row:
                 continue
         groups.append((0, [i]))
     for shared, members in groups:
-        if len(members) == 1 or shared == 0:
+        # keep one token of the shortest member out of the prefix, so the prefix never swallows a whole sequence
+        shared = min(shared, min(len(sequences[i]) for i in members) - 1)
+        if len(members) == 1 or shared < MIN_SHARED:
             for i in members:
                 _, end = row.add(sequences[i], 0)
                 row.reads[i] = end - 1
             continue
-        # keep one token of the shortest member out of the prefix, so the prefix never swallows a whole sequence
-        shared = min(shared, min(len(sequences[i]) for i in members) - 1)
         prefix = row.add(sequences[members[0]][:shared], 0)
         for i in members:
             _, end = row.add(sequences[i][shared:], shared, prefix)
@@ -159,16 +172,92 @@ def pack(sequences: Sequence[Sequence[int]], share: bool = True) -> Row:
     return row
 
 
+@dataclass(frozen=True)
+class Varlen:
+    """One varlen (flash) attention call per layer for a whole row: every segment's queries, and its
+    keys gathered as [prefix, own] so each segment's keys are contiguous; causal from the bottom right."""
+
+    cu_q: Any
+    cu_k: Any
+    max_q: int
+    max_k: int
+    key_index: Any
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the attention implementation is handed: the row's segments, and a Varlen plan on GPUs."""
+
+    segments: list[tuple[int, int, int, int]]
+    varlen: Varlen | None = None
+
+
+def _varlen_available(device: Any, dtype: Any) -> bool:
+    """Flash varlen attention: CUDA, half precision, and a torch that has it."""
+    import torch
+
+    if torch.device(device).type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        return False
+    try:
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _varlen_plan(segments: Sequence[tuple[int, int, int, int]], device: Any) -> Varlen:
+    import torch
+
+    cu_q, cu_k, index, max_q, max_k = [0], [0], [], 0, 0
+    for start, end, prefix_start, prefix_end in segments:
+        index += [*range(prefix_start, prefix_end), *range(start, end)]
+        cu_q.append(cu_q[-1] + end - start)
+        cu_k.append(len(index))
+        max_q, max_k = max(max_q, end - start), max(max_k, cu_k[-1] - cu_k[-2])
+    return Varlen(
+        cu_q=torch.tensor(cu_q, dtype=torch.int32, device=device),
+        cu_k=torch.tensor(cu_k, dtype=torch.int32, device=device),
+        max_q=max_q,
+        max_k=max_k,
+        key_index=torch.tensor(index, dtype=torch.long, device=device),
+    )
+
+
+def _varlen_attention(query: Any, key: Any, value: Any, plan: Varlen, scaling: Any) -> Any:
+    """[1, heads, T, dim] in -> [1, T, heads, dim] out, as the attention interface returns it."""
+    from torch.nn.attention.varlen import varlen_attn
+
+    q = query[0].transpose(0, 1)
+    k = key[0].transpose(0, 1)[plan.key_index]
+    v = value[0].transpose(0, 1)[plan.key_index]
+    out = varlen_attn(
+        q.contiguous(),
+        k.contiguous(),
+        v.contiguous(),
+        plan.cu_q,
+        plan.cu_k,
+        plan.max_q,
+        plan.max_k,
+        scale=scaling,
+        window_size=(-1, 0),
+        enable_gqa=q.shape[1] != k.shape[1],
+    )
+    return out.unsqueeze(0)
+
+
 def packed_last_hidden(backbone: Any, sequences: Sequence[Sequence[int]], device: Any) -> Any:
     """The backbone's last hidden state at each sequence's last token, [n, hidden], from one packed
-    row in which shared prefixes are computed once."""
+    row in which shared prefixes are computed once (varlen flash attention on a GPU in half
+    precision, one SDPA per segment otherwise)."""
     import torch
 
     row = pack(sequences)
+    dtype = next(backbone.parameters()).dtype
+    varlen = _varlen_plan(row.segments, device) if _varlen_available(device, dtype) else None
     hidden = backbone(
         input_ids=torch.tensor([row.ids], device=device),
         position_ids=torch.tensor([row.positions], device=device),
-        **{BOUNDS: row.segments},
+        **{BOUNDS: Layout(row.segments, varlen)},
     )[0]
     return hidden[0, row.reads]
 

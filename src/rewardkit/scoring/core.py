@@ -50,11 +50,16 @@ class ModelCore:
         )
         normalize = model.info.normalize_by_default if config.normalize is None else config.normalize
         self.runner = Runner(
-            model, normalize=normalize, objective=config.objective, step_aggregation=config.step_aggregation
+            model,
+            normalize=normalize,
+            objective=config.objective,
+            step_aggregation=config.step_aggregation,
+            batch_invariant=config.batch_invariant,
         )
         self.pairwise = PairPrompter(self.templater, config.pairwise_template) if model.info.pairwise else None
         model.info.template = self.templater.template_name
         model.info.normalized = normalize
+        model.info.batch_invariant = config.batch_invariant
         model.info.objective = self.runner.objective_name
         if model.info.steps is not None:
             model.info.steps["aggregation"] = config.step_aggregation
