@@ -106,7 +106,9 @@ def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool)
         row = packing.pack([sequences[i] for i in batch], share=share)
         device = model.device
         dtype = next(model.parameters()).dtype
-        varlen = packing._varlen_plan(row.segments, device) if packing._varlen_available(device, dtype) else None
+        head_dim = model.config.hidden_size // model.config.num_attention_heads
+        usable = packing._varlen_available(device, dtype, head_dim)
+        varlen = packing._varlen_plan(row.segments, device) if usable else None
         hidden = model.model(
             input_ids=torch.tensor([row.ids], device=device),
             position_ids=torch.tensor([row.positions], device=device),

@@ -317,3 +317,14 @@ async def test_slices_keep_error_indices_of_the_whole_request(llama):
     async with serving_app(build(llama, ModelConfig(truncation="error"))) as c:
         r = await c.post("/get_reward", json={"query": ["ok"] * 150 + ["word " * 5000]})
     assert r.status_code == 413 and r.json()["detail"].startswith("item 150:")
+
+
+async def test_a_client_that_leaves_mid_upload_is_counted_not_answered(llama):
+    async with serving(llama) as c:
+        leave = asyncio.Event()
+        leave.set()
+        messages = await asgi_call(c.app, "/get_reward", {"query": ["x"] * 10}, leave=leave, stall=True)
+        metrics = (await c.get("/metrics")).text
+    assert messages == []
+    assert 'rewardkit_requests_total{route="/get_reward",status="499"} 1.0' in metrics
+    assert 'status="500"' not in metrics

@@ -149,3 +149,26 @@ def test_a_huge_text_is_read_through_small_windows_only():
     ends = reader.ends(words, "one two three " * 3_000_000, "item 0")
     assert ends is not None and len(ends.head) == len(ends.tail) == 100
     assert max(seen) <= 2 * reader.first_width + 1 and ends.estimated_length > 8_000_000
+
+
+def test_a_text_the_tokenizer_mostly_drops_is_scored_not_refused(tokenizers):
+    """WordPiece drops whitespace: 50,000 newlines are a handful of tokens, far under any cap."""
+    tok = tokenizers["wordpiece"]
+    for text in ("ok" + "\n" * 50_000, "\n" * 30_000 + "the end", " \t " * 20_000 + "a b c d e f g h i j k"):
+        for side in ("left", "right"):
+            assert encoded(tok, text, 8, side) == reference(tok, text, 8, side)
+
+
+def test_a_prompt_that_ends_inside_the_head_window_but_past_the_kept_head(tokenizers):
+    """The response starts ~80 tokens in: inside the first window read, yet past the tokens kept from
+    it; left truncation of a huge response must still clamp its start to the kept part."""
+    tok = tokenizers["bpe"]
+    conversation = [
+        {"role": "user", "content": ENGLISH[:190]},
+        {"role": "assistant", "content": ENGLISH * 3},
+    ]
+    cut = Templater(tok, max_length=48, track_prompt=True).encode_conversations([conversation])[0]
+    whole = Templater(tok, max_length=10**9, track_prompt=True).encode_conversations([conversation])[0]
+    shift = whole.length - 48
+    assert whole.prompt_length > 48 + 1  # the case: past the kept head (max_length + 1 tokens)
+    assert (cut.prompt_length, cut.response_end) == (max(whole.prompt_length - shift, 1), whole.response_end - shift)

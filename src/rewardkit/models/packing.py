@@ -192,11 +192,16 @@ class Layout:
     varlen: Varlen | None = None
 
 
-def _varlen_available(device: Any, dtype: Any) -> bool:
-    """Flash varlen attention: CUDA, half precision, and a torch that has it."""
+def _varlen_available(device: Any, dtype: Any, head_dim: int) -> bool:
+    """Flash varlen attention: CUDA on Ampere or newer, half precision, heads of at most 256, and a
+    torch that has it (elsewhere the per-segment SDPA loop runs)."""
+    if head_dim > 256:
+        return False
     import torch
 
     if torch.device(device).type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        return False
+    if torch.cuda.get_device_capability(device) < (8, 0):  # flash attention needs Ampere or newer
         return False
     try:
         from torch.nn.attention.varlen import varlen_attn  # noqa: F401
@@ -253,7 +258,9 @@ def packed_last_hidden(backbone: Any, sequences: Sequence[Sequence[int]], device
 
     row = pack(sequences)
     dtype = next(backbone.parameters()).dtype
-    varlen = _varlen_plan(row.segments, device) if _varlen_available(device, dtype) else None
+    config = backbone.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    varlen = _varlen_plan(row.segments, device) if _varlen_available(device, dtype, head_dim) else None
     hidden = backbone(
         input_ids=torch.tensor([row.ids], device=device),
         position_ids=torch.tensor([row.positions], device=device),

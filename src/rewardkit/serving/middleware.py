@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -129,6 +128,9 @@ class GuardMiddleware:
         body = await self._read_body(receive, headers, response)
         if body is None:
             return
+        if body[-1]["type"] == "http.disconnect":  # the client left mid-upload: nothing to answer
+            response.status = CLIENT_CLOSED
+            return
         await self._run(scope, body, receive, response, deadline)
 
     def _authorized(self, headers: dict[str, bytes]) -> bool:
@@ -155,7 +157,7 @@ class GuardMiddleware:
         error has been answered (too large, too slow)."""
         limit = self.limits.max_request_bytes
         length = headers.get("content-length", b"").decode("latin-1")
-        if length.isdigit() and int(length) > limit:  # refuse early when it says so
+        if length.isascii() and length.isdigit() and int(length) > limit:  # refuse early when it says so
             await response.too_large(limit, f" (Content-Length: {length})")
             return None
         received = bytearray()  # one growing buffer: the small chunks are freed as they arrive
@@ -226,9 +228,11 @@ class GuardMiddleware:
 
 
 async def _cancel(task: asyncio.Future) -> None:
+    """Cancel ``task`` and wait for it to end; a cancellation of the caller itself still propagates."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved, so it is not reported as never retrieved
 
 
 class _Response:

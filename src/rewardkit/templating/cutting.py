@@ -7,7 +7,8 @@ window is accepted when a second window one character wider agrees with it on ev
 cut through a word, or through a run whose tokens depend on where it starts, shows up as a
 disagreement), and windows double until they agree. The result is exactly the whole text's first
 and last tokens. A text whose end tokens still depend on characters further away than any
---max-length tokens can span is refused (HTTP 413) rather than guessed.
+--max-length tokens can span is refused (HTTP 413) rather than guessed. A window with too few tokens
+(a tokenizer that drops or merges whitespace) just grows, up to tokenizing the text whole.
 """
 
 from __future__ import annotations
@@ -91,15 +92,17 @@ class EndReader:
         while 2 * (width + 1) < len(text):
             a = tokenize(text[-width:] if from_end else text[:width])
             b = tokenize(text[-(width + 1) :] if from_end else text[: width + 1])
-            if len(a) >= self.need and len(b) >= self.need:
+            enough = len(a) >= self.need and len(b) >= self.need
+            if enough:
                 kept_a, kept_b = (a[-self.keep :], b[-self.keep :]) if from_end else (a[: self.keep], b[: self.keep])
                 if kept_a == kept_b:
                     return kept_a, width, len(a) / width
-            if width >= self.cap:
+            # too few tokens (a tokenizer that drops or merges whitespace): a wider window, whatever the cap
+            if enough and width >= self.cap:
                 raise InputTooLongError(
                     f"{where}: {len(text)} characters, and the tokens at its {'end' if from_end else 'start'} "
                     f"still depend on characters more than {self.cap} away (a very long run without spaces?), "
                     f"so it cannot be cut exactly; send at most {self.cap} characters"
                 )
-            width = min(2 * width, self.cap)
+            width = min(2 * width, self.cap) if enough else 2 * width
         return None  # the windows would cover most of the text: tokenizing it whole is as cheap

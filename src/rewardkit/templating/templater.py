@@ -142,10 +142,16 @@ class Templater:
         """Token position of character ``at`` in ``ids`` (the whole text's tokens, or a cut text's
         head + tail, ``size`` long). Counted from the start when near the start, from the end when
         near the end; a position in the part that was never tokenized is one truncation drops."""
-        if cut is None or at <= cut.head_chars:
+        if cut is None:
             return len(tok(text[:at], add_special_tokens=True)["input_ids"])
+        if at <= cut.head_chars:
+            position = len(tok(text[:at], add_special_tokens=True)["input_ids"])
+            if position <= len(cut.head):  # beyond it, the position falls in the part never tokenized
+                return position
         if len(text) - at <= cut.tail_chars:
-            return size - (len(tok(text[at:], add_special_tokens=True)["input_ids"]) - self._lead)
+            position = size - (len(tok(text[at:], add_special_tokens=True)["input_ids"]) - self._lead)
+            if position >= len(cut.head):
+                return position
         return 0 if self.truncation == "left" else size
 
     def _legacy_eos(self, text: str) -> str:
