@@ -140,3 +140,16 @@ def test_bad_pairwise_settings_are_refused_at_load(checkpoint, options, match):
 def test_user_text_with_braces_is_inserted_verbatim(pairwise):
     result = pairwise.compare(['{"a": {response_b}}', "rude {0}"], prompt="{context} {}")
     assert 0.0 <= result.probability <= 1.0
+
+
+def test_huge_responses_are_refused_before_tokenizing_and_a_huge_context_is_cut(checkpoint):
+    """Megabytes are never tokenized whole: responses that cannot fit are refused on a bounded read,
+    and a context of a million characters keeps only the end the model can read."""
+    model = RewardModel.load(checkpoint("pairwise_lm"), pairwise=True, max_length=60)
+    with pytest.raises(InvalidInputError, match="more than 60 tokens can hold"):
+        model.compare(["word " * 200_000, "rude"], prompt="hi")
+    huge = " ".join(tiny_models.hh_texts(3)) * 500
+    tail = huge[-2000:]
+    assert model.compare(["thanks", "rude"], prompt=huge).probability == pytest.approx(
+        model.compare(["thanks", "rude"], prompt=tail).probability, abs=TOL
+    )

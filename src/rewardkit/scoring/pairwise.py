@@ -111,9 +111,9 @@ class PairPrompter:
 
     def encode(self, context: str, first: str, second: str) -> TokenizedItem:
         limit = self.templater.max_length
-        reach = limit * self.templater.longest_token  # characters that always make more than `limit` tokens
-        if len(first) + len(second) > reach:  # refused before tokenizing megabytes
-            raise InputTooLongError(
+        reach = limit * self.templater.longest_token  # characters that make more than `limit` tokens, as a rule
+        if len(first) + len(second) > reach and self._too_many(first + second, reach, limit):
+            raise InputTooLongError(  # refused before tokenizing megabytes
                 f"the two responses are {len(first) + len(second)} characters, more than {limit} tokens can hold; "
                 "send shorter responses or raise --max-length"
             )
@@ -135,6 +135,11 @@ class PairPrompter:
         if len(ids) > limit:
             raise InputTooLongError(f"the comparison is {len(ids)} tokens after cutting the context; limit {limit}")
         return TokenizedItem(input_ids=tuple(ids), original_length=original, truncated=True)
+
+    def _too_many(self, text: str, reach: int, limit: int) -> bool:
+        """Whether the first ``reach`` characters of ``text`` already make more than ``limit`` tokens
+        (a tokenizer that drops whitespace can make far fewer)."""
+        return len(self.templater.tokenizer(text[:reach], add_special_tokens=False)["input_ids"]) > limit
 
     def encode_questions(self, questions: Sequence[PairQuestion]) -> list[TokenizedItem]:
         """Two items per question (first shown first, then second shown first), in question order."""
