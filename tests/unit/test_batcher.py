@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from rewardkit.engine.batcher import Batcher, Pending, plan_batches
+from rewardkit.engine.batcher import Batcher, Pending, plan_batches, prefix_blocks
 from rewardkit.errors import QueueFullError, TooManyItemsError
 
 
@@ -120,3 +120,43 @@ def test_the_lookahead_counts_requests_not_items():
     b.put([Pending(length=n, payload=n) for n in (10, 11, 12, 50, 50)])  # one request
     b.put([Pending(length=50, payload="third request")])
     assert [p.payload for p in b.next_batch(timeout=0)] == ["head", 50, 50]
+
+
+def packed_batcher(max_tokens: int) -> Batcher:
+    return Batcher(
+        max_batch_tokens=max_tokens,
+        max_batch_size=64,
+        max_wait_s=0.0,
+        max_queue=100,
+        max_padding_ratio=0.0,
+        packed=True,
+    )
+
+
+def test_packed_batches_count_real_tokens_and_ignore_the_padding_ratio():
+    b = packed_batcher(1000)
+    b.put([Pending(length=n, payload=n) for n in (900, 10, 90, 5)])
+    assert lengths(b.next_batch(timeout=0)) == [900, 10, 90]  # 1,000 real tokens, whatever the padding
+    assert lengths(b.next_batch(timeout=0)) == [5]
+
+
+def test_answers_to_one_prompt_cost_the_packed_budget_their_prompt_once():
+    """Eight answers of 300 tokens sharing a 256-token prompt compute 256 + 8 x 44 tokens, so they
+    fit a 1,000-token budget together (as separate requests, the way GRPO sends them)."""
+    prompt = list(range(1000, 1256))
+    answers = [[*prompt, *range(i * 100, i * 100 + 44)] for i in range(8)]
+    b = packed_batcher(1000)
+    for ids in answers:
+        b.put([Pending(length=len(ids), payload=ids, prefix=prefix_blocks(ids))])
+    assert len(b.next_batch(timeout=0)) == 8
+    unrelated = packed_batcher(1000)
+    for i, ids in enumerate(answers):
+        other = [i * 7919 + j for j in range(len(ids))]
+        unrelated.put([Pending(length=len(other), payload=other, prefix=prefix_blocks(other))])
+    assert len(unrelated.next_batch(timeout=0)) == 3  # nothing shared: 3 x 300 tokens
+
+
+def test_prefix_blocks_leave_each_sequence_a_token_of_its_own():
+    assert [n for n, _ in prefix_blocks(list(range(64)))] == [16, 32]
+    assert [n for n, _ in prefix_blocks(list(range(65)))] == [16, 32, 64]
+    assert prefix_blocks(list(range(16))) == ()

@@ -21,7 +21,7 @@ from typing import Any
 
 from rewardkit.errors import QueueFullError, TooManyItemsError
 
-__all__ = ["Batcher", "Pending", "Reservation", "plan_batches"]
+__all__ = ["Batcher", "Pending", "Reservation", "plan_batches", "prefix_blocks"]
 
 
 @dataclass(eq=False)
@@ -34,6 +34,18 @@ class Pending:
     enqueued_at: float = field(default_factory=time.monotonic)
     seq: int = 0
     group: int = 0  # items queued by one put() (one request) share a group
+    prefix: tuple[tuple[int, int], ...] = ()
+    """(length, hash) of leading blocks of the token ids (``prefix_blocks``): packed batches compute a
+    prefix shared with another member once, so such an item costs the budget only the rest."""
+
+
+PREFIX_BLOCKS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+def prefix_blocks(ids: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Hashes of the leading 16, 32, 64, ... tokens (each shorter than the sequence): the index by
+    which the batcher sees that queued items share a prompt, without comparing token lists."""
+    return tuple((n, hash(tuple(ids[:n]))) for n in PREFIX_BLOCKS if n < len(ids))
 
 
 @dataclass(eq=False)
@@ -203,11 +215,12 @@ class Batcher:
             self._remove(entry)
         return batch
 
-    def _fits(self, width: int, count: int, real: int) -> bool:
+    def _fits(self, width: int, count: int, real: int, computed: int) -> bool:
         """A batch of ``count`` sequences, ``real`` tokens, the longest ``width``: under the token budget
-        (real tokens when packed, padded otherwise) and, padded, under the padding ratio."""
+        (tokens ``computed`` when packed, shared prefixes once; padded tokens otherwise) and, padded,
+        under the padding ratio."""
         if self.packed:
-            return real <= self.max_batch_tokens
+            return computed <= self.max_batch_tokens
         return width * count <= min(self.max_batch_tokens, real * (1 + self.max_padding_ratio))
 
     def _companions(self, head: Pending) -> list[Pending]:
@@ -218,6 +231,7 @@ class Batcher:
         while most of the batching gain remains."""
         chosen: list[Pending] = []
         width, real = head.length, head.length
+        computed, blocks = head.length, set(head.prefix)
         groups = {head.group}
         for entry in itertools.islice(self._fifo.values(), 1, None):
             if len(chosen) + 1 >= self.max_batch_size:
@@ -228,8 +242,10 @@ class Batcher:
                 groups.add(entry.group)
             new_width = max(width, entry.length)
             count = len(chosen) + 2
-            if not self._fits(new_width, count, real + entry.length):
+            shared = max((n for n, h in entry.prefix if (n, h) in blocks), default=0)
+            if not self._fits(new_width, count, real + entry.length, computed + entry.length - shared):
                 continue
             chosen.append(entry)
-            width, real = new_width, real + entry.length
+            width, real, computed = new_width, real + entry.length, computed + entry.length - shared
+            blocks.update(entry.prefix)
         return chosen

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rewardkit.config import EngineConfig
-from rewardkit.engine.batcher import Batcher, Pending, Reservation
+from rewardkit.engine.batcher import Batcher, Pending, Reservation, prefix_blocks
 from rewardkit.engine.runner import Runner, is_fatal
 from rewardkit.errors import BatchFailedError, EngineDeadError, EngineError, InvalidInputError
 from rewardkit.types import ScoreResult, TokenizedItem
@@ -136,8 +136,14 @@ class Engine:
             raise EngineDeadError(f"the engine is not serving: {self._death or 'not started'}")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in items]
+        packed = self.batcher.packed
         entries = [
-            Pending(length=item.length, payload=(item, future), is_cancelled=future.cancelled)
+            Pending(
+                length=item.length,
+                payload=(item, future),
+                is_cancelled=future.cancelled,
+                prefix=prefix_blocks(item.input_ids) if packed else (),
+            )
             for item, future in zip(items, futures)
         ]
         self.batcher.put(entries, reservation, self.retry_after)
