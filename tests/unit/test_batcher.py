@@ -160,3 +160,12 @@ def test_prefix_blocks_leave_each_sequence_a_token_of_its_own():
     assert [n for n, _ in prefix_blocks(list(range(64)))] == [16, 32]
     assert [n for n, _ in prefix_blocks(list(range(65)))] == [16, 32, 64]
     assert prefix_blocks(list(range(16))) == ()
+
+
+def test_packed_plans_keep_sequences_that_share_a_prompt_together():
+    prompts = [[7] * 20, [9] * 20]
+    contents = [[*prompts[i % 2], i] for i in range(8)]  # interleaved: A B A B ...
+    plan = plan_batches([21] * 8, max_batch_tokens=90, max_batch_size=8, packed=True, contents=contents)
+    assert [sorted(b) for b in plan] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    padded = plan_batches([21] * 8, max_batch_tokens=90, max_batch_size=8)
+    assert len(padded) == 2

@@ -56,16 +56,25 @@ class Reservation:
 
 
 def plan_batches(
-    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int, packed: bool = False
+    lengths: Sequence[int],
+    max_batch_tokens: int,
+    max_batch_size: int,
+    packed: bool = False,
+    contents: Sequence[Sequence[int]] | None = None,
 ) -> list[list[int]]:
     """Offline plan: indices sorted by length, cut into batches under the token budget (padded
-    tokens, or real tokens when batches run ``packed``)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    tokens, or real tokens when batches run ``packed``). Packed, with the token ids as ``contents``,
+    they are sorted by content instead: length no longer matters, and sequences that share a prompt
+    land side by side, in one batch, where the prompt is computed once."""
+    if packed and contents is not None:
+        order = sorted(range(len(lengths)), key=lambda i: tuple(contents[i]))
+    else:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
     batches: list[list[int]] = []
     current: list[int] = []
     total = 0
     for i in order:
-        # sorted descending, so the first index of a batch is its widest
+        # padded plans are sorted descending, so the first index of a batch is its widest
         width = lengths[current[0]] if current else lengths[i]
         cost = total + lengths[i] if packed else width * (len(current) + 1)
         if current and (cost > max_batch_tokens or len(current) >= max_batch_size):

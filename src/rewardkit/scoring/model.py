@@ -96,7 +96,11 @@ class RewardModel(OneModel, SyncFront):
         results: list[ScoreResult | None] = [None] * len(items)
         with tqdm(total=len(items), disable=not progress, unit="seq", desc="scoring") as bar:
             for batch in plan_batches(
-                [i.length for i in items], self.max_batch_tokens, self.max_batch_size, self.model.packed
+                [i.length for i in items],
+                self.max_batch_tokens,
+                self.max_batch_size,
+                self.model.packed,
+                [i.input_ids for i in items],
             ):
                 output = self.runner.run([items[i] for i in batch])
                 for i, result in zip(batch, output.results):
