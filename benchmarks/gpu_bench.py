@@ -97,24 +97,14 @@ def run_padded(model: Any, sequences: list[list[int]], budget: int, rows: int) -
 
 
 def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool) -> list[float]:
-    import torch
-
-    from rewardkit.models import packing
+    from rewardkit.models.packing import packed_last_hidden, varlen_usable
 
     scores = [0.0] * len(sequences)
+    varlen = varlen_usable(model.model)
     for batch in batches(sequences, budget, 10**9, padded=False):
-        row = packing.pack([sequences[i] for i in batch], share=share)
-        device = model.device
-        dtype = next(model.parameters()).dtype
-        head_dim = model.config.hidden_size // model.config.num_attention_heads
-        usable = packing._varlen_available(device, dtype, head_dim)
-        varlen = packing._varlen_plan(row.segments, device) if usable else None
-        hidden = model.model(
-            input_ids=torch.tensor([row.ids], device=device),
-            position_ids=torch.tensor([row.positions], device=device),
-            **{packing.BOUNDS: packing.Layout(row.segments, varlen)},
-        )[0]
-        out = model.score(hidden[0, row.reads]).float().flatten().tolist()
+        picked = [sequences[i] for i in batch]
+        hidden = packed_last_hidden(model.model, picked, model.device, varlen=varlen, share=share)
+        out = model.score(hidden).float().flatten().tolist()
         for i, value in zip(batch, out):
             scores[i] = value
     return scores

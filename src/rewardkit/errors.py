@@ -32,6 +32,7 @@ __all__ = [
     "RewardKitError",
     "ServerResponseError",
     "TooManyItemsError",
+    "whole_seconds",
 ]
 
 
@@ -57,6 +58,11 @@ class ModelLoadError(RewardKitError):
 
 class EngineError(RewardKitError):
     """The engine could not produce a score for an item."""
+
+
+def whole_seconds(seconds: float) -> int:
+    """A wait as the Retry-After header carries it (and messages quote it): whole seconds, at least 1."""
+    return max(1, round(seconds))
 
 
 class QueueFullError(EngineError):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardkit.errors import QueueFullError, TooManyItemsError
+from rewardkit.errors import QueueFullError, TooManyItemsError, whole_seconds
 
 __all__ = ["Batcher", "Pending", "Reservation", "plan_batches", "prefix_blocks"]
 
@@ -123,6 +123,11 @@ class Batcher:
         """Sequences waiting plus those held for requests still being tokenized."""
         return len(self._fifo) + self._reserved
 
+    @property
+    def full(self) -> bool:
+        """Not even one more sequence would be admitted now."""
+        return self.committed >= self.max_queue
+
     def reserve(self, count: int, retry_after: float = 1.0) -> Reservation:
         """Hold room for ``count`` sequences before they are tokenized, so that a full queue refuses a
         request before the server spends anything on it. Hand it to ``put`` (or ``release`` it)."""
@@ -148,7 +153,7 @@ class Batcher:
         if self.committed + count > self.max_queue:
             raise QueueFullError(
                 f"the queue is full ({self.committed} of {self.max_queue} sequences waiting or being prepared); "
-                f"retry in about {max(1, round(retry_after))} s",
+                f"retry in about {whole_seconds(retry_after)} s",
                 retry_after=retry_after,
             )
 

@@ -69,8 +69,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._death: str | None = None
-        self._rate: float | None = None  # sequences per second of model time
-        self._recent = (0.0, 0.0)  # (sequences, seconds), decaying: recent batches weigh most
+        self._recent = (0.0, 0.0)  # (sequences, seconds) of model time, decaying: recent batches weigh most
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,15 +104,16 @@ class Engine:
     @property
     def full(self) -> bool:
         """Not even one more sequence would be admitted now."""
-        return self.batcher.committed >= self.config.max_queue
+        return self.batcher.full
 
     @property
     def retry_after(self) -> float:
         """Seconds until the work already committed is done at the measured rate (1 to 60; 1 before
         anything was measured): what a refused client is told to wait."""
-        if not self._rate:
+        done, spent = self._recent
+        if not done:
             return 1.0
-        return min(60.0, max(1.0, self.batcher.committed / self._rate))
+        return min(60.0, max(1.0, self.batcher.committed * spent / done))
 
     # ---- scoring ---------------------------------------------------------------------------
     def reserve(self, count: int) -> Reservation:
@@ -196,8 +196,7 @@ class Engine:
 
     def _measure(self, sequences: int, seconds: float) -> None:
         done, spent = self._recent
-        self._recent = done = (0.8 * done + sequences, 0.8 * spent + seconds)
-        self._rate = done[0] / max(done[1], 1e-6)
+        self._recent = (0.8 * done + sequences, 0.8 * spent + seconds)
 
     def _deliver(self, pairs: list[tuple[Pending, object]]) -> None:
         def resolve() -> None:

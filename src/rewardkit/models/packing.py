@@ -33,6 +33,7 @@ __all__ = [
     "enable_packing",
     "pack",
     "packed_last_hidden",
+    "varlen_usable",
 ]
 
 ATTENTION = "rewardkit_packed"
@@ -192,14 +193,17 @@ class Layout:
     varlen: Varlen | None = None
 
 
-def _varlen_available(device: Any, dtype: Any, head_dim: int) -> bool:
-    """Flash varlen attention: CUDA on Ampere or newer, half precision, heads of at most 256, and a
-    torch that has it (elsewhere the per-segment SDPA loop runs)."""
-    if head_dim > 256:
-        return False
+def varlen_usable(backbone: Any) -> bool:
+    """Whether packed rows of ``backbone`` can use flash varlen attention: CUDA on Ampere or newer,
+    half precision, heads of at most 256, and a torch that has it (elsewhere the per-segment SDPA
+    loop runs). Decided once, when packing is enabled."""
     import torch
 
-    if torch.device(device).type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+    config = backbone.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    weight = next(backbone.parameters())
+    device, dtype = weight.device, weight.dtype
+    if head_dim > 256 or device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
         return False
     if torch.cuda.get_device_capability(device) < (8, 0):  # flash attention needs Ampere or newer
         return False
@@ -250,21 +254,20 @@ def _varlen_attention(query: Any, key: Any, value: Any, plan: Varlen, scaling: A
     return out.unsqueeze(0)
 
 
-def packed_last_hidden(backbone: Any, sequences: Sequence[Sequence[int]], device: Any) -> Any:
+def packed_last_hidden(
+    backbone: Any, sequences: Sequence[Sequence[int]], device: Any, *, varlen: bool = False, share: bool = True
+) -> Any:
     """The backbone's last hidden state at each sequence's last token, [n, hidden], from one packed
-    row in which shared prefixes are computed once (varlen flash attention on a GPU in half
-    precision, one SDPA per segment otherwise)."""
+    row in which shared prefixes are computed once (unless not ``share``); attention by one varlen
+    flash call per layer when ``varlen`` (see ``varlen_usable``), else one SDPA per segment."""
     import torch
 
-    row = pack(sequences)
-    dtype = next(backbone.parameters()).dtype
-    config = backbone.config
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    varlen = _varlen_plan(row.segments, device) if _varlen_available(device, dtype, head_dim) else None
+    row = pack(sequences, share=share)
+    plan = _varlen_plan(row.segments, device) if varlen else None
     hidden = backbone(
         input_ids=torch.tensor([row.ids], device=device),
         position_ids=torch.tensor([row.positions], device=device),
-        **{BOUNDS: Layout(row.segments, varlen)},
+        **{BOUNDS: Layout(row.segments, plan)},
     )[0]
     return hidden[0, row.reads]
 
@@ -272,6 +275,9 @@ def packed_last_hidden(backbone: Any, sequences: Sequence[Sequence[int]], device
 class LastTokenPacking:
     """For LoadedModels that apply a linear head to a decoder backbone's hidden state at the last
     token: ``packing_backbone`` names the backbone; the rest is shared."""
+
+    varlen = False
+    """Packed rows use flash varlen attention (decided once, by ``varlen_usable``)."""
 
     def packing_backbone(self) -> Any:
         raise NotImplementedError
@@ -282,10 +288,12 @@ class LastTokenPacking:
             return
         why = enable_packing(self.packing_backbone(), self.info.max_length)  # type: ignore[attr-defined]
         self.packed = why is None
+        self.varlen = self.packed and varlen_usable(self.packing_backbone())
         self.info.packing = (
             "on: one padding-free row per batch, attention per sequence" if why is None else f"off: {why}"
         )  # type: ignore[attr-defined]
 
     def forward_packed(self, sequences: Sequence[Sequence[int]]) -> Any:
-        hidden = packed_last_hidden(self.packing_backbone(), sequences, self.device)  # type: ignore[attr-defined]
+        backbone = self.packing_backbone()
+        hidden = packed_last_hidden(backbone, sequences, self.device, varlen=self.varlen)  # type: ignore[attr-defined]
         return self.head(hidden).float()  # type: ignore[attr-defined]

@@ -20,9 +20,10 @@ from rewardkit.errors import (
     QueueFullError,
     RewardKitError,
     TooManyItemsError,
+    whole_seconds,
 )
 
-__all__ = ["error_response", "install_error_handlers", "status_for"]
+__all__ = ["error_response", "install_error_handlers", "response_for", "status_for"]
 
 log = logging.getLogger("rewardkit.serving")
 
@@ -47,6 +48,12 @@ def status_for(exc: BaseException) -> int:
 
 def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": message, "error": kind}, status_code=status, headers=headers)
+
+
+def response_for(exc: RewardKitError) -> JSONResponse:
+    """The answer to one of rewardkit's own errors: its status, its kind, and Retry-After on a full queue."""
+    retry = {"Retry-After": str(whole_seconds(exc.retry_after))} if isinstance(exc, QueueFullError) else None
+    return error_response(status_for(exc), type(exc).__name__, str(exc), retry)
 
 
 def _describe(errors: list[dict]) -> str:
@@ -100,9 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RewardKitError)
     async def _ours(request: Request, exc: RewardKitError) -> JSONResponse:
-        status = status_for(exc)
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, QueueFullError) else None
-        return error_response(status, type(exc).__name__, str(exc), headers)
+        return response_for(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

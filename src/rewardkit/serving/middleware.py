@@ -25,6 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.responses import Response
+
+from rewardkit.errors import QueueFullError, whole_seconds
+from rewardkit.serving.errors import error_response, response_for
 from rewardkit.serving.keys import ApiKeys
 from rewardkit.serving.metrics import ServerMetrics
 
@@ -53,14 +57,13 @@ class Drain:
     requests are refused, while requests already running finish (``app.state.drain``)."""
 
     def __init__(self) -> None:
-        self.since: float | None = None
+        self.begun = False
 
     def begin(self) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
+        self.begun = True
 
     def __bool__(self) -> bool:
-        return self.since is not None
+        return self.begun
 
 
 class GuardMiddleware:
@@ -114,12 +117,8 @@ class GuardMiddleware:
             return
         wait = self.saturated() if scope.get("method") == "POST" and path in self.routes else None
         if wait is not None:  # refused before the body is read, let alone parsed or tokenized
-            await response.error(
-                503,
-                "QueueFullError",
-                f"the queue is full; retry in about {max(1, round(wait))} s",
-                [(b"retry-after", str(max(1, round(wait))).encode()), (b"connection", b"close")],
-            )
+            full = QueueFullError(f"the queue is full; retry in about {whole_seconds(wait)} s", retry_after=wait)
+            await response.reply(response_for(full), [(b"connection", b"close")])
             return
         deadline = self._deadline(headers)
         if isinstance(deadline, str):
@@ -252,14 +251,13 @@ class _Response:
         await self._send(message)
 
     async def error(self, status: int, kind: str, message: str, extra: list | None = None) -> None:
-        body = json.dumps({"detail": message, "error": kind}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *(extra or []),
-        ]
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})
+        await self.reply(error_response(status, kind, message), extra)
+
+    async def reply(self, answer: Response, extra: list | None = None) -> None:
+        """Send a response built by serving/errors.py (the one error body), with ``extra`` raw headers."""
+        headers = [*answer.raw_headers, *(extra or [])]
+        await self.send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
+        await self.send({"type": "http.response.body", "body": answer.body})
 
     async def too_large(self, limit: int, declared: str = "") -> None:
         await self.error(

@@ -25,7 +25,7 @@ async def _parse_early(request: Request) -> None:
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # the guard hands over one chunk
     del chunks
     try:
-        text = bytes(raw).decode("utf-8") if not isinstance(raw, (bytes, bytearray)) else raw.decode("utf-8")
+        text = str(raw, "utf-8")  # bytes or bytearray alike, without a copy first
     except UnicodeDecodeError:
         request._body = bytes(raw)  # the framework's path, and its error
         return

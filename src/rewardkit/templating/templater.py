@@ -143,16 +143,20 @@ class Templater:
         head + tail, ``size`` long). Counted from the start when near the start, from the end when
         near the end; a position in the part that was never tokenized is one truncation drops."""
         if cut is None:
-            return len(tok(text[:at], add_special_tokens=True)["input_ids"])
+            return self._count(tok, text[:at])
         if at <= cut.head_chars:
-            position = len(tok(text[:at], add_special_tokens=True)["input_ids"])
+            position = self._count(tok, text[:at])
             if position <= len(cut.head):  # beyond it, the position falls in the part never tokenized
                 return position
         if len(text) - at <= cut.tail_chars:
-            position = size - (len(tok(text[at:], add_special_tokens=True)["input_ids"]) - self._lead)
+            position = size - (self._count(tok, text[at:]) - self._lead)
             if position >= len(cut.head):
                 return position
         return 0 if self.truncation == "left" else size
+
+    @staticmethod
+    def _count(tok: Any, text: str) -> int:
+        return len(tok(text, add_special_tokens=True)["input_ids"])
 
     def _legacy_eos(self, text: str) -> str:
         tok = self._tok()
