@@ -97,13 +97,14 @@ def run_padded(model: Any, sequences: list[list[int]], budget: int, rows: int) -
 
 
 def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool) -> list[float]:
-    from rewardkit.models.packing import packed_last_hidden, varlen_usable
+    from rewardkit.models.packing import packed_hidden
+    from rewardkit.models.segment_attention import varlen_usable
 
     scores = [0.0] * len(sequences)
     varlen = varlen_usable(model.model)
     for batch in batches(sequences, budget, 10**9, padded=False):
         picked = [sequences[i] for i in batch]
-        hidden = packed_last_hidden(model.model, picked, model.device, varlen=varlen, share=share)
+        hidden = packed_hidden(model.model, picked, model.device, varlen=varlen, share=share)
         out = model.score(hidden).float().flatten().tolist()
         for i, value in zip(batch, out):
             scores[i] = value

@@ -40,6 +40,7 @@ BUILDERS = {
     "qwen2_prm": lambda out: tiny_custom.build_qwen2_prm(out),
     "token_classification_prm": lambda out: tiny_custom.build_token_classification_prm(out),
     "deepspeed_chat_opt": lambda out: tiny_custom.build_deepspeed_chat_opt(out),
+    "deepspeed_chat_llama": lambda out: tiny_custom.build_deepspeed_chat_llama(out),
     "trlx_gptj": lambda out: tiny_custom.build_trlx_gptj(out),
 }
 

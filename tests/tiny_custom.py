@@ -290,6 +290,21 @@ def build_deepspeed_chat_opt(out: Path, *, seed: int = 0) -> Path:
     return _write(out, state, config, tok, bin_format=True)
 
 
+def build_deepspeed_chat_llama(out: Path, *, seed: int = 0) -> Path:
+    """DeepSpeed-Chat step 2 on a Llama base: ``rwtranrsformer.*`` (LlamaModel) and ``v_head.weight``,
+    config.json the Llama config (LlamaForCausalLM) with pad_token_id = eos_token_id and end_token_id."""
+    tok = tiny_models.decoder_tokenizer()
+    cfg, backbone = _llama(tok, seed)
+    g = torch.Generator().manual_seed(seed)
+    state = _prefixed("rwtranrsformer.", backbone)
+    state["v_head.weight"] = _randn(g, 1, cfg.hidden_size)
+    config = cfg.to_dict()
+    config["architectures"] = ["LlamaForCausalLM"]
+    config["end_token_id"] = tok.eos_token_id
+    config["pad_token_id"] = config["eos_token_id"]
+    return _write(out, state, config, tok)
+
+
 def build_trlx_gptj(out: Path, *, seed: int = 0) -> Path:
     """trlx summarize_rlhf GPTRewardModel: pytorch_model.bin with ``transformer.*`` (GPTJModel) and
     ``v_head.weight`` [1, n_embd]; config.json the GPT-J config (architectures GPTJForCausalLM);
@@ -424,10 +439,15 @@ def reference_step_scores(path: Path, ids: list[int], separator_id: int | None =
 
 def _dschat(path: Path):
     def make():
-        from transformers import OPTConfig, OPTModel
+        from transformers import AutoConfig, AutoModel
 
-        state = _bin_state(path)
-        backbone = OPTModel(OPTConfig.from_pretrained(path))
+        if (path / "pytorch_model.bin").exists():
+            state = _bin_state(path)
+        else:
+            from safetensors.torch import load_file
+
+            state = load_file(str(path / "model.safetensors"))
+        backbone = AutoModel.from_config(AutoConfig.from_pretrained(path))
         prefix = "rwtranrsformer."
         backbone.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
         return backbone.float().eval(), state["v_head.weight"].float()

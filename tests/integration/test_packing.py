@@ -4,6 +4,7 @@ equal the unpadded single-sequence reference and the padded path, for any batch 
 from __future__ import annotations
 
 import pytest
+import tiny_custom
 import tiny_models
 from batch_checks import TOL, assert_batch_independent, varied_texts
 from serving import serving
@@ -11,13 +12,24 @@ from serving import serving
 from rewardkit import RewardModel
 from rewardkit.models import load_model
 
-PACKED = ["llama", "qwen2", "mistral", "llama_no_pad", "llama_left_pad", "llama_multi_label", "value_head"]
+PACKED = [
+    "llama",
+    "qwen2",
+    "mistral",
+    "llama_no_pad",
+    "llama_left_pad",
+    "llama_multi_label",
+    "value_head",
+    "deepspeed_chat_llama",
+]
 PADDED = {"gemma2": "model type 'gemma2'", "gpt_neox": "model type 'gpt_neox'", "bert": "own head"}
 
 
 def reference(name: str, path, ids: list[int]) -> list[float]:
     if name == "value_head":
         return [tiny_models.reference_value_head_score(path, ids, normalize=True)]
+    if name == "deepspeed_chat_llama":
+        return [tiny_custom.reference_dschat_score(path, ids, num_padding_at_beginning=0)]
     return tiny_models.reference_classifier_logits(path, ids)
 
 
@@ -106,3 +118,74 @@ async def test_best_of_n_over_http_shares_the_prompt_and_matches_scoring_alone(c
     async with serving(model) as c:
         pick = (await c.post("/best_of_n", json={"prompt": prompt, "candidates": candidates})).json()
     assert pick["scores"] == pytest.approx(alone, abs=TOL)
+
+
+def test_a_deepspeed_chat_reward_is_read_before_the_first_eos_inside_a_shared_prompt_too(checkpoint):
+    """DeepSpeed-Chat reads the token before the first pad id (= eos); packed, that position may fall
+    in a prompt shared with other sequences, or in a sequence's own segment."""
+    path = checkpoint("deepspeed_chat_llama")
+    model = RewardModel.load(path)
+    assert model.model.packed
+    eos = model.model.tokenizer.eos_token
+    dialogues = tiny_models.hh_texts(20)
+    prompt = dialogues[0][:200]
+    texts = [
+        f"{prompt}{eos} and what follows the first eos is never read",
+        f"{prompt}{eos} a different tail, still unread",
+        f"{prompt} an answer {eos} then more",
+        f"{prompt} another answer without one",
+        f"{dialogues[1][:50]}{eos}{dialogues[2][:80]}",
+    ]
+    tok = model.model.tokenizer
+    expected = [reference("deepspeed_chat_llama", path, tiny_models.reference_ids(tok, t))[0] for t in texts]
+    assert expected[0] == pytest.approx(expected[1], abs=TOL)  # both read inside the prompt, at its end
+    assert_batch_independent(model, texts, expected)
+
+
+def shared_step_texts(separator: str, seed: int = 0) -> list[str]:
+    """Process-reward inputs whose opening steps are shared (the prompt and first steps of several
+    solutions) and whose later steps differ, plus unrelated solutions."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = [t[:40] or "x" for t in tiny_models.hh_texts(40)]
+    opening = separator.join(pieces[:3]) + separator
+    shared = [
+        opening + separator.join(rng.sample(pieces, rng.randint(0, 3))) + pieces[rng.randrange(40)][:9] + separator
+        for _ in range(6)
+    ]
+    alone = [separator.join(rng.sample(pieces, rng.randint(1, 4))) + separator for _ in range(4)]
+    texts = [*shared, *alone, opening]
+    rng.shuffle(texts)
+    return texts
+
+
+def test_process_reward_models_pack_and_read_every_step_even_inside_a_shared_prefix(checkpoint):
+    path = checkpoint("token_classification_prm")
+    model = RewardModel.load(path)
+    assert model.model.packed and model.info.packing.startswith("on")
+    tok = model.model.tokenizer
+    texts = shared_step_texts("\n")
+    expected = [tiny_custom.reference_step_scores(path, tiny_models.reference_ids(tok, t)) for t in texts]
+    assert all(expected)
+
+    def steps(batch):
+        return [list(r.steps) for r in model.score_results(batch)]
+
+    assert_batch_independent(model, texts, expected, score=steps)
+    padded = RewardModel.load(path, packing=False)
+    assert [list(r.steps) for r in padded.score_results(texts)] == [pytest.approx(e, abs=TOL) for e in expected]
+
+
+def test_process_reward_steps_in_a_conversation_prompt_are_not_steps_when_packed(checkpoint):
+    path = checkpoint("token_classification_prm")
+    packed, padded = RewardModel.load(path), RewardModel.load(path, packing=False)
+    prompt = "Think\nstep by step.\nWhat is (2+2)*2?"
+    conversations = [
+        [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+        for answer in ["Add two.\nDouble it.\nSo 8.\n", "Add.\nSo 8.\n", "It is 8.\n"]
+    ]
+    got = [list(r.steps) for r in packed.score_conversations(conversations)]
+    want = [list(r.steps) for r in padded.score_conversations(conversations)]
+    assert [len(g) for g in got] == [3, 2, 1]
+    assert got == [pytest.approx(w, abs=TOL) for w in want]

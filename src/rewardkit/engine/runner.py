@@ -2,7 +2,8 @@
 
 Knows nothing about queues, requests or HTTP. A packed model (models/packing.py) reads the batch as
 one padding-free row; otherwise inputs are right-padded (positions of real tokens never shift).
-Either way the reward is read at each sequence's last real token by the model wrapper.
+Either way the model wrapper reads the reward where its format says (the last real token, a
+DeepSpeed-Chat pad rule, each step separator of a process reward model).
 """
 
 from __future__ import annotations
@@ -133,21 +134,16 @@ class Runner:
     def _run(self, items: Sequence[TokenizedItem]) -> BatchOutput:
         import torch
 
-        if self.model.packed:  # one padding-free row: nothing but real tokens is computed
-            with torch.inference_mode():
-                values = self.model.forward_packed([item.input_ids for item in items])
-            raw = values.float().reshape(len(items), -1).cpu().tolist()
-            real = sum(item.length for item in items)
-            return BatchOutput(
-                results=[self._result(item, row, None) for item, row in zip(items, raw)],
-                real_tokens=real,
-                padded_tokens=real,
-            )
-        ids, mask = collate(items, self.model.pad_id)
-        width = ids.shape[1]
-        device = self.model.device
+        real = sum(item.length for item in items)
         with torch.inference_mode():
-            out = self.model.forward(ids.to(device), mask.to(device))
+            if self.model.packed:  # one padding-free row: nothing but real tokens is computed
+                out = self.model.forward_packed([item.input_ids for item in items])
+                computed = real
+            else:
+                ids, mask = collate(items, self.model.pad_id)
+                device = self.model.device
+                out = self.model.forward(ids.to(device), mask.to(device))
+                computed = ids.shape[1] * len(items)
         steps: list[list[float] | None] = [None] * len(items)
         if isinstance(out, StepRewards):
             steps = [
@@ -156,11 +152,10 @@ class Runner:
             ]
             out = out.values
         raw = out.float().reshape(len(items), -1).cpu().tolist()
-        real = sum(item.length for item in items)
         return BatchOutput(
             results=[self._result(item, row, step) for item, row, step in zip(items, raw, steps)],
             real_tokens=real,
-            padded_tokens=width * len(items),
+            padded_tokens=computed,
         )
 
     def check_objective(self, objective: str | None) -> None:

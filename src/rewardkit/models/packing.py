@@ -11,89 +11,29 @@ continuation attends to the prefix's keys and values, then causally to its own, 
 it would have had. A causal model's prefix states do not depend on what follows, so this is exact.
 
 This works through transformers' attention interface: the backbone's attention implementation is
-switched to one registered here, which does segment attention when the forward is given segment
-bounds and plain SDPA (the default implementation) otherwise, so the padded path is unchanged.
+switched to segment attention (models/segment_attention.py), which confines attention to segments
+when the forward carries a row's Layout and is plain SDPA (the default implementation) otherwise, so
+the padded path is unchanged. Formats say where their reward is read (the last token, a DeepSpeed-Chat
+pad rule, every step separator of a process reward model); the row maps those sequence positions to
+row positions, inside the shared prefix or the sequence's own segment.
 Only architectures whose attention is plain causal softmax attention are packed (no sliding window,
 no logit soft-capping); anything else keeps the padded path and says why (``/info``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "MIN_SHARED",
-    "PACKABLE_TYPES",
-    "LastTokenPacking",
-    "Layout",
-    "Row",
-    "Varlen",
-    "enable_packing",
-    "pack",
-    "packed_last_hidden",
-    "varlen_usable",
-]
+from rewardkit.models.segment_attention import ATTENTION, BOUNDS, layout_for, register, varlen_usable
 
-ATTENTION = "rewardkit_packed"
-BOUNDS = "rewardkit_segments"
-"""The forward keyword that carries each segment's (start, end, prefix_start, prefix_end) in the row:
-its queries, and the shared prefix it also attends to (empty when prefix_start == prefix_end)."""
+__all__ = ["MIN_SHARED", "PACKABLE_TYPES", "Packing", "Row", "enable_packing", "pack", "packed_hidden"]
+
 MIN_SHARED = 8
 """Fewest shared leading tokens worth computing once (below it the bookkeeping costs more)."""
 PACKABLE_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral"})
 """Model types whose attention is plain causal attention through the attention interface."""
-
-_registered = False
-
-
-def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    import torch
-    from torch.nn.attention.bias import causal_lower_right
-    from transformers import AttentionInterface
-    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
-
-    def segment_attention(
-        module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: Any = None, **kwargs: Any
-    ) -> tuple[Any, None]:
-        layout = kwargs.pop(BOUNDS, None)
-        if layout is None:
-            return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
-        if layout.varlen is not None:
-            return _varlen_attention(query, key, value, layout.varlen, scaling), None
-        bounds = layout.segments
-        key = repeat_kv(key, module.num_key_value_groups)
-        value = repeat_kv(value, module.num_key_value_groups)
-        out = torch.empty_like(query)
-        attend = torch.nn.functional.scaled_dot_product_attention
-        for start, end, prefix_start, prefix_end in bounds:
-            own = slice(start, end)
-            if prefix_end == prefix_start:
-                out[:, :, own] = attend(
-                    query[:, :, own], key[:, :, own], value[:, :, own], is_causal=True, scale=scaling
-                )
-                continue
-            shared = slice(prefix_start, prefix_end)
-            keys = torch.cat([key[:, :, shared], key[:, :, own]], dim=2)
-            values = torch.cat([value[:, :, shared], value[:, :, own]], dim=2)
-            mask = causal_lower_right(end - start, keys.shape[2])  # all of the prefix, then causal
-            out[:, :, own] = attend(query[:, :, own], keys, values, attn_mask=mask, scale=scaling)
-        return out.transpose(1, 2).contiguous(), None
-
-    def mask_unless_packed(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("attention_mask") is None:
-            return None  # packed: segment bounds confine attention, no dense mask is built
-        return sdpa_mask(*args, **kwargs)
-
-    AttentionInterface.register(ATTENTION, segment_attention)
-    AttentionMaskInterface.register(ATTENTION, mask_unless_packed)
-    assert ATTENTION in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping
-    _registered = True
 
 
 def enable_packing(backbone: Any, max_length: int) -> str | None:
@@ -109,7 +49,7 @@ def enable_packing(backbone: Any, max_length: int) -> str | None:
         return f"sliding-window attention ({window} tokens) is shorter than the max length"
     if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager", ATTENTION):
         return f"attention implementation {config._attn_implementation!r} is kept as loaded"
-    _register()
+    register()
     backbone.set_attn_implementation(ATTENTION)
     return None
 
@@ -117,12 +57,12 @@ def enable_packing(backbone: Any, max_length: int) -> str | None:
 @dataclass
 class Row:
     """A packed row: token ids, their positions, the attention segments, and where each input
-    sequence's last token sits."""
+    sequence lies: (prefix start, shared length, own segment start, length)."""
 
     ids: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     segments: list[tuple[int, int, int, int]] = field(default_factory=list)
-    reads: list[int] = field(default_factory=list)
+    places: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def add(self, tokens: Sequence[int], first_position: int, prefix: tuple[int, int] = (0, 0)) -> tuple[int, int]:
         """Append a segment that attends to ``prefix`` (a span already in the row) and to itself."""
@@ -131,6 +71,16 @@ class Row:
         self.positions.extend(range(first_position, first_position + len(tokens)))
         self.segments.append((start, len(self.ids), *prefix))
         return start, len(self.ids)
+
+    def at(self, sequence: int, position: int) -> int:
+        """Where token ``position`` of input ``sequence`` sits in the row."""
+        prefix_start, shared, own_start, _ = self.places[sequence]
+        return prefix_start + position if position < shared else own_start + position - shared
+
+    @property
+    def reads(self) -> list[int]:
+        """Each input sequence's last token in the row."""
+        return [self.at(i, place[3] - 1) for i, place in enumerate(self.places)]
 
 
 def _shared_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -144,9 +94,8 @@ def _shared_length(a: Sequence[int], b: Sequence[int]) -> int:
 def pack(sequences: Sequence[Sequence[int]], share: bool = True) -> Row:
     """One row for ``sequences``; with ``share``, sequences with a common prefix of at least
     MIN_SHARED tokens are grouped and the prefix is placed once. A sequence is never cut inside its
-    last token: a continuation keeps at least one token, so every reward is read from its own segment
-    or, for a sequence equal to the prefix, from the prefix's last token."""
-    row = Row(reads=[0] * len(sequences))
+    last token: a continuation keeps at least one token, so every sequence has a segment of its own."""
+    row = Row(places=[(0, 0, 0, 0)] * len(sequences))
     order = sorted(range(len(sequences)), key=lambda i: tuple(sequences[i])) if share else range(len(sequences))
     groups: list[tuple[int, list[int]]] = []  # (shared length, members)
     for i in order:
@@ -163,124 +112,66 @@ def pack(sequences: Sequence[Sequence[int]], share: bool = True) -> Row:
         shared = min(shared, min(len(sequences[i]) for i in members) - 1)
         if len(members) == 1 or shared < MIN_SHARED:
             for i in members:
-                _, end = row.add(sequences[i], 0)
-                row.reads[i] = end - 1
+                start, _ = row.add(sequences[i], 0)
+                row.places[i] = (start, 0, start, len(sequences[i]))
             continue
         prefix = row.add(sequences[members[0]][:shared], 0)
         for i in members:
-            _, end = row.add(sequences[i][shared:], shared, prefix)
-            row.reads[i] = end - 1
+            start, _ = row.add(sequences[i][shared:], shared, prefix)
+            row.places[i] = (prefix[0], shared, start, len(sequences[i]))
     return row
 
 
-@dataclass(frozen=True)
-class Varlen:
-    """One varlen (flash) attention call per layer for a whole row: every segment's queries, and its
-    keys gathered as [prefix, own] so each segment's keys are contiguous; causal from the bottom right."""
-
-    cu_q: Any
-    cu_k: Any
-    max_q: int
-    max_k: int
-    key_index: Any
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What the attention implementation is handed: the row's segments, and a Varlen plan on GPUs."""
-
-    segments: list[tuple[int, int, int, int]]
-    varlen: Varlen | None = None
-
-
-def varlen_usable(backbone: Any) -> bool:
-    """Whether packed rows of ``backbone`` can use flash varlen attention: CUDA on Ampere or newer,
-    half precision, heads of at most 256, and a torch that has it (elsewhere the per-segment SDPA
-    loop runs). Decided once, when packing is enabled."""
-    import torch
-
-    config = backbone.config
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    weight = next(backbone.parameters())
-    device, dtype = weight.device, weight.dtype
-    if head_dim > 256 or device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
-        return False
-    if torch.cuda.get_device_capability(device) < (8, 0):  # flash attention needs Ampere or newer
-        return False
-    try:
-        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _varlen_plan(segments: Sequence[tuple[int, int, int, int]], device: Any) -> Varlen:
-    import torch
-
-    cu_q, cu_k, index, max_q, max_k = [0], [0], [], 0, 0
-    for start, end, prefix_start, prefix_end in segments:
-        index += [*range(prefix_start, prefix_end), *range(start, end)]
-        cu_q.append(cu_q[-1] + end - start)
-        cu_k.append(len(index))
-        max_q, max_k = max(max_q, end - start), max(max_k, cu_k[-1] - cu_k[-2])
-    return Varlen(
-        cu_q=torch.tensor(cu_q, dtype=torch.int32, device=device),
-        cu_k=torch.tensor(cu_k, dtype=torch.int32, device=device),
-        max_q=max_q,
-        max_k=max_k,
-        key_index=torch.tensor(index, dtype=torch.long, device=device),
-    )
-
-
-def _varlen_attention(query: Any, key: Any, value: Any, plan: Varlen, scaling: Any) -> Any:
-    """[1, heads, T, dim] in -> [1, T, heads, dim] out, as the attention interface returns it."""
-    from torch.nn.attention.varlen import varlen_attn
-
-    q = query[0].transpose(0, 1)
-    k = key[0].transpose(0, 1)[plan.key_index]
-    v = value[0].transpose(0, 1)[plan.key_index]
-    out = varlen_attn(
-        q.contiguous(),
-        k.contiguous(),
-        v.contiguous(),
-        plan.cu_q,
-        plan.cu_k,
-        plan.max_q,
-        plan.max_k,
-        scale=scaling,
-        window_size=(-1, 0),
-        enable_gqa=q.shape[1] != k.shape[1],
-    )
-    return out.unsqueeze(0)
-
-
-def packed_last_hidden(
-    backbone: Any, sequences: Sequence[Sequence[int]], device: Any, *, varlen: bool = False, share: bool = True
+def packed_hidden(
+    backbone: Any,
+    sequences: Sequence[Sequence[int]],
+    device: Any,
+    reads: Sequence[Sequence[int]] | None = None,
+    *,
+    varlen: bool = False,
+    share: bool = True,
+    bucket: Callable[[int], int] | None = None,
 ) -> Any:
-    """The backbone's last hidden state at each sequence's last token, [n, hidden], from one packed
-    row in which shared prefixes are computed once (unless not ``share``); attention by one varlen
-    flash call per layer when ``varlen`` (see ``varlen_usable``), else one SDPA per segment."""
+    """The backbone's last hidden states at ``reads`` (positions in each sequence; by default its
+    last token), stacked in order, [total reads, hidden], from one packed row in which shared
+    prefixes are computed once (unless not ``share``). Attention is one flash varlen call per layer
+    when ``varlen`` (see ``varlen_usable``), else one SDPA per segment. ``bucket`` rounds the row's
+    length up (compiled forwards see a bounded set of shapes); the filler is a segment never read."""
     import torch
 
     row = pack(sequences, share=share)
-    plan = _varlen_plan(row.segments, device) if varlen else None
+    if reads is None:
+        reads = [[len(s) - 1] for s in sequences]
+    index = [row.at(i, p) for i, positions in enumerate(reads) for p in positions]
+    ids, positions, segments = row.ids, row.positions, row.segments
+    width = bucket(len(ids)) if bucket else len(ids)
+    if width > len(ids):
+        filler = width - len(ids)
+        segments = [*segments, (len(ids), width, 0, 0)]
+        ids, positions = [*ids, *[ids[-1]] * filler], [*positions, *range(filler)]
     hidden = backbone(
-        input_ids=torch.tensor([row.ids], device=device),
-        position_ids=torch.tensor([row.positions], device=device),
-        **{BOUNDS: Layout(row.segments, plan)},
+        input_ids=torch.tensor([ids], device=device),
+        position_ids=torch.tensor([positions], device=device),
+        **{BOUNDS: layout_for(segments, device, varlen)},
     )[0]
-    return hidden[0, row.reads]
+    return hidden[0, torch.tensor(index, device=device)]
 
 
-class LastTokenPacking:
-    """For LoadedModels that apply a linear head to a decoder backbone's hidden state at the last
-    token: ``packing_backbone`` names the backbone; the rest is shared."""
+class Packing:
+    """For LoadedModels that apply a linear head to a decoder backbone's last hidden states:
+    ``packing_backbone`` names the backbone and ``read_positions`` where a sequence's reward is read
+    (its last token unless the format says otherwise); the rest is shared."""
 
     varlen = False
     """Packed rows use flash varlen attention (decided once, by ``varlen_usable``)."""
+    bucket: Callable[[int], int] | None = None
+    """Rounds row lengths up when the forward is compiled (models/compiling.py)."""
 
     def packing_backbone(self) -> Any:
         raise NotImplementedError
+
+    def read_positions(self, ids: Sequence[int]) -> list[int]:
+        return [len(ids) - 1]
 
     def enable_packing(self) -> None:
         if self.head is None:  # type: ignore[attr-defined]
@@ -289,11 +180,16 @@ class LastTokenPacking:
         why = enable_packing(self.packing_backbone(), self.info.max_length)  # type: ignore[attr-defined]
         self.packed = why is None
         self.varlen = self.packed and varlen_usable(self.packing_backbone())
-        self.info.packing = (
+        self.info.packing = (  # type: ignore[attr-defined]
             "on: one padding-free row per batch, attention per sequence" if why is None else f"off: {why}"
-        )  # type: ignore[attr-defined]
+        )
+
+    def packed_head(self, sequences: Sequence[Sequence[int]], reads: Sequence[Sequence[int]]) -> Any:
+        """The head's float outputs at ``reads``, stacked in order: [total reads, outputs]."""
+        backbone = self.packing_backbone()
+        device = self.device  # type: ignore[attr-defined]
+        hidden = packed_hidden(backbone, sequences, device, reads, varlen=self.varlen, bucket=self.bucket)
+        return self.head(hidden).float()  # type: ignore[attr-defined]
 
     def forward_packed(self, sequences: Sequence[Sequence[int]]) -> Any:
-        backbone = self.packing_backbone()
-        hidden = packed_last_hidden(backbone, sequences, self.device, varlen=self.varlen)  # type: ignore[attr-defined]
-        return self.head(hidden).float()  # type: ignore[attr-defined]
+        return self.packed_head(sequences, [self.read_positions(ids) for ids in sequences])

@@ -15,13 +15,13 @@ from typing import Any
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
-from rewardkit.models.packing import LastTokenPacking
+from rewardkit.models.packing import Packing
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "SequenceClassifierModel"]
 
 
-class SequenceClassifierModel(LastTokenPacking, LoadedModel):
+class SequenceClassifierModel(Packing, LoadedModel):
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         if self.head is None:
             return self.module(input_ids=input_ids, attention_mask=attention_mask).logits.float()

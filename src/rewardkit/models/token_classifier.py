@@ -9,12 +9,16 @@ from typing import Any
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
+from rewardkit.models.packing import Packing
 from rewardkit.models.token_level import TokenLevelReader, token_reader
 
 __all__ = ["FORMAT", "TokenClassifierModel"]
 
 
-class TokenClassifierModel(LoadedModel):
+class TokenClassifierModel(Packing, LoadedModel):
+    """Packed, the backbone's hidden states are read only at the step separators and the last
+    token, and the per-token head is applied there alone."""
+
     def __init__(self, *, reader: TokenLevelReader, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reader = reader
@@ -22,6 +26,16 @@ class TokenClassifierModel(LoadedModel):
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         logits = self.module(input_ids=input_ids, attention_mask=attention_mask).logits
         return self.reader(logits, input_ids, attention_mask)
+
+    def packing_backbone(self) -> Any:
+        return self.module.base_model
+
+    def read_positions(self, ids: Any) -> list[int]:
+        return self.reader.read_positions(ids)
+
+    def forward_packed(self, sequences: Any) -> Any:
+        reads = [self.read_positions(ids) for ids in sequences]
+        return self.reader.from_reads(self.packed_head(sequences, reads), reads)
 
 
 def detect(ckpt: Checkpoint) -> str | None:
@@ -31,6 +45,7 @@ def detect(ckpt: Checkpoint) -> str | None:
 
 def load(source: Loading) -> LoadedModel:
     ckpt, tokenizer, dtype, device, config = source.ckpt, source.tokenizer, source.dtype, source.device, source.config
+    import torch
     from transformers import AutoModelForTokenClassification
 
     module = AutoModelForTokenClassification.from_pretrained(str(ckpt.path), dtype=dtype)
@@ -43,6 +58,7 @@ def load(source: Loading) -> LoadedModel:
         FORMAT,
         source,
         module=module,
+        head=classifier if isinstance(classifier, torch.nn.Linear) else None,
         head_text=f"per-token {type(classifier).__name__} ({num_labels} labels)",
         pooling=pooling,
         num_labels=1,

@@ -86,6 +86,26 @@ class TokenLevelReader:
         steps = [good[row, index].tolist() for row, index in enumerate(positions)]
         return StepRewards(values=gather_last(good, attention_mask).unsqueeze(-1), steps=steps, positions=positions)
 
+    def read_positions(self, ids: Any) -> list[int]:
+        """Where a packed forward reads one sequence: each step separator, then its last token."""
+        last = len(ids) - 1
+        if not self.is_process:
+            return [last]
+        return [p for p, token in enumerate(ids) if token == self.separator_id] + [last]
+
+    def from_reads(self, logits: Any, reads: list[list[int]]) -> Any:
+        """Rewards from the logits at ``read_positions`` of each sequence, stacked [total reads, labels]."""
+        if not self.is_process:
+            return logits.float()
+        good = logits.float().softmax(dim=-1)[:, 1]
+        steps, lasts, offset = [], [], 0
+        for positions in reads:
+            steps.append(good[offset : offset + len(positions) - 1].tolist())
+            offset += len(positions)
+            lasts.append(offset - 1)
+        values = good[lasts].unsqueeze(-1)
+        return StepRewards(values=values, steps=steps, positions=[positions[:-1] for positions in reads])
+
     def describe(self, separator: str | None, tokenizer: Any = None) -> tuple[str, dict[str, Any] | None]:
         """(pooling text, the steps facts for /info)."""
         if not self.is_process:

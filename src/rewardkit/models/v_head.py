@@ -15,6 +15,7 @@ from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
+from rewardkit.models.packing import Packing
 from rewardkit.models.pooling import before_first_pad_index, gather_at
 
 __all__ = ["FORMAT", "VHeadModel"]
@@ -22,7 +23,7 @@ __all__ = ["FORMAT", "VHeadModel"]
 BACKBONE_PREFIXES = ("rwtranrsformer", "transformer", "model")
 
 
-class VHeadModel(LoadedModel):
+class VHeadModel(Packing, LoadedModel):
     def __init__(self, *, read_pad_id: int, skip: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.read_pad_id = read_pad_id
@@ -32,6 +33,15 @@ class VHeadModel(LoadedModel):
         hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
         index = before_first_pad_index(input_ids, attention_mask, self.read_pad_id, self.skip)
         return self.head(gather_at(hidden, index)).float()
+
+    def packing_backbone(self) -> Any:
+        return self.module
+
+    def read_positions(self, ids: Any) -> list[int]:
+        import torch
+
+        row = torch.tensor([list(ids)])
+        return [int(before_first_pad_index(row, torch.ones_like(row), self.read_pad_id, self.skip)[0])]
 
 
 def backbone_prefix(ckpt: Checkpoint) -> str | None:

@@ -15,7 +15,7 @@ from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
-from rewardkit.models.packing import LastTokenPacking
+from rewardkit.models.packing import Packing
 from rewardkit.models.pooling import gather_last
 
 __all__ = ["FORMAT", "ValueHeadModel"]
@@ -23,7 +23,7 @@ __all__ = ["FORMAT", "ValueHeadModel"]
 LEGACY_PREFIXES = ("value_head",)
 
 
-class ValueHeadModel(LastTokenPacking, LoadedModel):
+class ValueHeadModel(Packing, LoadedModel):
     def packing_backbone(self) -> Any:
         return self.module
 
