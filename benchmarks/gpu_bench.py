@@ -4,6 +4,7 @@ rows with shared prompts computed once, on a reward model of a real shape with r
     python benchmarks/gpu_bench.py                      # 0.5B shape, bf16, about 2-3 minutes on an H100/H200
     python benchmarks/gpu_bench.py --shape 1.5b --dtype bfloat16
     python benchmarks/gpu_bench.py --shape tiny --device cpu --dtype float32   # a smoke run anywhere
+    python benchmarks/gpu_bench.py --shape 135m --device cpu --dtype float32 --batch-tokens 4096 --compile
 
 Workloads (token ids with HH-RLHF-like lengths, no tokenizer needed):
 - online: distinct texts of 40-512 tokens;
@@ -96,7 +97,7 @@ def run_padded(model: Any, sequences: list[list[int]], budget: int, rows: int) -
     return scores
 
 
-def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool) -> list[float]:
+def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool, bucket: Any = None) -> list[float]:
     from rewardkit.models.packing import packed_hidden
     from rewardkit.models.segment_attention import varlen_usable
 
@@ -104,7 +105,7 @@ def run_packed(model: Any, sequences: list[list[int]], budget: int, share: bool)
     varlen = varlen_usable(model.model)
     for batch in batches(sequences, budget, 10**9, padded=False):
         picked = [sequences[i] for i in batch]
-        hidden = packed_hidden(model.model, picked, model.device, varlen=varlen, share=share)
+        hidden = packed_hidden(model.model, picked, model.device, varlen=varlen, share=share, bucket=bucket)
         out = model.score(hidden).float().flatten().tolist()
         for i, value in zip(batch, out):
             scores[i] = value
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=512, help="Sequences per workload.")
     parser.add_argument("--batch-tokens", type=int, default=32768, help="Real tokens per packed row.")
     parser.add_argument("--batch-size", type=int, default=64, help="Rows per padded batch.")
+    parser.add_argument("--compile", action="store_true", help="Add packed + shared prompt with compiled layers.")
     args = parser.parse_args()
 
     import torch
@@ -153,17 +155,32 @@ def main() -> None:
     def padded(seqs: list[list[int]]) -> list[float]:
         return run_padded(model, seqs, args.batch_tokens, args.batch_size)
 
+    def packed(share: bool, bucket: Any = None) -> Any:
+        return lambda seqs: run_packed(model, seqs, args.batch_tokens, share, bucket)
+
+    results: dict[str, list[tuple[str, Any]]] = {}
     for name, groups in workloads(args.sequences).items():
-        base = measure(padded, groups, args.device)
-        enable_packing(model.model, 4096)
-        rows = [("transformers padded", base)]
-        for label, share in (("rewardkit packed", False), ("packed + shared prompt", True)):
-
-            def packed(seqs: list[list[int]], share: bool = share) -> list[float]:
-                return run_packed(model, seqs, args.batch_tokens, share)
-
-            rows.append((label, measure(packed, groups, args.device)))
         model.model.set_attn_implementation("sdpa")
+        results[name] = [("transformers padded", measure(padded, groups, args.device))]
+        enable_packing(model.model, 4096)
+        for label, share in (("rewardkit packed", False), ("packed + shared prompt", True)):
+            results[name].append((label, measure(packed(share), groups, args.device)))
+    if args.compile:  # after every eager contender: compiled layers stay compiled
+        from rewardkit.models.compiling import bucket_length
+
+        started = time.perf_counter()
+        for layer in model.model.layers:
+            layer.compile(dynamic=True)
+        with torch.inference_mode():
+            for count, length in ((3, 40), (7, 90)):
+                run_packed(
+                    model, [[5 + i] * (length + i) for i in range(count)], args.batch_tokens, True, bucket_length
+                )
+        print(f"compiling and warming up took {time.perf_counter() - started:.0f} s")
+        for name, groups in workloads(args.sequences).items():
+            results[name].append(("shared + compiled", measure(packed(True, bucket_length), groups, args.device)))
+    for name, rows in results.items():
+        base = rows[0][1]
         for label, (tok_s, seq_s, mem, scores) in rows:
             diff = max(abs(a - b) for a, b in zip(scores, base[3]))
             print(f"{name:8} {label:22} {tok_s:10.0f} {seq_s:8.1f} {mem:9.2f} {diff:11.2e} {tok_s / base[0]:8.2f}x")

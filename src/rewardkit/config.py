@@ -76,6 +76,12 @@ class ModelConfig:
         "token is computed (decoder classifiers and value heads of llama/qwen2/qwen3/mistral; /info says "
         "whether a model is packed and why not). --no-packing keeps the padded forward.",
     )
+    compile: bool = _opt(
+        False,
+        "torch.compile the packed forward's decoder layers (one graph shared by every layer, any row length), "
+        "compiled at start-up by a warm-up forward so no request waits for it. Start-up takes longer "
+        "(about 40 s for a 30-layer model on CPU); gains are in benchmarks/RESULTS.md. Needs a packed model.",
+    )
     batch_invariant: bool = _opt(
         False,
         "Bit-identical scores for a text whatever else is batched with it (RL runs that need reproducible "

@@ -41,6 +41,8 @@ class ModelInfo:
     pairwise: dict[str, Any] | None = None
     packing: str = "off: the format's own padded forward"
     """'on: ...' when batches run padding-free (models/packing.py), else 'off: why'."""
+    compiled: str = "off"
+    """'on: ...' when the packed forward is compiled (--compile, models/compiling.py)."""
     batch_invariant: bool = False
     # held-out figures `rewardkit train` wrote into config.json (rewardkit_evaluation), if any
     evaluation: dict[str, Any] | None = None

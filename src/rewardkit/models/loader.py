@@ -115,6 +115,10 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
         model.enable_packing()
     else:
         model.info.packing = "off: --no-packing"
+    if config.compile:
+        from rewardkit.models.compiling import compile_packed
+
+        model.info.compiled = compile_packed(model)
     return model
 
 

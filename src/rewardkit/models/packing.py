@@ -152,6 +152,7 @@ def packed_hidden(
     hidden = backbone(
         input_ids=torch.tensor([ids], device=device),
         position_ids=torch.tensor([positions], device=device),
+        use_cache=False,
         **{BOUNDS: layout_for(segments, device, varlen)},
     )[0]
     return hidden[0, torch.tensor(index, device=device)]

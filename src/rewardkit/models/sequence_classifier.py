@@ -33,7 +33,7 @@ class SequenceClassifierModel(Packing, LoadedModel):
     def pooled(self, input_ids: Any, attention_mask: Any) -> Any:
         """The hidden state the ``score`` head reads: the backbone's at the last attended token.
         Training a head on these features trains exactly what serving computes."""
-        hidden = self.module.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+        hidden = self.module.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)[0]
         return gather_last(hidden, attention_mask)
 
 

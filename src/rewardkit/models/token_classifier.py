@@ -24,7 +24,7 @@ class TokenClassifierModel(Packing, LoadedModel):
         self.reader = reader
 
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        logits = self.module(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits = self.module(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         return self.reader(logits, input_ids, attention_mask)
 
     def packing_backbone(self) -> Any:

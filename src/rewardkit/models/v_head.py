@@ -30,7 +30,7 @@ class VHeadModel(Packing, LoadedModel):
         self.skip = skip
 
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
+        hidden = self.module(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)[0]
         index = before_first_pad_index(input_ids, attention_mask, self.read_pad_id, self.skip)
         return self.head(gather_at(hidden, index)).float()
 

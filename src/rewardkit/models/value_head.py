@@ -28,7 +28,7 @@ class ValueHeadModel(Packing, LoadedModel):
         return self.module
 
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        hidden = self.module(input_ids=input_ids, attention_mask=attention_mask)[0]
+        hidden = self.module(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)[0]
         return self.head(gather_last(hidden, attention_mask)).float()
 
 
