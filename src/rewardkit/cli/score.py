@@ -1,4 +1,4 @@
-"""`rewardkit score`: score a JSONL file offline with one local model."""
+"""`rewardkit score`: score a table (JSONL, Parquet, CSV, a datasets folder) in bulk, resumably, here or on Ray."""
 
 from __future__ import annotations
 
@@ -7,30 +7,88 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli.common import fail
+from rewardkit.cli.common import CLI_ERRORS, fail
 from rewardkit.cli.options import build_config, config_options
 from rewardkit.config import EngineConfig, ModelConfig, help_text
-from rewardkit.errors import RewardKitError
 
 __all__ = ["score"]
+
+FIELDS = "Default: a row's 'messages', else 'text', else 'query'."
 
 
 @config_options(ModelConfig)
 def score(
     model: str = typer.Argument(..., help="Checkpoint folder, or 'builtin'."),
-    input_path: Path = typer.Argument(..., metavar="INPUT.jsonl", help="One {'text'|'query'|'messages'} per line."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the rows with a 'score' added."),
+    input_path: Path = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="A .jsonl(.gz), .parquet or .csv(.gz) file, or a Hugging Face datasets folder (save_to_disk).",
+    ),
+    output: Path = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Where the rows go, every input column kept and 'score', 'truncated' (and 'objectives', 'steps') "
+        "added: .jsonl, .jsonl.gz, .parquet or .csv. Beside it: OUT.progress.json while running, "
+        "OUT.manifest.json when done, OUT.errors.jsonl for skipped rows.",
+    ),
+    text_field: str | None = typer.Option(None, help=f"Column holding full texts (template applied). {FIELDS}"),
+    messages_field: str | None = typer.Option(None, help=f"Column holding [{{role, content}}] lists. {FIELDS}"),
+    prompt_field: str | None = typer.Option(None, help="Column holding the prompt; with --response-field."),
+    response_field: str | None = typer.Option(
+        None, help="Column holding the response, templated with --prompt-field as a user turn and its answer."
+    ),
+    chunk_rows: int = typer.Option(2048, min=1, help="Rows read, scored and committed at a time."),
+    on_error: str = typer.Option(
+        "stop",
+        help="A bad row (unreadable, missing field, non-finite score): 'stop' names it, keeping every row "
+        "before it committed; 'skip' writes it to OUT.errors.jsonl and goes on.",
+    ),
+    overwrite: bool = typer.Option(
+        False, help="Start over, replacing OUT. Without it a killed run continues where it stopped."
+    ),
+    backend: str = typer.Option(
+        "local", help="'local' (this process) or 'ray' (Ray Data; RAY_ADDRESS or a local Ray)."
+    ),
+    actors: int = typer.Option(1, min=1, help="Ray: model replicas (one loaded model per actor)."),
+    gpus_per_actor: float = typer.Option(0.0, min=0.0, help="Ray: GPUs each actor reserves."),
+    cpus_per_actor: float = typer.Option(1.0, min=0.0, help="Ray: CPUs each actor reserves."),
     max_batch_tokens: int | None = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens")),
     **options: Any,
 ) -> None:
-    """Score a JSONL file offline, in order, with a progress bar."""
-    from rewardkit.scoring.bulk import score_file
-    from rewardkit.scoring.model import RewardModel
+    """Score a table in bulk: streamed in chunks (constant memory), committed chunk by chunk, resumed
+    by running the same command again after a crash or kill."""
+    from rewardkit.scoring.bulk import BulkSettings, Columns
 
+    if on_error not in ("stop", "skip"):
+        fail(ValueError(f"--on-error must be 'stop' or 'skip', got {on_error!r}"))
+    if backend not in ("local", "ray"):
+        fail(ValueError(f"--backend must be 'local' or 'ray', got {backend!r}"))
     config = build_config(ModelConfig, options)
     try:
-        reward_model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
-        count = score_file(reward_model, input_path, output)
-    except (RewardKitError, OSError) as exc:
+        columns = Columns(text_field, messages_field, prompt_field, response_field)
+        settings = BulkSettings(chunk_rows=chunk_rows, on_error=on_error, overwrite=overwrite)  # type: ignore[arg-type]
+        if backend == "ray":
+            from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
+
+            pool = RayPool(actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor)
+            summary = score_table_on_ray(model, config, input_path, output, columns, settings, pool, max_batch_tokens)
+        else:
+            from rewardkit.scoring.bulk import score_table
+            from rewardkit.scoring.model import RewardModel
+
+            reward_model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
+            summary = score_table(reward_model, input_path, output, columns, settings)
+    except CLI_ERRORS as exc:
         fail(exc)
-    typer.echo(f"scored {count} rows -> {output}")
+    if summary.complete and summary.seconds == 0.0:
+        typer.echo(f"{output} is already complete ({summary.scored} rows scored); --overwrite scores it again")
+        return
+    rate = f", {summary.tokens / summary.seconds:,.0f} tokens/s" if summary.tokens and summary.seconds else ""
+    resumed = f", resumed at row {summary.resumed_at}" if summary.resumed_at else ""
+    typer.echo(
+        f"scored {summary.scored} rows ({summary.skipped} skipped, {summary.truncated} truncated) -> {output} "
+        f"in {summary.seconds:.1f} s{rate}{resumed}"
+    )
+    if summary.skipped:
+        typer.echo(f"skipped rows and why: {output}.errors.jsonl")

@@ -91,9 +91,20 @@ class RewardModel(OneModel, SyncFront):
 
     def score_items(self, items: Sequence[TokenizedItem], *, progress: bool = False) -> list[ScoreResult]:
         """Scores for already-encoded sequences, in input order; a non-finite score raises."""
+        results = self.outcomes(items, progress=progress)
+        for result in results:
+            if isinstance(result, ModelOutputError):
+                raise result
+        return results  # type: ignore[return-value]
+
+    def outcomes(
+        self, items: Sequence[TokenizedItem], *, progress: bool = False
+    ) -> list[ScoreResult | ModelOutputError]:
+        """Like ``score_items``, but an item the model fails on (a non-finite score) is returned as its
+        error in its place, so bulk runs can skip it and keep the rest."""
         from tqdm.auto import tqdm
 
-        results: list[ScoreResult | None] = [None] * len(items)
+        results: list[ScoreResult | ModelOutputError | None] = [None] * len(items)
         with tqdm(total=len(items), disable=not progress, unit="seq", desc="scoring") as bar:
             for batch in plan_batches(
                 [i.length for i in items],
@@ -104,8 +115,6 @@ class RewardModel(OneModel, SyncFront):
             ):
                 output = self.runner.run([items[i] for i in batch])
                 for i, result in zip(batch, output.results):
-                    if isinstance(result, ModelOutputError):
-                        raise result
                     results[i] = result
                 bar.update(len(batch))
         return [r for r in results if r is not None]
