@@ -213,6 +213,14 @@ class ServerConfig:
         "HTTP 503, then exit.",
     )
     log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])
+    ray_replicas: int = _opt(
+        0,
+        "Serve N replicas of this server behind one HTTP endpoint on Ray Serve (each its own model copy, engine "
+        "and batching; Ray restarts a replica that dies). Connects to RAY_ADDRESS, else starts a local Ray. "
+        "0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
+    )
+    ray_cpus_per_replica: float = _opt(1.0, "With --ray-replicas: CPUs each replica reserves (its torch threads).")
+    ray_gpus_per_replica: float = _opt(0.0, "With --ray-replicas: GPUs each replica reserves.")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ from rewardkit.serving.metrics import ServerMetrics
 from rewardkit.serving.middleware import Drain, GuardMiddleware, Limits
 from rewardkit.serving.routes import router
 
-__all__ = ["build", "build_ensemble", "create_app"]
+__all__ = ["build", "build_ensemble", "build_from_sources", "create_app", "is_url"]
 
 
 def create_app(
@@ -101,3 +101,46 @@ def build_ensemble(
         for member in members
     ]
     return create_app(EnsembleService(services, names, ensemble_config), server_config, metrics)
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def check_ensemble_sources(sources: list[str], config: EnsembleConfig) -> None:
+    """Fail before serving, not inside the server's startup: a bad reference set, a down member."""
+    from rewardkit.client import Client
+    from rewardkit.errors import MemberFailedError
+    from rewardkit.scoring.ensemble import read_reference
+
+    if config.standardize:
+        read_reference(config.standardize)
+    for url in filter(is_url, sources):
+        with Client(url, api_key=os.environ.get("REWARDKIT_MEMBER_API_KEY"), timeout=10.0) as member:
+            if not member.health():
+                raise MemberFailedError(f"ensemble member {url} does not answer GET /health with 200")
+
+
+def build_from_sources(
+    sources: list[str],
+    model_config: Any,
+    engine_config: Any,
+    server_config: ServerConfig,
+    ensemble_config: EnsembleConfig,
+) -> tuple[FastAPI, str]:
+    """What `rewardkit serve` serves (and each Ray Serve replica): one checkpoint, or several
+    checkpoints and server URLs as an ensemble; returns the app and a line saying what it is."""
+    from rewardkit.models import open_model
+    from rewardkit.scoring.ensemble import member_names
+
+    if len(sources) == 1 and not is_url(sources[0]):
+        loaded = open_model(sources[0], model_config)
+        info = loaded.info
+        what = f"{info.format} {info.architecture} on {info.device} ({info.dtype}), max length {info.max_length}"
+        return build(loaded, model_config, engine_config, server_config), what
+    check_ensemble_sources(sources, ensemble_config)
+    members = [s if is_url(s) else open_model(s, model_config) for s in sources]
+    application = build_ensemble(
+        members, member_names(sources), model_config, engine_config, server_config, ensemble_config
+    )
+    return application, f"an ensemble of {len(sources)} ({ensemble_config.ensemble})"

@@ -1,0 +1,89 @@
+"""`rewardkit serve MODEL --ray-replicas 2` on a local Ray: OpenRLHF-style one-sample requests spread
+over both replicas with the single-model scores, and a replica killed with SIGKILL under load costs
+no request more than one retry; Ray brings a replacement up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import tiny_models
+from processes import start_server, stop_server
+
+from rewardkit import RewardModel
+
+pytest.importorskip("ray.serve")
+pytestmark = pytest.mark.e2e
+HEADER = "x-rewardkit-replica"
+
+
+def reward(url: str, text: str) -> tuple[float, str, int]:
+    """One OpenRLHF-style request, retried on a failed connection or a 5xx: (reward, replica, attempts)."""
+    for attempt in range(1, 6):
+        try:
+            answer = httpx.post(f"{url}/get_reward", json={"query": [text]}, timeout=60)
+        except httpx.TransportError:
+            continue
+        if answer.status_code < 500:
+            assert answer.status_code == 200, answer.text
+            return answer.json()["rewards"][0], answer.headers[HEADER], attempt
+    raise AssertionError(f"no answer for {text[:30]!r} in 5 attempts")
+
+
+@pytest.fixture(scope="module")
+def replicas(llama_dir):
+    proc, url = start_server(str(llama_dir), "--ray-replicas", "2", "--ray-cpus-per-replica", "1", ready_timeout=240)
+    yield url
+    stop_server(proc)
+    assert proc.wait(timeout=60) is not None
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return [t[: 40 + 7 * i] for i, t in enumerate(tiny_models.hh_texts(48))]
+
+
+def test_one_sample_requests_spread_over_both_replicas_with_single_server_scores(replicas, llama_dir, texts):
+    expected = RewardModel.load(llama_dir).score(texts)
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda t: reward(replicas, t), texts))
+    assert [a[0] for a in answers] == pytest.approx(expected, abs=1e-5)
+    assert len({a[1] for a in answers}) == 2
+    assert httpx.get(f"{replicas}/health").json() == {"status": "ok"}
+
+
+def test_a_replica_killed_under_load_costs_no_request_more_than_a_retry(replicas, llama_dir, texts):
+    expected = dict(zip(texts, RewardModel.load(llama_dir).score(texts)))
+    victim = reward(replicas, texts[0])[1]
+    results: list[tuple[str, float, str, int]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        i = 0
+        while not stop.is_set():
+            text = texts[i % len(texts)]
+            results.append((text, *reward(replicas, text)))
+            i += 1
+
+    workers = [threading.Thread(target=load) for _ in range(8)]
+    for w in workers:
+        w.start()
+    time.sleep(2)
+    os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # the replica's own PID, from its answers
+    time.sleep(6)
+    stop.set()
+    for w in workers:
+        w.join(timeout=120)
+    assert results and max(r[3] for r in results) <= 2
+    assert [r[1] for r in results] == pytest.approx([expected[r[0]] for r in results], abs=1e-5)
+
+    deadline = time.monotonic() + 120  # Ray replaces the dead replica: two replicas answer again
+    seen: set[str] = set()
+    while time.monotonic() < deadline and len(seen - {victim}) < 2:
+        seen |= {reward(replicas, t)[1] for t in texts[:8]}
+    assert len(seen - {victim}) == 2
