@@ -1,7 +1,7 @@
 """`rewardkit score`: a table in, the same rows with scores out, streamed and resumable.
 
 Rows are read, encoded and scored in chunks of ``chunk_rows`` (constant memory whatever the input
-size; the next chunk is read and tokenized while this one is scored), batched by the model's own
+size; on a GPU the next chunk is read and tokenized while this one is scored), batched by the model's own
 planner within a chunk and written back in input order. After each chunk the output, the error file
 and ``OUT.progress.json`` (rows done, the output's committed state, and what identifies the run:
 input, model, settings) are made durable in that order, so a run killed at any point and started
@@ -321,13 +321,17 @@ def _stream(run: _Run, sink: Sink, columns: Columns, summary: BulkSummary, progr
     outputs, steps = bool(info.outputs), bool(info.steps)
     chunks = _chunks(run, columns, summary.rows)
     total = run.source.count()
+    # On a GPU the next chunk is read and tokenized while this one is scored; on a CPU that thread would
+    # take cores from the forward itself (measured slower, benchmarks/RESULTS.md), so it runs in turn.
+    ahead = run.model.model.device.type != "cpu"
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardkit-read") as reader,
         tqdm(total=total, initial=summary.rows, disable=not progress, unit="row", desc="scoring") as bar,
     ):
-        ahead = reader.submit(next, chunks, None)
-        while (chunk := ahead.result()) is not None:
-            ahead = reader.submit(next, chunks, None)  # read and tokenize the next chunk meanwhile
+        pending = reader.submit(next, chunks, None) if ahead else None
+        while (chunk := pending.result() if pending else next(chunks, None)) is not None:
+            if ahead:
+                pending = reader.submit(next, chunks, None)
             outcomes = run.model.outcomes(chunk.items)
             written = []
             for position, (row, item, outcome) in enumerate(zip(chunk.rows, chunk.items, outcomes)):
