@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=64,
         help="openrlhf-style micro-batch size within a request.",
     )
+    p.add_argument(
+        "--rewardkit-flags",
+        default="",
+        help="Extra `rewardkit serve` flags for the rewardkit contender only (e.g. '--compile'); with "
+        "--before-ref HEAD this measures a flag by itself.",
+    )
     p.add_argument("--repeats", type=int, default=1, help="Measurements per server and workload; medians reported.")
     p.add_argument(
         "--max-tokens",
@@ -315,8 +321,11 @@ def _summary(rec: dict[str, Any]) -> str:
 
 
 def server_args(name: str, args: argparse.Namespace) -> list[str]:
-    """Per-server flags: rewardkit runs with its defaults, and the batched recipe with its own (8, 100 ms)."""
-    if name in ("rewardkit", "rewardkit-before"):
+    """Per-server flags: rewardkit runs with its defaults plus --rewardkit-flags (rewardkit-before
+    without them, so one run can measure a flag), and the batched recipe with its own (8, 100 ms)."""
+    if name == "rewardkit":
+        return ["--log-level", "warning", *args.rewardkit_flags.split()]
+    if name == "rewardkit-before":
         return ["--log-level", "warning"]
     if name == "openrlhf":
         return ["--batch-size", str(args.baseline_batch_size)]
