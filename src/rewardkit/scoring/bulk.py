@@ -29,7 +29,7 @@ from rewardkit.scoring.steps import ScoreConversations, ScoreTexts
 from rewardkit.templating import validate_conversation
 from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 
-__all__ = ["BulkSettings", "BulkSummary", "Columns", "score_file", "score_table", "scored_row"]
+__all__ = ["BulkSettings", "BulkSummary", "Columns", "encode_row", "score_file", "score_table", "scored_row"]
 
 OnError = Literal["stop", "skip"]
 
@@ -71,6 +71,14 @@ class Columns:
             f"no 'text', 'query' or 'messages' value (the row has {columns}); name one with --text-field, "
             "--messages-field or --prompt-field/--response-field"
         )
+
+
+def encode_row(model: RewardModel, columns: Columns, row: dict[str, Any]) -> TokenizedItem:
+    """The one sequence ``row`` asks to score, through the scoring core (its checks and template)."""
+    value = columns.value(row)
+    step = ScoreTexts([value]) if isinstance(value, str) else ScoreConversations([value])
+    (item,) = model.core.encode(step)
+    return item
 
 
 def _present(row: dict[str, Any], key: str) -> Any:
@@ -291,9 +299,7 @@ def _chunks(run: _Run, columns: Columns, start: int) -> Iterator[_Chunk]:
             try:
                 if isinstance(row, InvalidInputError):
                     raise row
-                value = columns.value(row)
-                step = ScoreTexts([value]) if isinstance(value, str) else ScoreConversations([value])
-                (item,) = run.model.core.encode(step)
+                item = encode_row(run.model, columns, row)
             except InvalidInputError as exc:
                 message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
                 if stop:

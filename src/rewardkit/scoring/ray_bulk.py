@@ -20,8 +20,7 @@ from typing import Any
 from rewardkit.config import ModelConfig
 from rewardkit.data.tables import open_sink, open_source
 from rewardkit.errors import InvalidInputError, ModelOutputError, RewardKitError
-from rewardkit.scoring.bulk import BulkSettings, BulkSummary, Columns, scored_row
-from rewardkit.scoring.steps import ScoreConversations, ScoreTexts
+from rewardkit.scoring.bulk import BulkSettings, BulkSummary, Columns, encode_row, scored_row
 
 __all__ = ["RayPool", "score_table_on_ray"]
 
@@ -56,9 +55,7 @@ class ScoringActor:
         out: list[dict[str, Any]] = [dict(row) for row in rows]
         for position, row in enumerate(rows):
             try:
-                value = self.columns.value(row)
-                step = ScoreTexts([value]) if isinstance(value, str) else ScoreConversations([value])
-                (item,) = self.model.core.encode(step)
+                item = encode_row(self.model, self.columns, row)
             except InvalidInputError as exc:
                 self._fail(out[position], str(exc))
                 continue
