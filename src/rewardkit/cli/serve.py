@@ -25,13 +25,14 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     """Serve MODEL(s) over HTTP: POST /get_reward (OpenRLHF), /score (messages), /best_of_n, /compare,
     /rank, GET /health, /metrics, /info. Several models (or server URLs) are served as one ensemble."""
     from rewardkit.serving import build_from_sources, run_server
+    from rewardkit.serving.app import is_url
 
     sources = models or ["builtin"]
     model_config = build_config(ModelConfig, options)
     engine_config = build_config(EngineConfig, options)
     server_config = build_config(ServerConfig, options)
     ensemble_config = build_config(EnsembleConfig, options)
-    if len(sources) == 1 and ensemble_config != EnsembleConfig():
+    if len(sources) == 1 and not is_url(sources[0]) and ensemble_config != EnsembleConfig():
         typer.secho("warning: --ensemble/--uwo-lambda/--standardize apply to several models; ignored", err=True)
     if server_config.ray_replicas:
         from rewardkit.serving.ray import serve_on_ray
