@@ -279,15 +279,21 @@ def build_deepspeed_chat_opt(out: Path, *, seed: int = 0) -> Path:
         dropout=0.0,
     )
     backbone = OPTModel(cfg).eval()
+    return _write_dschat(out, cfg, backbone, tok, seed, cfg.word_embed_proj_dim, "OPTForCausalLM", bin_format=True)
+
+
+def _write_dschat(out: Path, cfg, backbone, tok, seed: int, width: int, architecture: str, **write) -> Path:
+    """What DeepSpeed-Chat's save_hf_format writes for a backbone: ``rwtranrsformer.*`` and a
+    ``v_head.weight`` [1, width]; config.json the base model's, with create_hf_model's
+    end_token_id = eos and pad_token_id = eos."""
     g = torch.Generator().manual_seed(seed)
     state = _prefixed("rwtranrsformer.", backbone)
-    state["v_head.weight"] = _randn(g, 1, cfg.word_embed_proj_dim)
-    # create_hf_model: model_config.end_token_id = tokenizer.eos_token_id; pad_token_id = eos_token_id
+    state["v_head.weight"] = _randn(g, 1, width)
     config = cfg.to_dict()
-    config["architectures"] = ["OPTForCausalLM"]
+    config["architectures"] = [architecture]
     config["end_token_id"] = tok.eos_token_id
     config["pad_token_id"] = config["eos_token_id"]
-    return _write(out, state, config, tok, bin_format=True)
+    return _write(out, state, config, tok, **write)
 
 
 def build_deepspeed_chat_llama(out: Path, *, seed: int = 0) -> Path:
@@ -295,14 +301,7 @@ def build_deepspeed_chat_llama(out: Path, *, seed: int = 0) -> Path:
     config.json the Llama config (LlamaForCausalLM) with pad_token_id = eos_token_id and end_token_id."""
     tok = tiny_models.decoder_tokenizer()
     cfg, backbone = _llama(tok, seed)
-    g = torch.Generator().manual_seed(seed)
-    state = _prefixed("rwtranrsformer.", backbone)
-    state["v_head.weight"] = _randn(g, 1, cfg.hidden_size)
-    config = cfg.to_dict()
-    config["architectures"] = ["LlamaForCausalLM"]
-    config["end_token_id"] = tok.eos_token_id
-    config["pad_token_id"] = config["eos_token_id"]
-    return _write(out, state, config, tok)
+    return _write_dschat(out, cfg, backbone, tok, seed, cfg.hidden_size, "LlamaForCausalLM")
 
 
 def build_trlx_gptj(out: Path, *, seed: int = 0) -> Path:

@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,17 @@ from typing import Any
 
 from rewardkit.errors import InvalidInputError
 
-__all__ = ["INPUT_KINDS", "OUTPUT_KINDS", "Sink", "Source", "open_sink", "open_source", "table_kind"]
+__all__ = [
+    "INPUT_KINDS",
+    "OUTPUT_KINDS",
+    "Sink",
+    "Source",
+    "files_under",
+    "listing_digest",
+    "open_sink",
+    "open_source",
+    "table_kind",
+]
 
 INPUT_KINDS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 INPUT_KINDS |= {".csv.gz": "csv"}
@@ -47,6 +58,24 @@ def table_kind(path: Path, *, reading: bool) -> str:
 # ----------------------------------------------------------------------------------------------- reading
 
 
+def files_under(path: Path) -> list[Path]:
+    """``path`` itself, or every file under a folder, sorted."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def listing_digest(path: Path) -> Any:
+    """A sha256 over the name (relative to ``path``'s parent), size and modification time of every
+    file in ``files_under(path)``: what identifies a file or folder without reading it; callers add
+    whatever content they also hash."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in files_under(path):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path.parent)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest
+
+
 @dataclass(frozen=True)
 class Source:
     """One input table. ``rows(start)`` yields (where, row or error) from row index ``start`` on."""
@@ -65,22 +94,17 @@ class Source:
 
             return int(pq.ParquetFile(self.path).metadata.num_rows)
         if self.kind == "hf":
-            return len(self._dataset())
+            return len(self.dataset())
         return None
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this input for a resumed run: its files' names, sizes and modification
         times, and a hash of each file's first and last MiB."""
-        import hashlib
-
-        files = sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
-        digest = hashlib.sha256()
-        for file in files:
-            stat = file.stat()
-            digest.update(f"{file.relative_to(self.path.parent)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest = listing_digest(self.path)
+        for file in files_under(self.path):
             with file.open("rb") as f:
                 digest.update(f.read(1 << 20))
-                if stat.st_size > 2 << 20:
+                if file.stat().st_size > 2 << 20:
                     f.seek(-(1 << 20), os.SEEK_END)
                     digest.update(f.read())
         return {"path": str(self.path.resolve()), "kind": self.kind, "sha256": digest.hexdigest()}
@@ -131,7 +155,8 @@ class Source:
                         yield f"{self.path} row {index}", row
                 skipped += batch.num_rows
 
-    def _dataset(self) -> Any:
+    def dataset(self) -> Any:
+        """The ``datasets`` Dataset of an ``hf`` source (one split)."""
         import datasets
 
         try:
@@ -148,7 +173,7 @@ class Source:
         return loaded
 
     def _hf(self, start: int) -> Iterator[Item]:
-        dataset = self._dataset()
+        dataset = self.dataset()
         for first in range(start, len(dataset), 1024):
             columns = dataset[first : first + 1024]
             names = list(columns)
@@ -174,7 +199,7 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-class Sink:
+class Sink(ABC):
     """Chunks out, committed one at a time. ``state`` (from an earlier ``commit``) resumes: whatever
     was written after that commit is dropped. Subclasses write one format."""
 
@@ -182,13 +207,15 @@ class Sink:
         self.path = path
         self.state = dict(state or {})
 
+    @abstractmethod
     def write(self, rows: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
+        """Write ``rows`` after what is there (durable only once committed)."""
 
+    @abstractmethod
     def commit(self) -> dict[str, Any]:
         """Make everything written so far durable; returns the state to resume from."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
         """Finish the output (after the last commit)."""
 
@@ -210,8 +237,9 @@ class _AppendSink(Sink):
             path.write_bytes(b"")
         self._file = path.open("ab")
 
+    @abstractmethod
     def encode(self, rows: list[dict[str, Any]]) -> bytes:
-        raise NotImplementedError
+        """The bytes that ``rows`` add to the file."""
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         data = self.encode(rows)

@@ -22,14 +22,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rewardkit.data.tables import Sink, Source, open_sink, open_source
+from rewardkit.data.files import atomic_path
+from rewardkit.data.tables import Sink, Source, listing_digest, open_sink, open_source
 from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.scoring.model import RewardModel
 from rewardkit.scoring.steps import ScoreConversations, ScoreTexts
 from rewardkit.templating import validate_conversation
 from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 
-__all__ = ["BulkSettings", "BulkSummary", "Columns", "encode_row", "score_file", "score_table", "scored_row"]
+__all__ = [
+    "BulkSettings",
+    "BulkSummary",
+    "Columns",
+    "encode_row",
+    "errors_path",
+    "score_file",
+    "score_table",
+    "scored_row",
+]
 
 OnError = Literal["stop", "skip"]
 
@@ -115,7 +125,6 @@ class BulkSummary:
     resumed_at: int = 0
     """The row this run started from (0 unless it continued an interrupted one)."""
     complete: bool = False
-    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,27 +140,28 @@ class _Chunk:
     consumed: int = 0
 
 
+def errors_path(target: Path) -> Path:
+    """Where skipped rows go, beside the output (both backends)."""
+    return target.with_name(target.name + ".errors.jsonl")
+
+
 def _beside(target: Path, suffix: str) -> Path:
     return target.with_name(target.name + suffix)
 
 
-def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    partial = _beside(path, ".partial")
-    with partial.open("w", encoding="utf-8") as f:
+def _write_json_durably(path: Path, value: dict[str, Any]) -> None:
+    """Through `atomic_path`, synced to disk before the rename (the progress record is a commit)."""
+    with atomic_path(path) as partial, partial.open("w", encoding="utf-8") as f:
         json.dump(value, f, indent=2)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(partial, path)
 
 
 def model_fingerprint(model: RewardModel) -> dict[str, Any]:
     """What identifies the weights without reading them all: config.json's hash and every file's
     name, size and modification time."""
     folder = Path(model.info.path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    digest = listing_digest(folder)
     config = folder / "config.json"
     if config.exists():
         digest.update(config.read_bytes())
@@ -188,7 +198,7 @@ class _Run:
         self.model, self.source, self.target, self.identity, self.settings = model, source, target, identity, settings
         self.progress_path = _beside(target, ".progress.json")
         self.manifest_path = _beside(target, ".manifest.json")
-        self.errors_path = _beside(target, ".errors.jsonl")
+        self.errors_path = errors_path(target)
         self.record: dict[str, Any] = {}
 
     def prepare(self) -> bool:
@@ -239,7 +249,7 @@ class _Run:
             "sink": state,
             "errors_bytes": errors_bytes,
         }
-        _write_json_atomic(self.progress_path, self.record)
+        _write_json_durably(self.progress_path, self.record)
 
 
 def score_table(
@@ -282,7 +292,7 @@ def score_table(
     finally:
         summary.seconds = time.perf_counter() - started
     sink.close()
-    _write_json_atomic(run.manifest_path, _manifest(run, summary))
+    _write_json_durably(run.manifest_path, _manifest(run, summary))
     run.progress_path.unlink(missing_ok=True)
     if summary.skipped == 0:
         run.errors_path.unlink(missing_ok=True)
@@ -356,7 +366,6 @@ def _stream(run: _Run, sink: Sink, columns: Columns, summary: BulkSummary, progr
             summary.rows += chunk.consumed
             summary.scored += len(written)
             summary.skipped += len(chunk.errors)
-            summary.errors += [e["error"] for e in chunk.errors][: max(0, 20 - len(summary.errors))]
             run.commit(sink, chunk.errors, summary)
             bar.update(chunk.consumed)
             bar.set_postfix_str(f"{summary.tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tok/s", refresh=False)

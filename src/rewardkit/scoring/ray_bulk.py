@@ -20,7 +20,7 @@ from typing import Any
 from rewardkit.config import ModelConfig
 from rewardkit.data.tables import open_sink, open_source
 from rewardkit.errors import InvalidInputError, ModelOutputError, RewardKitError
-from rewardkit.scoring.bulk import BulkSettings, BulkSummary, Columns, encode_row, scored_row
+from rewardkit.scoring.bulk import BulkSettings, BulkSummary, Columns, encode_row, errors_path, scored_row
 
 __all__ = ["RayPool", "score_table_on_ray"]
 
@@ -57,20 +57,16 @@ class ScoringActor:
             try:
                 item = encode_row(self.model, self.columns, row)
             except InvalidInputError as exc:
-                self._fail(out[position], str(exc))
+                out[position][ERROR] = str(exc)  # the driver stops at it or skips it, in input order
                 continue
             items.append(item)
             where.append(position)
         for position, outcome in zip(where, self.model.outcomes(items)):
             if isinstance(outcome, ModelOutputError):
-                self._fail(out[position], str(outcome))
+                out[position][ERROR] = str(outcome)
             else:
                 out[position] = {**scored_row(rows[position], outcome, self.outputs, self.steps), ERROR: None}
         return pa.Table.from_pylist(out)
-
-    @staticmethod
-    def _fail(row: dict[str, Any], message: str) -> None:
-        row[ERROR] = message  # the driver stops at it or skips it, in input order
 
 
 def _dataset(source_path: Path) -> Any:
@@ -89,7 +85,7 @@ def _dataset(source_path: Path) -> Any:
         header = next(r for _, r in source.rows(0))  # every column as text, as the local reader gives it
         types = {name: pa.string() for name in header}
         return ray.data.read_csv(str(source_path), convert_options=csv.ConvertOptions(column_types=types), **compressed)
-    return ray.data.from_huggingface(source._dataset())
+    return ray.data.from_huggingface(source.dataset())
 
 
 def score_table_on_ray(
@@ -130,9 +126,9 @@ def score_table_on_ray(
         num_cpus=pool.cpus_per_actor,
     )
     sink = open_sink(target)
-    errors_path = target.with_name(target.name + ".errors.jsonl")
+    errors_file = errors_path(target)
     summary = BulkSummary()
-    with errors_path.open("w", encoding="utf-8") as errors:
+    with errors_file.open("w", encoding="utf-8") as errors:
         for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
             good = []
             for row in batch.to_pylist():
@@ -158,7 +154,7 @@ def score_table_on_ray(
             sink.commit()
     sink.close()
     if not summary.skipped:
-        errors_path.unlink()
+        errors_file.unlink()
     summary.seconds = time.perf_counter() - started
     summary.complete = True
     return summary
