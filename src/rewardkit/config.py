@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-__all__ = ["PAIRWISE_TEMPLATE", "EngineConfig", "EnsembleConfig", "ModelConfig", "ServerConfig", "help_text"]
+__all__ = [
+    "PAIRWISE_TEMPLATE",
+    "EngineConfig",
+    "EnsembleConfig",
+    "ModelConfig",
+    "RewardsConfig",
+    "ServerConfig",
+    "help_text",
+]
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -219,6 +227,11 @@ class ServerConfig:
         "and batching; Ray restarts a replica that dies). Connects to RAY_ADDRESS, else starts a local Ray. "
         "0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
     )
+    served_model_name: str | None = _opt(
+        None,
+        "The model name clients see in GET /v1/models and must send (or omit) as 'model' on the vLLM-style "
+        "routes (vLLM's flag of the same name). Default: the MODEL argument as given ('builtin', a path).",
+    )
     ray_cpus_per_replica: float = _opt(1.0, "With --ray-replicas: CPUs each replica reserves (its torch threads).")
     ray_gpus_per_replica: float = _opt(0.0, "With --ray-replicas: GPUs each replica reserves.")
 
@@ -238,6 +251,58 @@ class EnsembleConfig:
         None,
         "A JSONL reference set ({'text'|'query'|'messages'} per line): each member's scores are z-scored with "
         "its own mean and std over it before combining, so members on different scales weigh the same.",
+    )
+
+
+DEFAULT_FORMAT_PATTERN = r"(?s)\s*<think>.*?</think>\s*<answer>.*?</answer>\s*"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardsConfig:
+    """Verifiable rewards served beside the model (or alone): rules combined with its reward."""
+
+    reward_fn: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "A reward function served beside the model; repeat for several. FILE.py:NAME loads NAME from "
+            "a file: OpenRLHF's reward_func(queries, prompts, labels) (returns rewards, or a dict with 'rewards' "
+            "and 'extra_logs'), or a per-sample function whose parameters are named from query, prompt, label, "
+            "response (returns a float). Built in: 'math' (the response's final answer equals the label, checked "
+            "by math-verify), 'format' (the response matches --format-pattern), 'length' (DAPO's overlong "
+            "penalty). ALIAS=SPEC renames one. With no MODEL, the rules are served alone.",
+        },
+    )
+    weights: str | None = _opt(
+        None,
+        "How the parts combine into 'rewards': NAME=WEIGHT,... where 'model' is the model's reward and the other "
+        "names are the reward functions' (e.g. model=1,math=0.5). Unnamed parts weigh 1. Every part is "
+        "returned in extra_logs under its name.",
+    )
+    reward_fn_timeout: float = _opt(
+        10.0,
+        "Seconds one reward-function call may take (per item, or per request for the batch form); past it the "
+        "worker is replaced and the request gets HTTP 500 naming the rule and the item.",
+        min=0.001,
+    )
+    reward_fn_workers: int = _opt(
+        2, "Worker processes that run reward functions (a hung or crashed call never blocks the server).", min=1
+    )
+    format_pattern: str = _opt(
+        DEFAULT_FORMAT_PATTERN,
+        "The 'format' rule: a Python regex the whole response must match for reward 1 (else 0). Default: "
+        "<think>...</think> then <answer>...</answer>.",
+    )
+    max_response_chars: int = _opt(
+        4000,
+        "The 'length' rule: the response budget in characters (the generation limit). Past "
+        "max_response_chars - overlong_buffer_chars the penalty grows linearly to -overlong_penalty_factor.",
+        min=1,
+    )
+    overlong_buffer_chars: int = _opt(
+        1000, "The 'length' rule: the soft zone before the budget (OpenRLHF's --overlong_buffer_len).", min=1
+    )
+    overlong_penalty_factor: float = _opt(
+        1.0, "The 'length' rule: the penalty at and past the budget (OpenRLHF's --overlong_penalty_factor)."
     )
 
 

@@ -3,14 +3,16 @@
     RewardKitError
     ├── InvalidInputError        the caller sent something unusable (HTTP 4xx); never reaches a model
     │   ├── InputTooLongError    over --max-length with --truncation error
-    │   └── TooManyItemsError    one request holds more sequences than the queue can ever take
+    │   ├── TooManyItemsError    one request holds more sequences than the queue can ever take
+    │   └── ModelNotFoundError   the request names a model this server does not serve (HTTP 404)
     ├── ModelLoadError           a checkpoint cannot be loaded: names what was found and what is supported
     ├── EngineError              the serving engine could not produce a score
     │   ├── QueueFullError       back-pressure: retry after a moment (HTTP 503 + Retry-After)
     │   ├── EngineDeadError      the worker died; the engine no longer serves (HTTP 503)
     │   ├── BatchFailedError     the model raised on the batch holding this item (HTTP 500)
     │   ├── ModelOutputError     the model returned NaN/inf for this item (HTTP 500)
-    │   └── MemberFailedError    an ensemble member served by another server failed (HTTP 502)
+    │   ├── MemberFailedError    an ensemble member served by another server failed (HTTP 502)
+    │   └── RuleFailedError      a reward function raised, timed out or returned a non-number (HTTP 500)
     └── ServerResponseError      raised by the clients when a server answers with an error
 
 Third-party exceptions are translated into these at one boundary each (loading, the runner, the
@@ -27,9 +29,11 @@ __all__ = [
     "InvalidInputError",
     "MemberFailedError",
     "ModelLoadError",
+    "ModelNotFoundError",
     "ModelOutputError",
     "QueueFullError",
     "RewardKitError",
+    "RuleFailedError",
     "ServerResponseError",
     "TooManyItemsError",
     "whole_seconds",
@@ -50,6 +54,10 @@ class InputTooLongError(InvalidInputError):
 
 class TooManyItemsError(InvalidInputError):
     """A single request has more sequences than --max-queue; it must be split."""
+
+
+class ModelNotFoundError(InvalidInputError):
+    """The request names a model this server does not serve, or needs a model and none is served."""
 
 
 class ModelLoadError(RewardKitError):
@@ -96,3 +104,8 @@ class ServerResponseError(RewardKitError):
 
 class MemberFailedError(EngineError):
     """An ensemble member served by another server did not answer with scores."""
+
+
+class RuleFailedError(EngineError):
+    """A reward function served beside the model failed on an item: it raised, returned a non-number,
+    or ran past --reward-fn-timeout."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,26 +17,31 @@ from rewardkit.errors import (
     InputTooLongError,
     InvalidInputError,
     MemberFailedError,
+    ModelNotFoundError,
     ModelOutputError,
     QueueFullError,
     RewardKitError,
+    RuleFailedError,
     TooManyItemsError,
     whole_seconds,
 )
+from rewardkit.serving.dialects import dialect_of
 
-__all__ = ["error_response", "install_error_handlers", "response_for", "status_for"]
+__all__ = ["error_body", "error_response", "install_error_handlers", "response_for", "status_for"]
 
 log = logging.getLogger("rewardkit.serving")
 
 STATUS = [  # most specific first
     (InputTooLongError, 413),
     (TooManyItemsError, 413),
+    (ModelNotFoundError, 404),
     (InvalidInputError, 422),
     (QueueFullError, 503),
     (EngineDeadError, 503),
     (BatchFailedError, 500),
     (ModelOutputError, 500),
     (MemberFailedError, 502),
+    (RuleFailedError, 500),
 ]
 
 
@@ -46,14 +52,31 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
-def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": message, "error": kind}, status_code=status, headers=headers)
+VLLM_ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 413: "BadRequestError", 422: "BadRequestError"}
+TEI_ERROR_TYPES = {400: "Validation", 404: "Validation", 413: "Validation", 422: "Validation", 503: "Overloaded"}
 
 
-def response_for(exc: RewardKitError) -> JSONResponse:
+def error_body(status: int, kind: str, message: str, dialect: str = "rewardkit") -> dict[str, Any]:
+    """An error as the client expects it: rewardkit's ``{"detail", "error"}``; vLLM's OpenAI-style
+    ``{"error": {"message", "type", "param", "code"}}``; TEI's ``{"error", "error_type"}``."""
+    if dialect == "vllm":
+        kind = VLLM_ERROR_TYPES.get(status, kind)
+        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    if dialect == "tei":
+        return {"error": message, "error_type": TEI_ERROR_TYPES.get(status, "Backend")}
+    return {"detail": message, "error": kind}
+
+
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None, dialect: str = "rewardkit"
+) -> JSONResponse:
+    return JSONResponse(error_body(status, kind, message, dialect), status_code=status, headers=headers)
+
+
+def response_for(exc: RewardKitError, dialect: str = "rewardkit") -> JSONResponse:
     """The answer to one of rewardkit's own errors: its status, its kind, and Retry-After on a full queue."""
     retry = {"Retry-After": str(whole_seconds(exc.retry_after))} if isinstance(exc, QueueFullError) else None
-    return error_response(status_for(exc), type(exc).__name__, str(exc), retry)
+    return error_response(status_for(exc), type(exc).__name__, str(exc), retry, dialect)
 
 
 def _describe(errors: list[dict]) -> str:
@@ -90,7 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _framework(request: Request, exc: HTTPException) -> JSONResponse:
         kind, message = _framework_error(request, exc)
-        return error_response(exc.status_code, kind, message, exc.headers)
+        return error_response(exc.status_code, kind, message, exc.headers, dialect_of(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,14 +125,17 @@ def install_error_handlers(app: FastAPI) -> None:
                 400,
                 "MalformedJSON",
                 f"the request body is not valid JSON (error at character {position}); send a JSON object",
+                dialect=dialect_of(request),
             )
-        return error_response(422, "InvalidInputError", _describe(errors))
+        return error_response(422, "InvalidInputError", _describe(errors), dialect=dialect_of(request))
 
     @app.exception_handler(RewardKitError)
     async def _ours(request: Request, exc: RewardKitError) -> JSONResponse:
-        return response_for(exc)
+        return response_for(exc, dialect_of(request))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return error_response(500, "InternalError", f"unexpected {type(exc).__name__}: {exc}")
+        return error_response(
+            500, "InternalError", f"unexpected {type(exc).__name__}: {exc}", dialect=dialect_of(request)
+        )

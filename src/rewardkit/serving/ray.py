@@ -18,7 +18,7 @@ import socket
 import time
 from typing import Any
 
-from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, ServerConfig
+from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, RewardsConfig, ServerConfig
 from rewardkit.errors import RewardKitError
 
 __all__ = ["REPLICA_HEADER", "app_builder", "application", "serve_on_ray"]
@@ -51,7 +51,7 @@ def _replica_class() -> Any:
 
     @serve.ingress()
     class RewardkitReplica:
-        def __init__(self, sources: list[str], configs: tuple[Any, Any, Any, Any]) -> None:
+        def __init__(self, sources: list[str], configs: tuple[Any, Any, Any, Any, Any]) -> None:
             self.sources, self.configs = sources, configs
 
         def __serve_build_asgi_app__(self) -> Any:
@@ -69,6 +69,7 @@ def application(
     engine_config: EngineConfig,
     server_config: ServerConfig,
     ensemble_config: EnsembleConfig,
+    rewards_config: RewardsConfig | None = None,
 ) -> Any:
     """The Ray Serve application: ``server_config.ray_replicas`` replicas of the server for ``sources``."""
     from ray import serve
@@ -86,7 +87,8 @@ def application(
         health_check_period_s=2,
         health_check_timeout_s=30,
     )
-    return deployment.bind(sources, (model_config, engine_config, server_config, ensemble_config))
+    configs = (model_config, engine_config, server_config, ensemble_config, rewards_config or RewardsConfig())
+    return deployment.bind(sources, configs)
 
 
 def app_builder(args: dict[str, Any]) -> Any:
@@ -100,7 +102,8 @@ def app_builder(args: dict[str, Any]) -> Any:
 
     sources = args.get("model", "builtin")
     sources = [sources] if isinstance(sources, str) else list(sources)
-    return application(sources, pick(ModelConfig), pick(EngineConfig), pick(ServerConfig), pick(EnsembleConfig))
+    configs = (pick(ModelConfig), pick(EngineConfig), pick(ServerConfig), pick(EnsembleConfig), pick(RewardsConfig))
+    return application(sources, *configs)
 
 
 def serve_on_ray(
@@ -109,6 +112,7 @@ def serve_on_ray(
     engine_config: EngineConfig,
     server_config: ServerConfig,
     ensemble_config: EnsembleConfig,
+    rewards_config: RewardsConfig | None = None,
 ) -> None:
     """Start the replicas on ``RAY_ADDRESS`` (else a local Ray) with Serve's HTTP proxy on
     --host/--port, and keep serving until SIGTERM or Ctrl-C, then shut Serve (and a local Ray) down."""
@@ -117,7 +121,7 @@ def serve_on_ray(
         from ray import serve
     except ImportError:
         raise RewardKitError("--ray-replicas needs Ray Serve: pip install 'rewardkit[ray]'") from None
-    app = application(sources, model_config, engine_config, server_config, ensemble_config)
+    app = application(sources, model_config, engine_config, server_config, ensemble_config, rewards_config)
     ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
     stopping = False
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from rewardkit import __version__
-from rewardkit.errors import InputTooLongError, TooManyItemsError
-from rewardkit.scoring.protocols import ScoringService
+from rewardkit.serving import tei_api, vllm_api
+from rewardkit.serving.common import count_truncated, service_of, within_limits
+from rewardkit.serving.dialects import read_body
 from rewardkit.serving.parsing import JSONRoute
 from rewardkit.serving.schemas import (
     BestOfNRequest,
@@ -25,61 +26,26 @@ from rewardkit.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from rewardkit.types import ScoreResult
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=JSONRoute)
 
 
-def _service(request: Request) -> ScoringService:
-    return request.app.state.service
-
-
-def _within_limits(request: Request, body: Any) -> None:
-    """--max-items-per-request and --max-chars-per-item, checked before any tokenizing (HTTP 413)."""
-    config = request.app.state.config
-    sizes = body.item_sizes()
-    if len(sizes) > config.max_items_per_request:
-        raise TooManyItemsError(
-            f"{len(sizes)} items in one request, more than --max-items-per-request ({config.max_items_per_request}); "
-            "split the request, or raise --max-items-per-request"
-        )
-    longest = max(sizes, default=0)
-    if longest > config.max_chars_per_item:
-        raise InputTooLongError(
-            f"item {sizes.index(longest)}: {longest} characters, more than --max-chars-per-item "
-            f"({config.max_chars_per_item}); shorten it, or raise --max-chars-per-item"
-        )
-
-
-def _count_truncated(request: Request, results: list[ScoreResult]) -> None:
-    n = sum(r.truncated for r in results)
-    if n:
-        request.app.state.metrics.truncated.inc(n)
-
-
 @router.post(
     "/get_reward", response_model=GetRewardResponse, response_model_exclude_none=True, summary="OpenRLHF remote reward"
 )
 async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardResponse:
-    """Score full texts as OpenRLHF sends them; ``rewards`` and ``scores`` carry the same values."""
-    _within_limits(request, body)
-    results = await _service(request).score_texts(body.query, objective=body.objective)
-    _count_truncated(request, results)
-    rewards = [r.score for r in results]
-    extra_logs: dict[str, list[float]] = {
-        "truncated": [float(r.truncated) for r in results],
-        "num_tokens": [float(r.num_tokens) for r in results],
-    }
-    for name in results[0].objectives:
-        extra_logs[name] = [r.objectives[name] for r in results]
-    for name in results[0].members:
-        extra_logs[f"member/{name}"] = [r.members[name] for r in results]
-    steps = None
-    if results[0].steps is not None:
-        steps = [list(r.steps or ()) for r in results]
-        extra_logs["num_steps"] = [float(len(s)) for s in steps]
+    """Score full texts as OpenRLHF sends them; ``rewards`` and ``scores`` carry the same values. With
+    reward functions served beside the model, both are the weighted sum of the parts, each logged."""
+    within_limits(request, body.item_sizes())
+    if not body.query:  # OpenRLHF with several URLs sends the extra servers empty shards
+        return GetRewardResponse(rewards=[], scores=[], extra_logs={})
+    rewards, extra_logs, results = await request.app.state.rewards.reward(
+        service_of(request), body.query, body.prompts, body.labels, body.objective
+    )
+    count_truncated(request, results)
+    steps = [list(r.steps or ()) for r in results] if results and results[0].steps is not None else None
     return GetRewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs, step_scores=steps)
 
 
@@ -87,13 +53,23 @@ async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardRespo
     "/score",
     response_model=ScoreResponse | ScoreBatchResponse,
     response_model_exclude_none=True,
-    summary="Score conversations",
+    summary="Score conversations (or vLLM's /score)",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": ScoreRequest.model_json_schema()}},
+            "description": "rewardkit's body ('messages' or 'conversations'); a body with vLLM's fields "
+            "('queries'/'documents', 'text_1'/'text_2', ...) is answered as vLLM's /score (see /v1/score).",
+        }
+    },
 )
-async def score(body: ScoreRequest, request: Request) -> ScoreResponse | ScoreBatchResponse:
+async def score(request: Request, raw: Any = Body(...)) -> Any:
     """Apply the model's chat template server-side and score one conversation or a batch."""
-    _within_limits(request, body)
-    results = await _service(request).score_conversations(body.as_conversations(), objective=body.objective)
-    _count_truncated(request, results)
+    if vllm_api.is_vllm_score(raw) and not ("messages" in raw or "conversations" in raw):
+        return await vllm_api.score(request, raw)
+    body = read_body(ScoreRequest, raw)
+    within_limits(request, body.item_sizes())
+    results = await service_of(request).score_conversations(body.as_conversations(), objective=body.objective)
+    count_truncated(request, results)
     multi, stepped, ensemble = bool(results[0].objectives), results[0].steps is not None, bool(results[0].members)
     if body.messages is not None:
         r = results[0]
@@ -120,16 +96,16 @@ async def score(body: ScoreRequest, request: Request) -> ScoreResponse | ScoreBa
 )
 async def compare(body: CompareRequest, request: Request) -> CompareResponse:
     """P(responses[0] better): a pairwise model averaged over both orders, or sigmoid of the reward gap."""
-    _within_limits(request, body)
-    result = await _service(request).compare(body.responses, **body.context())
+    within_limits(request, body.item_sizes())
+    result = await service_of(request).compare(body.responses, **body.context())
     return CompareResponse(**result.as_dict())
 
 
 @router.post("/rank", response_model=RankResponse, summary="Rank candidates (Best-of-N)")
 async def rank(body: RankRequest, request: Request) -> RankResponse:
     """Best first: by reward, or by a knockout / round-robin tournament for pairwise models."""
-    _within_limits(request, body)
-    ranking = await _service(request).rank(body.responses, method=body.method, **body.context())
+    within_limits(request, body.item_sizes())
+    ranking = await service_of(request).rank(body.responses, method=body.method, **body.context())
     return RankResponse(**ranking.as_dict())
 
 
@@ -138,17 +114,26 @@ async def rank(body: RankRequest, request: Request) -> RankResponse:
 )
 async def best_of_n(body: BestOfNRequest, request: Request) -> BestOfNResponse:
     """Score a whole group of candidates in one call and return the best, the order and the scores."""
-    _within_limits(request, body)
-    pick = await _service(request).best_of_n(
+    within_limits(request, body.item_sizes())
+    pick = await service_of(request).best_of_n(
         body.candidates, objective=body.objective, method=body.method, **body.context()
     )
     return BestOfNResponse(best_candidate=body.candidates[pick.best], **pick.as_dict())
 
 
+@router.post("/rerank", summary="Rerank: vLLM's body (query, documents) or TEI's (query, texts)")
+async def rerank(request: Request, raw: dict[str, Any] = Body(...)) -> JSONResponse:
+    """Candidates ranked by reward as answers to the query, best first, in the shape of the client
+    that asked: TEI's when the body has 'texts', else vLLM's."""
+    if "texts" in raw and "documents" not in raw:
+        return await tei_api.rerank(request, raw)
+    return await vllm_api.rerank(request, raw)
+
+
 @router.get("/health", summary="200 while serving, 503 otherwise")
 @router.head("/health", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
-    service = _service(request)
+    service = service_of(request)
     if request.app.state.drain:
         return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
     if service.healthy:
@@ -159,7 +144,13 @@ async def health(request: Request) -> JSONResponse:
 @router.get("/info", summary="Model facts")
 @router.head("/info", include_in_schema=False)
 async def info(request: Request) -> dict:
-    return {"rewardkit_version": __version__, **_service(request).info()}
+    state = request.app.state
+    return {
+        "rewardkit_version": __version__,
+        "served_model_name": state.model_name,
+        **service_of(request).info(),
+        "reward_functions": state.rewards.info(),
+    }
 
 
 @router.get("/metrics", summary="Prometheus metrics")

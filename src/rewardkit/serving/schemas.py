@@ -49,10 +49,16 @@ class GetRewardRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     query: list[Text] = Field(
-        ..., min_length=1, description="Full texts to score (prompt + response, template applied)."
+        ...,
+        description="Full texts to score (prompt + response, template applied). An empty list gets empty answers "
+        "(OpenRLHF sends its extra servers empty shards).",
     )
-    prompts: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
-    labels: list[Any] | None = Field(None, description="Optional, one per query; logged, not scored.")
+    prompts: list[Any] | None = Field(
+        None, description="Optional, one per query: the prompt part of each query (reward functions read it)."
+    )
+    labels: list[Any] | None = Field(
+        None, description="Optional, one per query: the ground truth (reward functions such as 'math' read it)."
+    )
     objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @field_validator("query", mode="before")
@@ -79,7 +85,8 @@ class GetRewardResponse(BaseModel):
     rewards: list[float]
     scores: list[float]
     extra_logs: dict[str, list[float]] = Field(
-        description="One value per query: num_tokens, truncated, each objective of a multi-output model, num_steps."
+        description="One value per query: num_tokens, truncated, each objective of a multi-output model, num_steps; "
+        "with reward functions, 'model' and each function's reward under its name."
     )
     step_scores: list[list[float]] | None = Field(None, description="Process reward models: per-step scores.")
 

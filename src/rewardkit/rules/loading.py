@@ -1,0 +1,175 @@
+"""A reward-function spec (``FILE.py:NAME``, a built-in name, ``ALIAS=SPEC``) -> a Rule that scores
+Samples. Loaded the same way in the server (to fail at start-up, not at the first request) and in
+every worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rewardkit.config import RewardsConfig
+from rewardkit.errors import InvalidInputError
+from rewardkit.rules.builtin import BUILTIN
+from rewardkit.rules.sample import Sample
+
+__all__ = ["BATCH_PARAMETERS", "SAMPLE_PARAMETERS", "Rule", "RuleOutput", "load_rule", "rule_names"]
+
+BATCH_PARAMETERS = ("queries", "prompts", "labels")
+"""OpenRLHF's reward_func(queries, prompts, labels): called once per request."""
+SAMPLE_PARAMETERS = ("query", "prompt", "label", "response")
+"""A per-sample function names the parts it wants from these; called once per item."""
+
+
+@dataclass(frozen=True)
+class RuleOutput:
+    """A rule's rewards for a request's items, and what it asked to log (one value per item each)."""
+
+    rewards: list[float]
+    extra_logs: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A loaded reward function. ``batched``: OpenRLHF's form, one call per request; else one call
+    per item with the parameters it names."""
+
+    name: str
+    spec: str
+    function: Callable[..., Any]
+    batched: bool
+    wants: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "spec": self.spec, "form": "batch" if self.batched else "per-sample"}
+
+    def score_one(self, sample: Sample) -> float:
+        """The reward of one item (per-sample form); a non-number or non-finite result raises."""
+        values = {"query": sample.query, "prompt": sample.prompt, "label": sample.label, "response": sample.response}
+        return _finite(_call(self.function, **{k: values[k] for k in self.wants}), self.name)
+
+    def score_batch(self, samples: Sequence[Sample]) -> RuleOutput:
+        """The rewards of a request's items (batch form), checked for count and finiteness."""
+        queries = [s.query for s in samples]
+        prompts = [s.prompt for s in samples]
+        labels = [s.label for s in samples]
+        result = _call(self.function, queries, prompts, labels)
+        extra: dict[str, list[float]] = {}
+        if isinstance(result, dict):
+            if "rewards" not in result:
+                raise ValueError(f"reward function {self.name!r} returned a dict without 'rewards'")
+            for key, value in (result.get("extra_logs") or {}).items():
+                extra[f"{self.name}/{key}"] = _numbers(value, len(samples), f"{self.name} extra_logs[{key!r}]")
+            result = result["rewards"]
+        return RuleOutput(_numbers(result, len(samples), self.name, finite=True), extra)
+
+
+def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    result = function(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    return result
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _finite(value: Any, name: str) -> float:
+    try:
+        number = float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"reward function {name!r} returned {type(value).__name__}, not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"reward function {name!r} returned {number}; rewards must be finite numbers")
+    return number
+
+
+def _numbers(values: Any, n: int, name: str, *, finite: bool = False) -> list[float]:
+    """A sequence, tensor or array of n numbers -> floats (tensors are read with .tolist())."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, (int, float)) and n == 1:
+        values = [values]
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        got = f"{len(values)} values" if isinstance(values, (list, tuple)) else type(values).__name__
+        raise ValueError(f"reward function {name!r} returned {got} for {n} queries; return one number per query")
+    if finite:
+        return [_finite(v, name) for v in values]
+    return [float(v) for v in values]
+
+
+def _import_file(path: Path) -> Any:
+    module_name = f"rewardkit_rules_{abs(hash(str(path.resolve())))}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise InvalidInputError(f"--reward-fn: cannot import {path}; give a .py file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise InvalidInputError(f"--reward-fn: importing {path} raised {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _function(spec: str, config: RewardsConfig) -> tuple[str, Callable[..., Any]]:
+    if spec in BUILTIN:
+        return spec, BUILTIN[spec](config)
+    file, sep, attribute = spec.rpartition(":")
+    if not sep or not file.endswith(".py") or not attribute:
+        raise InvalidInputError(f"--reward-fn {spec!r}: give FILE.py:NAME, or a built-in rule ({', '.join(BUILTIN)})")
+    path = Path(file)
+    if not path.is_file():
+        raise InvalidInputError(f"--reward-fn {spec!r}: no file {path}")
+    function = getattr(_import_file(path), attribute, None)
+    if not callable(function):
+        raise InvalidInputError(f"--reward-fn {spec!r}: {path} defines no function {attribute!r}")
+    return attribute, function
+
+
+def _form(spec: str, function: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
+    parameters = inspect.signature(function).parameters
+    names = [p.name for p in parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if names[:1] == ["queries"]:
+        return True, ()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        return False, SAMPLE_PARAMETERS
+    unknown = [n for n in names if n not in SAMPLE_PARAMETERS]
+    if unknown or not names:
+        raise InvalidInputError(
+            f"--reward-fn {spec!r}: parameters {names} are neither OpenRLHF's (queries, prompts, labels) nor "
+            f"named from {', '.join(SAMPLE_PARAMETERS)} (the per-sample form)"
+        )
+    return False, tuple(names)
+
+
+def load_rule(spec: str, config: RewardsConfig | None = None) -> Rule:
+    """``spec`` -> a Rule; InvalidInputError says what is wrong with the spec or the file."""
+    config = config or RewardsConfig()
+    alias, eq, target = spec.partition("=")
+    if not eq:
+        alias, target = "", spec
+    name, function = _function(target.strip(), config)
+    batched, wants = _form(spec, function)
+    return Rule(alias.strip() or name, spec, function, batched, wants)
+
+
+def rule_names(rules: Sequence[Rule]) -> list[str]:
+    """The rules' names, refusing duplicates and the reserved part name 'model'."""
+    names = [r.name for r in rules]
+    for name in names:
+        if name == "model":
+            raise InvalidInputError("--reward-fn: 'model' names the model's own reward; rename the rule (ALIAS=SPEC)")
+        if names.count(name) > 1:
+            raise InvalidInputError(f"--reward-fn: two rules are named {name!r}; rename one (ALIAS=SPEC)")
+    return names

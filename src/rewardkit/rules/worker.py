@@ -1,0 +1,41 @@
+"""A reward-function worker process (started by RulePool as ``python -m rewardkit.rules.worker FD``):
+loads the rules it is sent, then answers (name, payload) calls until the server's end closes."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from multiprocessing.connection import Connection
+
+from rewardkit.rules.loading import load_rule
+
+__all__ = ["serve"]
+
+
+def serve(conn: Connection) -> None:
+    """A worker's main loop: load the rules it is sent, then answer (name, payload) calls until the
+    server's end of the socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        specs, config = conn.recv()
+        rules = {rule.name: rule for rule in (load_rule(spec, config) for spec in specs)}
+    except BaseException as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            name, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        rule = rules[name]
+        try:
+            value = rule.score_batch(payload) if rule.batched else rule.score_one(payload)
+        except BaseException as exc:  # the rule's failure is the answer; the worker goes on
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        else:
+            conn.send(("ok", value))
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))
