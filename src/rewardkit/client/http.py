@@ -1,10 +1,13 @@
-"""HTTP clients for a rewardkit server (or any server speaking OpenRLHF's /get_reward).
+"""HTTP clients for a rewardkit server (or any server speaking OpenRLHF's /get_reward), or several.
 
 The request bodies are written once here, the answer parsing and retry policy once in retry.py;
 the methods once in `_Calls`; Client and AsyncClient differ only in how they send (their two loops):
 on an AsyncClient every method returns an awaitable. Retries cover what a
 busy or restarting server answers (429, 502, 503, 504 and connection errors), honouring
-Retry-After, because a trainer that loses a reward silently corrupts its batch.
+Retry-After, because a trainer that loses a reward silently corrupts its batch. Given several URLs
+(a list, or comma-separated), calls go round-robin over them; a call that fails on one fails over
+to the next at once, and the failed one must pass GET /health before it is used again
+(endpoints.py). A reward is never dropped: the call raises only when every try failed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from rewardkit.client.endpoints import Endpoints, split_urls
 from rewardkit.client.retry import RetryPolicy, read_answer
 from rewardkit.errors import ServerResponseError
 from rewardkit.types import Conversation
@@ -35,8 +39,15 @@ class _Call:
     pick: str | None = None  # the one key of the JSON answer the caller wants, or the whole answer
 
 
-def _reward_call(queries: Sequence[str], prompts: Sequence[Any] | None, labels: Sequence[Any] | None) -> _Call:
-    body: dict[str, Any] = {"query": list(queries)}
+def _reward_call(
+    queries: Sequence[str] | None,
+    prompts: Sequence[Any] | None,
+    labels: Sequence[Any] | None,
+    conversations: Sequence[Conversation] | None = None,
+) -> _Call:
+    body: dict[str, Any] = (
+        {"query": list(queries or [])} if conversations is None else {"conversations": [list(c) for c in conversations]}
+    )
     if prompts is not None:
         body["prompts"] = list(prompts)
     if labels is not None:
@@ -80,7 +91,7 @@ class _Calls(ABC):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         api_key: str | None = None,
         timeout: float = 300.0,
@@ -90,17 +101,36 @@ class _Calls(ABC):
         limits: httpx.Limits | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy(retries=retries)
-        self._http = self._transport_class(
-            base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-            timeout=timeout,
-            transport=transport,
-            limits=limits or httpx.Limits(),
-        )
+        self.urls = split_urls(url)
+        self._servers = [
+            self._transport_class(
+                base_url=each,
+                headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+                timeout=timeout,
+                transport=transport,
+                limits=limits or httpx.Limits(),
+            )
+            for each in self.urls
+        ]
+        self._endpoints = Endpoints(len(self._servers))
 
     @property
     def base_url(self) -> str:
-        return str(self._http.base_url).rstrip("/")
+        """The first server's URL."""
+        return self.urls[0]
+
+    def _failed(self, server: int, attempt: int, error: BaseException) -> tuple[int, float]:
+        """After a failed try on ``server``: (the attempt count to go on with, seconds to wait first),
+        or the final error raised. A retryable failure sets the server aside; while another is up,
+        the call fails over to it at once without spending a retry."""
+        retryable = isinstance(error, httpx.TransportError) or (
+            isinstance(error, ServerResponseError) and self.policy.retryable(error.status_code)
+        )
+        if retryable and len(self._servers) > 1:
+            self._endpoints.failed(server)
+            if self._endpoints.another_up(server):
+                return attempt, 0.0
+        return attempt + 1, self.policy.wait_or_raise(attempt, error)
 
     @property
     def retries(self) -> int:
@@ -120,6 +150,13 @@ class _Calls(ABC):
     ) -> Any:
         """The raw OpenRLHF response: ``{"rewards", "scores", "extra_logs"}``."""
         return self._send(_reward_call(queries, prompts, labels))
+
+    def get_reward_conversations(
+        self, conversations: Sequence[Conversation], labels: Sequence[Any] | None = None
+    ) -> Any:
+        """/get_reward for conversations (templated by the server): ``{"rewards", "scores",
+        "extra_logs"}``, with the server's reward functions (--reward-fn) reading ``labels``."""
+        return self._send(_reward_call(None, None, labels, conversations))
 
     def score(self, texts: Sequence[str]) -> Any:
         """Rewards for full texts (chat template already applied)."""
@@ -172,28 +209,43 @@ def _answer(call: _Call, body: Any) -> Any:
 
 
 class AsyncClient(_Calls):
-    """``async with AsyncClient("http://127.0.0.1:8000") as rk: await rk.score([...])``."""
+    """``async with AsyncClient("http://127.0.0.1:8000") as rk: await rk.score([...])``; several
+    servers: ``AsyncClient(["http://a:8000", "http://b:8000"])``."""
 
     _transport_class = httpx.AsyncClient
 
     async def _send(self, call: _Call) -> Any:
         attempt = 0
         while True:
+            server = self._endpoints.pick()
             try:
-                return _answer(call, read_answer(await self._http.request(call.method, call.path, json=call.body)))
+                if self._endpoints.needs_probe(server) and not await self._healthy(server):
+                    raise httpx.ConnectError(f"{self.urls[server]} does not answer GET /health with 200")
+                response = await self._servers[server].request(call.method, call.path, json=call.body)
+                answer = _answer(call, read_answer(response))
             except (ServerResponseError, httpx.TransportError) as exc:
-                delay = self.policy.wait_or_raise(attempt, exc)
-                attempt += 1
+                attempt, delay = self._failed(server, attempt, exc)
                 await asyncio.sleep(delay)
+            else:
+                self._endpoints.succeeded(server)
+                return answer
 
-    async def health(self) -> bool:
+    async def _healthy(self, server: int) -> bool:
         try:
-            return (await self._http.get("/health")).status_code == 200
+            return (await self._servers[server].get("/health")).status_code == 200
         except httpx.TransportError:
             return False
 
+    async def health(self) -> bool:
+        """True when a server (any of several) answers GET /health with 200."""
+        for server in range(len(self._servers)):
+            if await self._healthy(server):
+                return True
+        return False
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for server in self._servers:
+            await server.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -210,21 +262,32 @@ class Client(_Calls):
     def _send(self, call: _Call) -> Any:
         attempt = 0
         while True:
+            server = self._endpoints.pick()
             try:
-                return _answer(call, read_answer(self._http.request(call.method, call.path, json=call.body)))
+                if self._endpoints.needs_probe(server) and not self._healthy(server):
+                    raise httpx.ConnectError(f"{self.urls[server]} does not answer GET /health with 200")
+                response = self._servers[server].request(call.method, call.path, json=call.body)
+                answer = _answer(call, read_answer(response))
             except (ServerResponseError, httpx.TransportError) as exc:
-                delay = self.policy.wait_or_raise(attempt, exc)
-                attempt += 1
+                attempt, delay = self._failed(server, attempt, exc)
                 time.sleep(delay)
+            else:
+                self._endpoints.succeeded(server)
+                return answer
 
-    def health(self) -> bool:
+    def _healthy(self, server: int) -> bool:
         try:
-            return self._http.get("/health").status_code == 200
+            return self._servers[server].get("/health").status_code == 200
         except httpx.TransportError:
             return False
 
+    def health(self) -> bool:
+        """True when a server (any of several) answers GET /health with 200."""
+        return any(self._healthy(server) for server in range(len(self._servers)))
+
     def close(self) -> None:
-        self._http.close()
+        for server in self._servers:
+            server.close()
 
     def __enter__(self) -> Client:
         return self

@@ -1,11 +1,12 @@
-"""A reward function file for OpenRLHF that asks a rewardkit server.
+"""A reward function file for OpenRLHF that asks a rewardkit server (or several).
 
     python -m rewardkit.integrations.openrlhf_reward      # prints this file's path
     REWARDKIT_URL=http://127.0.0.1:8000 ... --remote_rm_url /that/path/openrlhf_reward.py
 
 OpenRLHF imports this file and calls ``reward_func(queries, prompts, labels)``. Settings come from the
-environment: REWARDKIT_URL (default http://127.0.0.1:8000), REWARDKIT_API_KEY, REWARDKIT_TIMEOUT.
-A failed call raises instead of returning a silent default: a missing reward must stop the step.
+environment: REWARDKIT_URL (default http://127.0.0.1:8000; several, comma-separated, are used
+round-robin with failover), REWARDKIT_API_KEY, REWARDKIT_TIMEOUT. A failed call raises instead of
+returning a silent default: a missing reward must stop the step.
 """
 
 from __future__ import annotations

@@ -5,6 +5,15 @@ form, a worker pool that runs them with a per-call timeout, and the weighted com
 from rewardkit.rules.composite import Composite, parse_weights
 from rewardkit.rules.loading import Rule, load_rule
 from rewardkit.rules.pool import RulePool
-from rewardkit.rules.sample import Sample, samples_from
+from rewardkit.rules.sample import Sample, samples_from, samples_from_conversations
 
-__all__ = ["Composite", "Rule", "RulePool", "Sample", "load_rule", "parse_weights", "samples_from"]
+__all__ = [
+    "Composite",
+    "Rule",
+    "RulePool",
+    "Sample",
+    "load_rule",
+    "parse_weights",
+    "samples_from",
+    "samples_from_conversations",
+]

@@ -9,13 +9,13 @@ from typing import Any
 
 from rewardkit.config import RewardsConfig
 from rewardkit.errors import ModelNotFoundError
-from rewardkit.rules import Composite, RulePool, samples_from
+from rewardkit.rules import Composite, RulePool, samples_from, samples_from_conversations
 from rewardkit.rules.composite import MODEL_PART
 from rewardkit.scoring.ensemble import gather_or_cancel
 from rewardkit.scoring.front import AsyncFront
 from rewardkit.scoring.protocols import ScoringService
 from rewardkit.scoring.steps import Step
-from rewardkit.types import ScoreResult
+from rewardkit.types import Conversation, ScoreResult
 
 __all__ = ["NoModel", "RewardParts", "model_logs"]
 
@@ -95,18 +95,27 @@ class RewardParts:
     async def reward(
         self,
         service: ScoringService,
-        queries: Sequence[str],
+        queries: Sequence[str] | None,
         prompts: Sequence[Any] | None,
         labels: Sequence[Any] | None,
         objective: str | None,
+        conversations: Sequence[Conversation] | None = None,
     ) -> tuple[list[float], dict[str, list[float]], list[ScoreResult]]:
-        """(rewards, extra_logs, the model's results) for one request; the model and the rules run at
-        once, and the first failure cancels the other."""
+        """(rewards, extra_logs, the model's results) for one request of full texts (``queries``) or
+        ``conversations``; the model and the rules run at once, and the first failure cancels the other."""
         jobs: list[Any] = []
         if self.has_model:
-            jobs.append(service.score_texts(queries, objective=objective))
+            if conversations is not None:
+                jobs.append(service.score_conversations(conversations, objective=objective))
+            else:
+                jobs.append(service.score_texts(queries or [], objective=objective))
         if self.pool is not None:
-            jobs.append(self.pool.score(samples_from(queries, prompts, labels)))
+            samples = (
+                samples_from_conversations(conversations, labels)
+                if conversations is not None
+                else samples_from(queries or [], prompts, labels)
+            )
+            jobs.append(self.pool.score(samples))
         answers = await gather_or_cancel(*jobs)
         results: list[ScoreResult] = answers.pop(0) if self.has_model else []
         logs = model_logs(results) if self.has_model else {}

@@ -39,10 +39,10 @@ async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardRespo
     """Score full texts as OpenRLHF sends them; ``rewards`` and ``scores`` carry the same values. With
     reward functions served beside the model, both are the weighted sum of the parts, each logged."""
     within_limits(request, body.item_sizes())
-    if not body.query:  # OpenRLHF with several URLs sends the extra servers empty shards
+    if not body.count:  # OpenRLHF with several URLs sends the extra servers empty shards
         return GetRewardResponse(rewards=[], scores=[], extra_logs={})
     rewards, extra_logs, results = await request.app.state.rewards.reward(
-        service_of(request), body.query, body.prompts, body.labels, body.objective
+        service_of(request), body.query, body.prompts, body.labels, body.objective, body.as_conversations()
     )
     count_truncated(request, results)
     steps = [list(r.steps or ()) for r in results] if results and results[0].steps is not None else None

@@ -44,14 +44,19 @@ Text = Annotated[StrictStr, AfterValidator(_encodable)]
 
 
 class GetRewardRequest(BaseModel):
-    """OpenRLHF's remote reward call. Extra fields that newer clients send are accepted and ignored."""
+    """OpenRLHF's remote reward call. Extra fields that newer clients send are accepted and ignored.
+    ``conversations`` may stand in for ``query`` (rewardkit's addition): the model's chat template is
+    applied here, and reward functions see the last message as the response."""
 
     model_config = ConfigDict(extra="allow")
 
-    query: list[Text] = Field(
-        ...,
+    query: list[Text] | None = Field(
+        None,
         description="Full texts to score (prompt + response, template applied). An empty list gets empty answers "
         "(OpenRLHF sends its extra servers empty shards).",
+    )
+    conversations: list[list[Message]] | None = Field(
+        None, description="Instead of 'query': conversations ending with the response to score."
     )
     prompts: list[Any] | None = Field(
         None, description="Optional, one per query: the prompt part of each query (reward functions read it)."
@@ -66,18 +71,30 @@ class GetRewardRequest(BaseModel):
     def _single_string(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @property
+    def count(self) -> int:
+        return len(self.query if self.query is not None else self.conversations or [])
+
     def item_sizes(self) -> list[int]:
         """Characters per scored item (the limits are checked on these before any tokenizing)."""
-        return [len(q) for q in self.query]
+        if self.query is not None:
+            return [len(q) for q in self.query]
+        return [sum(len(m.content) for m in c) for c in self.conversations or []]
+
+    def as_conversations(self) -> list[list[dict[str, str]]] | None:
+        return None if self.conversations is None else [[m.model_dump() for m in c] for c in self.conversations]
 
     @model_validator(mode="after")
     def _same_lengths(self) -> GetRewardRequest:
+        if (self.query is None) == (self.conversations is None):
+            raise ValueError("send 'query' (a list of full texts) or 'conversations' (a list of conversations)")
+        if self.conversations is not None and any(not c for c in self.conversations):
+            raise ValueError("'conversations' holds an empty conversation; each needs at least the response")
+        what = "query" if self.query is not None else "conversations"
         for name in ("prompts", "labels"):
             values = getattr(self, name)
-            if values is not None and len(values) != len(self.query):
-                raise ValueError(
-                    f"'{name}' has {len(values)} items but 'query' has {len(self.query)}; send one per query"
-                )
+            if values is not None and len(values) != self.count:
+                raise ValueError(f"'{name}' has {len(values)} items but '{what}' has {self.count}; send one per {what}")
         return self
 
 
