@@ -21,9 +21,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str | None, *args: str, env: dict | None = None, ready_timeout: float = 120.0):
-    """A `rewardkit serve` process on a free 127.0.0.1 port; ``model`` None serves the default (builtin)."""
-    port = free_port()
+def start_server(
+    model: str | None, *args: str, env: dict | None = None, ready_timeout: float = 120.0, port: int | None = None
+):
+    """A `rewardkit serve` process on 127.0.0.1 (``port``, else a free one); ``model`` None serves the
+    default (builtin), or with --reward-fn the reward functions alone."""
+    port = port or free_port()
     cmd = [
         sys.executable,
         "-m",

@@ -10,6 +10,7 @@ functions (``rewardkit serve MODEL --reward-fn math`` checks answers against it)
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -69,10 +70,10 @@ def async_reward_function(
 ) -> Callable[..., Awaitable[list[float]]]:
     """An ``async def`` reward function for TRL (which awaits it beside its other async reward
     functions, so the server call overlaps theirs). One AsyncClient per event loop, made on first use."""
-    clients: dict[int, AsyncClient] = {}
+    clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = weakref.WeakKeyDictionary()
 
     async def reward(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         if loop not in clients:
             clients[loop] = AsyncClient(url, api_key=api_key, timeout=timeout)
         answer = await _ask(clients[loop], prompts, completions, label_column, kwargs)

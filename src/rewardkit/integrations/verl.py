@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from typing import Any
 
 from rewardkit.client import AsyncClient
@@ -30,12 +31,12 @@ __all__ = ["compute_score", "prompt_messages"]
 
 PROMPT_KEYS = ("question", "problem", "prompt")
 
-_CLIENTS: dict[int, AsyncClient] = {}
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = weakref.WeakKeyDictionary()
 
 
 def _client() -> AsyncClient:
-    """One client per event loop (verl keeps one loop per reward worker)."""
-    loop = id(asyncio.get_running_loop())
+    """One client per event loop (verl keeps one loop per reward worker; a client is bound to its loop)."""
+    loop = asyncio.get_running_loop()
     if loop not in _CLIENTS:
         _CLIENTS[loop] = AsyncClient(
             os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rewardkit.config import RewardsConfig
+from rewardkit.errors import InvalidInputError
 
 __all__ = ["BUILTIN", "final_answer_label", "length_penalty", "math_reward"]
 
@@ -65,7 +66,10 @@ def _math(config: RewardsConfig) -> Callable[..., float]:
 
 
 def _format(config: RewardsConfig) -> Callable[..., float]:
-    pattern = re.compile(config.format_pattern)
+    try:
+        pattern = re.compile(config.format_pattern)
+    except re.error as exc:
+        raise InvalidInputError(f"--format-pattern {config.format_pattern!r} is not a Python regex: {exc}") from None
 
     def format(response: str) -> float:
         return float(pattern.fullmatch(response) is not None)
@@ -76,7 +80,7 @@ def _format(config: RewardsConfig) -> Callable[..., float]:
 def _length(config: RewardsConfig) -> Callable[..., float]:
     budget, buffer, factor = config.max_response_chars, config.overlong_buffer_chars, config.overlong_penalty_factor
     if buffer > budget:
-        raise ValueError(f"--overlong-buffer-chars ({buffer}) is larger than --max-response-chars ({budget})")
+        raise InvalidInputError(f"--overlong-buffer-chars ({buffer}) is larger than --max-response-chars ({budget})")
 
     def length(response: str) -> float:
         return length_penalty(len(response), budget, buffer, factor)

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from rewardkit.errors import InvalidInputError, ModelNotFoundError
+from rewardkit.errors import InvalidInputError
 from rewardkit.types import Conversation, ScoreResult
 
 __all__ = [
@@ -58,14 +58,9 @@ def served_model_name(request: Request) -> str:
 
 
 def check_model(request: Request, model: str | None) -> str:
-    """vLLM's rule: a request may omit 'model', else it must name the served model (404 otherwise)."""
-    name = served_model_name(request)
-    if model is not None and model != name:
-        raise ModelNotFoundError(
-            f"The model `{model}` does not exist: this server serves `{name}` (GET /v1/models); send that name, "
-            f"omit 'model', or start the server with --served-model-name {model!r}"
-        )
-    return name
+    """The name to answer with. One server serves one model, so any 'model' a client sends is
+    accepted (verl sends its own path for it; vLLM would answer 404 to a name it does not serve)."""
+    return served_model_name(request)
 
 
 def request_id(request: Request, prefix: str) -> str:

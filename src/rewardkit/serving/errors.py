@@ -70,6 +70,8 @@ def error_body(status: int, kind: str, message: str, dialect: str = "rewardkit")
 def error_response(
     status: int, kind: str, message: str, headers: dict[str, str] | None = None, dialect: str = "rewardkit"
 ) -> JSONResponse:
+    if dialect == "vllm" and status == 422:
+        status = 400  # vLLM answers every invalid request with 400 BadRequestError
     return JSONResponse(error_body(status, kind, message, dialect), status_code=status, headers=headers)
 
 
