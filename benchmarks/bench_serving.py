@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from bench_model import DTYPES, ensure_model, load_scorer, load_tokenizer
 from limit import LIMIT_BATCH_SIZE, LIMIT_BATCH_TOKENS, measure_limit
 from loadgen import run_load, summarize_latencies
@@ -416,6 +417,33 @@ def _start(
     return server
 
 
+SCORE_CHUNK = 32
+
+
+def collect_scores(server: RunningServer, workloads: dict[str, Workload], names: list[str]) -> dict[str, list[float]]:
+    """Every distinct text of each workload scored once by ``server``, in a fixed order (/get_reward in
+    chunks, after the timed runs), so two servers' scores can be compared text by text."""
+    out: dict[str, list[float]] = {}
+    with httpx.Client(base_url=server.base_url, timeout=600.0) as client:
+        for w in names:
+            texts = list(dict.fromkeys(t for request in workloads[w].requests for t in request))
+            scores: list[float] = []
+            for start in range(0, len(texts), SCORE_CHUNK):
+                answer = client.post("/get_reward", json={"query": texts[start : start + SCORE_CHUNK]})
+                answer.raise_for_status()
+                scores.extend(answer.json()["rewards"])
+            out[w] = scores
+    return out
+
+
+def score_differences(scores: dict[str, dict[str, list[float]]], names: list[str]) -> dict[str, float | None]:
+    """The largest |rewardkit - openrlhf-style| score per workload (None where one was not scored)."""
+    ours, theirs = scores.get("rewardkit"), scores.get("openrlhf")
+    if not ours or not theirs:
+        return {}
+    return {w: max((abs(a - b) for a, b in zip(ours[w], theirs[w])), default=0.0) for w in names}
+
+
 def _stop(name: str, server: RunningServer) -> None:
     server.stop()
     log(f"{LABELS[name]}: stopped")
@@ -458,6 +486,7 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     errors: dict[str, str] = {}
     settings: dict[str, dict[str, Any]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
     paired = [name for name in args.servers if name in PAIR]
     if len(paired) < 2:
         paired = []
@@ -482,18 +511,22 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
                 else:  # the other one failed to start: measure this one alone
                     for member, server in up.items():
                         raw[member] = measure_server(member, server, workloads, args.workloads, args.repeats, guard)
+                for member, server in up.items():
+                    scores[member] = collect_scores(server, workloads, args.workloads)
             continue
         server = _start(name, kinds[name], model_dir, args, log_dir, errors, settings)
         if server is None:
             continue
         try:
             raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats, guard)
+            scores[name] = collect_scores(server, workloads, args.workloads)
         finally:
             _stop(name, server)
 
     results = {name: {w: median_runs(runs) for w, runs in per.items()} for name, per in raw.items()}
     ratios = compute_ratios(results, args.workloads)
-    targets = evaluate_targets(ratios, args.workloads)
+    differences = score_differences(scores, args.workloads)
+    targets = evaluate_targets(ratios, args.workloads, results, differences)
     before_name = None if before is None else f"{before.ref}, commit {before.commit[:12]}"
     print(format_report(results, ratios, targets, args.workloads, before=before_name), flush=True)
     total_failures = sum(r["failures"] for per in results.values() for r in per.values())
@@ -513,6 +546,7 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
             "runs": raw,
             "ratios": ratios,
             "targets": targets,
+            "score_differences": differences,
             "errors": errors,
         }
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -88,19 +88,26 @@ def _versus(results: dict[str, dict[str, dict[str, Any]]], other: str, workloads
     }
 
 
-def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[str, Any]]:
+def evaluate_targets(
+    ratios: dict[str, Any],
+    workloads: list[str],
+    results: dict[str, dict[str, dict[str, Any]]] | None = None,
+    score_differences: dict[str, float | None] | None = None,
+) -> list[dict[str, Any]]:
     """The issue's targets (all against the openrlhf-style server and the padded limit; the batched-style
-    ratios are in the table); a target whose inputs were not measured is reported as not evaluated (None)."""
+    ratios are in the table); a target whose inputs were not measured is reported as not evaluated (None).
+    ``results`` gives the server's CPU share during online; ``score_differences`` the largest
+    |rewardkit - openrlhf-style| score per workload (comparable when rewardkit runs with --append-eos)."""
     rk_limit = ratios["qps_vs_limit"].get("rewardkit", {})
     vs_o = ratios["rewardkit_vs_openrlhf"]
 
-    def target(name: str, value: float | None, op: str, threshold: float) -> dict[str, Any]:
+    def target(name: str, value: float | None, op: str, threshold: float, spec: str = ".2f") -> dict[str, Any]:
         passed = (
             None
             if value is None
             else (value >= threshold if op == ">=" else value < threshold if op == "<" else value <= threshold)
         )
-        return {"target": name, "value": value, "op": op, "threshold": threshold, "passed": passed}
+        return {"target": name, "value": value, "op": op, "threshold": threshold, "passed": passed, "spec": spec}
 
     out = []
     if "online" in workloads:
@@ -114,6 +121,12 @@ def evaluate_targets(ratios: dict[str, Any], workloads: list[str]) -> list[dict[
     for workload, threshold in (("grpo", 2.0), ("bon", 2.5), ("bulk", 5.0)):
         if workload in workloads:
             out.append(target(f"{workload}: rewardkit q/s vs openrlhf-style", vs_o[workload]["qps"], ">=", threshold))
+    online = (results or {}).get("rewardkit", {}).get("online") or {}
+    if "online" in workloads and results is not None:
+        share = online.get("server_cpu_share")
+        out.append(target("online: rewardkit server CPU, cores of 2", None if share is None else 2 * share, ">=", 1.9))
+    for workload, difference in (score_differences or {}).items():
+        out.append(target(f"{workload}: max |score - openrlhf-style score|", difference, "<=", 1e-4, ".1e"))
     return out
 
 
@@ -173,5 +186,6 @@ def format_report(
     lines += ["", "targets:"]
     for t in targets:
         verdict = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
-        lines.append(f"  [{verdict}] {t['target']}: {_fmt(t['value'], '.2f')} (needs {t['op']} {t['threshold']})")
+        spec = t.get("spec", ".2f")
+        lines.append(f"  [{verdict}] {t['target']}: {_fmt(t['value'], spec)} (needs {t['op']} {t['threshold']})")
     return "\n".join(lines)

@@ -67,6 +67,9 @@ def test_the_response_is_the_query_after_its_prompt():
         ("<think>3 + 4 = 8? no, 7</think><answer>7</answer>", "7", 1.0),
         ("The answer is 71.", "72", 0.0),
         ("I do not know.", "72", 0.0),
+        # the README's RLVR example
+        (" 12 * 6 = 72 rolls, 72 - 50 = 22.\n#### 22", "#### 22", 1.0),
+        (" 72 - 50 = 12.\n#### 12", "#### 22", 0.0),
     ],
 )
 def test_math_checks_the_final_answer(response, label, expected):
