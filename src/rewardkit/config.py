@@ -229,8 +229,9 @@ class ServerConfig:
     )
     served_model_name: str | None = _opt(
         None,
-        "The model name clients see in GET /v1/models and must send (or omit) as 'model' on the vLLM-style "
-        "routes (vLLM's flag of the same name). Default: the MODEL argument as given ('builtin', a path).",
+        "The model name GET /v1/models lists and the vLLM-style routes answer with (vLLM's flag of the same "
+        "name); the 'model' a request sends is not checked (one server serves one model). Default: the MODEL "
+        "argument as given ('builtin', a path).",
     )
     ray_cpus_per_replica: float = _opt(1.0, "With --ray-replicas: CPUs each replica reserves (its torch threads).")
     ray_gpus_per_replica: float = _opt(0.0, "With --ray-replicas: GPUs each replica reserves.")

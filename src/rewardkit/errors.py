@@ -4,6 +4,7 @@
     ├── InvalidInputError        the caller sent something unusable (HTTP 4xx); never reaches a model
     │   ├── InputTooLongError    over --max-length with --truncation error
     │   ├── TooManyItemsError    one request holds more sequences than the queue can ever take
+    │   ├── EmptyInputError      nothing to score where TEI's clients expect a 400 "Empty"
     │   └── ModelNotFoundError   the request names a model this server does not serve (HTTP 404)
     ├── ModelLoadError           a checkpoint cannot be loaded: names what was found and what is supported
     ├── EngineError              the serving engine could not produce a score
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchFailedError",
+    "EmptyInputError",
     "EngineDeadError",
     "EngineError",
     "InputTooLongError",
@@ -54,6 +56,10 @@ class InputTooLongError(InvalidInputError):
 
 class TooManyItemsError(InvalidInputError):
     """A single request has more sequences than --max-queue; it must be split."""
+
+
+class EmptyInputError(InvalidInputError):
+    """A request with nothing to score, on a route whose clients expect HTTP 400 for it (TEI's)."""
 
 
 class ModelNotFoundError(InvalidInputError):

@@ -4,11 +4,15 @@ fails only the item it was given, with a message naming the rule and the item; t
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from rewardkit.config import RewardsConfig
-from rewardkit.errors import InvalidInputError, QueueFullError, RuleFailedError
+from rewardkit.errors import InvalidInputError, QueueFullError, RuleFailedError, TooManyItemsError
 from rewardkit.rules import RulePool, samples_from
 
 pytestmark = pytest.mark.anyio
@@ -90,15 +94,72 @@ async def test_calls_are_spread_over_the_workers(rules_file):
     assert len(seen) == 2
 
 
-async def test_too_many_waiting_calls_are_refused_with_retry(rules_file):
-    pool = RulePool([f"{rules_file}:picky"], RewardsConfig(), max_pending=3)
+async def test_a_request_the_pool_can_never_queue_is_413_and_a_full_pool_is_503(rules_file):
+    pool = RulePool([f"{rules_file}:picky"], RewardsConfig(reward_fn_timeout=5), max_pending=3)
     pool.start()
     try:
-        with pytest.raises(QueueFullError, match="retry"):
+        with pytest.raises(TooManyItemsError, match="split the request"):
             await pool.score(samples_from(["a"] * 4, None, None))
+        stalled = asyncio.ensure_future(pool.score(samples_from(["hang", "a"], None, None)))
+        await asyncio.sleep(0.3)
+        with pytest.raises(QueueFullError, match="retry"):
+            await pool.score(samples_from(["a", "a"], None, None))
+        with pytest.raises(RuleFailedError):
+            await stalled
         assert (await pool.score(samples_from(["a"] * 3, None, None)))["picky"].rewards == [1.0] * 3
     finally:
         pool.close()
+
+
+async def test_math_without_labels_is_refused_before_any_work(pool):
+    with pytest.raises(InvalidInputError, match="send one gold answer per query"):
+        pool.labels_needed(None, 2)
+    with pytest.raises(InvalidInputError, match=r"labels\.1: .*got dict"):
+        pool.labels_needed(["72", {"answer": 72}], 2)
+
+
+def test_workers_do_not_outlive_a_killed_server(rules_file, tmp_path):
+    """A server SIGKILLed while a rule hangs cannot close the workers' pipes: they end by themselves."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import asyncio, os, sys\n"
+        "from rewardkit.config import RewardsConfig\n"
+        "from rewardkit.rules import RulePool, samples_from\n"
+        f"pool = RulePool([{str(rules_file) + ':picky'!r}], RewardsConfig(reward_fn_timeout=60))\n"
+        "pool.start()\n"
+        "print('ready', flush=True)\n"
+        "asyncio.run(pool.score(samples_from(['hang', 'hang'], None, None)))\n"
+    )
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "ready"
+    time.sleep(1.0)  # both workers are inside the hanging rule now
+    workers = _children(server.pid)
+    server.kill()
+    server.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert workers and not any(_alive(pid) for pid in workers)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "State:\tZ" not in status
 
 
 def test_a_bad_spec_fails_before_any_worker_starts(tmp_path):

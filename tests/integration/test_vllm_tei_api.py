@@ -219,7 +219,7 @@ async def test_tei_rerank_is_told_apart_from_vllms_by_its_fields(llama):
     assert [r["score"] for r in answer] == pytest.approx([scores["scores"][i] for i in order], abs=1e-6)
     assert [r["text"] for r in with_text] == [DOCUMENTS[i] for i in order]
     assert [r["score"] for r in with_text] == pytest.approx([sigmoid(scores["scores"][i]) for i in order], abs=1e-6)
-    assert empty.status_code == 422 and empty.json()["error_type"] == "Validation"
+    assert empty.status_code == 400 and empty.json()["error_type"] == "Empty"
 
 
 async def test_a_multi_objective_model_reports_every_objective_and_the_reward_last(checkpoint):

@@ -71,3 +71,48 @@ def test_a_reward_server_error_is_final_but_a_sampling_policy_retries_any_5xx():
     ):
         rk.score(["x"])
     assert len(calls) == 2
+
+
+def _by_server(answers: dict[str, int]):
+    """A MockTransport handler answering per host: a status, or 0 for a refused connection."""
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((request.url.host, request.url.path))
+        status = answers[request.url.host]
+        if status == 0:
+            raise httpx.ConnectError("refused", request=request)
+        if status == 200:
+            return httpx.Response(200, json=OK if request.url.path != "/health" else {"status": "ok"})
+        detail = {"detail": f"{request.url.host} says {status}"}
+        return httpx.Response(status, json=detail, headers={"Retry-After": "0"})
+
+    return handler, calls
+
+
+def test_several_servers_take_turns_and_a_failed_one_is_skipped():
+    handler, calls = _by_server({"a": 200, "b": 200, "c": 0})
+    with Client("http://a,http://b,http://c", transport=httpx.MockTransport(handler)) as rk:
+        for _ in range(6):
+            assert rk.score(["x"]) == [1.5]
+    hosts = [host for host, _ in calls]
+    assert hosts[:3] == ["a", "b", "c"] and hosts.count("c") == 1  # c failed once, then sat out its cool-down
+    assert {"a", "b"} == set(hosts[3:])
+
+
+def test_when_every_server_fails_the_call_ends_with_the_servers_own_error():
+    handler, calls = _by_server({"a": 503, "b": 503})
+    with (
+        Client(["http://a", "http://b"], retries=2, transport=httpx.MockTransport(handler)) as rk,
+        pytest.raises(ServerResponseError) as e,
+    ):
+        rk.score(["x"])
+    assert e.value.status_code == 503 and "says 503" in str(e.value) and "after 3 tries" in str(e.value)
+    assert len(calls) <= (2 + 1) * 2 * 2  # (retries + 1) x servers tries, each at most with a health probe
+
+
+def test_a_caller_error_is_not_failed_over():
+    handler, calls = _by_server({"a": 422, "b": 200})
+    with Client("http://a,http://b", transport=httpx.MockTransport(handler)) as rk, pytest.raises(ServerResponseError):
+        rk.score(["x"])
+    assert calls == [("a", "/get_reward")]

@@ -150,7 +150,7 @@ def test_bad_returns_are_refused(rules_file):
 def test_rule_names_must_be_unique_and_not_model(rules_file):
     with pytest.raises(InvalidInputError, match="two rules are named 'math'"):
         rule_names([load_rule("math"), load_rule("math")])
-    with pytest.raises(InvalidInputError, match="'model' names the model"):
+    with pytest.raises(InvalidInputError, match="'model' names a part of the model's own logs"):
         rule_names([load_rule("model=format")])
     assert rule_names([load_rule("math"), load_rule("strict=math")]) == ["math", "strict"]
 
@@ -178,3 +178,30 @@ def test_weights_and_the_combination():
 def test_bad_weights_are_refused(text, message):
     with pytest.raises(InvalidInputError, match=message):
         parse_weights(text, ["model", "math"])
+
+
+def test_kwargs_do_not_hide_unknown_required_parameters(tmp_path):
+    path = tmp_path / "foreign.py"
+    path.write_text(
+        "def verl_style(solution_str, ground_truth, **kwargs):\n    return 0.0\n"
+        "def with_options(response, scale=2.0, **kwargs):\n    return scale * len(response)\n"
+    )
+    with pytest.raises(InvalidInputError, match="neither OpenRLHF's"):
+        load_rule(f"{path}:verl_style")
+    assert load_rule(f"{path}:with_options").score_one(Sample("abc")) == 6.0
+
+
+def test_reserved_log_names_cannot_name_a_rule():
+    for name in ("truncated", "num_tokens", "member/x"):
+        with pytest.raises(InvalidInputError, match="model's own logs"):
+            rule_names([load_rule(f"{name}=format")])
+
+
+def test_non_finite_extra_logs_are_refused(tmp_path):
+    path = tmp_path / "nan_logs.py"
+    path.write_text(
+        "def reward_func(queries, prompts, labels):\n"
+        "    return {'rewards': [1.0], 'extra_logs': {'x': [float('nan')]}}\n"
+    )
+    with pytest.raises(ValueError, match="extra_logs"):
+        load_rule(f"{path}:reward_func").score_batch(samples_from(["q"], None, None))

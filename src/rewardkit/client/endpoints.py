@@ -5,6 +5,7 @@ clients do the sending and the probing."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Endpoints:
         self._states = [_State() for _ in range(count)]
         self._next = 0
         self._clock = clock
+        self._lock = threading.Lock()  # a client may be shared by threads (OpenRLHF calls from several)
 
     def __len__(self) -> int:
         return len(self._states)
@@ -46,25 +48,28 @@ class Endpoints:
 
     def pick(self) -> int:
         """The next endpoint in turn that is not cooling down; when all are, the one back soonest."""
-        n = len(self._states)
-        for step in range(n):
-            i = (self._next + step) % n
-            if self._up(i):
-                self._next = (i + 1) % n
-                return i
-        return min(range(n), key=lambda i: self._states[i].down_until)
+        with self._lock:
+            n = len(self._states)
+            for step in range(n):
+                i = (self._next + step) % n
+                if self._up(i):
+                    self._next = (i + 1) % n
+                    return i
+            return min(range(n), key=lambda i: self._states[i].down_until)
 
     def needs_probe(self, i: int) -> bool:
         """True for an endpoint back from a cool-down: it must pass GET /health first."""
         return self._states[i].failures > 0
 
     def failed(self, i: int) -> None:
-        state = self._states[i]
-        state.failures += 1
-        state.down_until = self._clock() + min(COOL_DOWN * 2 ** (state.failures - 1), MAX_COOL_DOWN)
+        with self._lock:
+            state = self._states[i]
+            state.failures += 1
+            state.down_until = self._clock() + min(COOL_DOWN * 2 ** (state.failures - 1), MAX_COOL_DOWN)
 
     def succeeded(self, i: int) -> None:
-        self._states[i] = _State()
+        with self._lock:
+            self._states[i] = _State()
 
     def another_up(self, i: int) -> bool:
         """Whether a call that failed on ``i`` can go elsewhere at once (failover)."""

@@ -84,6 +84,20 @@ def _best_of_n_call(
     return _Call("POST", "/best_of_n", body)
 
 
+@dataclass
+class _Tries:
+    """One call's count: retries spent, free moves to another server since the last one, and the last
+    error a server itself gave (what the call raises in the end, rather than a failed health probe)."""
+
+    attempt: int = 0
+    failovers: int = 0
+    last: BaseException | None = None
+
+
+class _Unhealthy(httpx.TransportError):
+    """A server back from a cool-down did not answer GET /health with 200."""
+
+
 class _Calls(ABC):
     """Every call the clients make, written once over ``_send`` (sync or async)."""
 
@@ -119,23 +133,27 @@ class _Calls(ABC):
         """The first server's URL."""
         return self.urls[0]
 
-    def _failed(self, server: int, attempt: int, error: BaseException) -> tuple[int, float]:
-        """After a failed try on ``server``: (the attempt count to go on with, seconds to wait first),
-        or the final error raised. A retryable failure sets the server aside; while another is up,
-        the call fails over to it at once without spending a retry."""
+    def _failed(self, server: int, tries: _Tries, error: BaseException) -> float:
+        """After a failed try on ``server``: seconds to wait before the next try, or the final error
+        raised. A retryable failure sets the server aside; while another is up, the call fails over
+        to it at once, at most once per other server before a retry is counted, so a call makes at
+        most (retries + 1) x servers tries and always ends."""
+        if isinstance(error, _Unhealthy):
+            error = tries.last or error
+        else:
+            tries.last = error
         retryable = isinstance(error, httpx.TransportError) or (
             isinstance(error, ServerResponseError) and self.policy.retryable(error.status_code)
         )
         if retryable and len(self._servers) > 1:
             self._endpoints.failed(server)
-            if self._endpoints.another_up(server):
-                return attempt, 0.0
-        return attempt + 1, self.policy.wait_or_raise(attempt, error)
-
-    @property
-    def retries(self) -> int:
-        """How many times a failed call is tried again (the policy's)."""
-        return self.policy.retries
+            if tries.failovers < len(self._servers) - 1 and self._endpoints.another_up(server):
+                tries.failovers += 1
+                return 0.0
+        tries.failovers = 0
+        delay = self.policy.wait_or_raise(tries.attempt, error)
+        tries.attempt += 1
+        return delay
 
     @abstractmethod
     def _send(self, call: _Call) -> Any:
@@ -215,17 +233,16 @@ class AsyncClient(_Calls):
     _transport_class = httpx.AsyncClient
 
     async def _send(self, call: _Call) -> Any:
-        attempt = 0
+        tries = _Tries()
         while True:
             server = self._endpoints.pick()
             try:
                 if self._endpoints.needs_probe(server) and not await self._healthy(server):
-                    raise httpx.ConnectError(f"{self.urls[server]} does not answer GET /health with 200")
+                    raise _Unhealthy(f"{self.urls[server]} does not answer GET /health with 200")
                 response = await self._servers[server].request(call.method, call.path, json=call.body)
                 answer = _answer(call, read_answer(response))
             except (ServerResponseError, httpx.TransportError) as exc:
-                attempt, delay = self._failed(server, attempt, exc)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._failed(server, tries, exc))
             else:
                 self._endpoints.succeeded(server)
                 return answer
@@ -260,17 +277,16 @@ class Client(_Calls):
     _transport_class = httpx.Client
 
     def _send(self, call: _Call) -> Any:
-        attempt = 0
+        tries = _Tries()
         while True:
             server = self._endpoints.pick()
             try:
                 if self._endpoints.needs_probe(server) and not self._healthy(server):
-                    raise httpx.ConnectError(f"{self.urls[server]} does not answer GET /health with 200")
+                    raise _Unhealthy(f"{self.urls[server]} does not answer GET /health with 200")
                 response = self._servers[server].request(call.method, call.path, json=call.body)
                 answer = _answer(call, read_answer(response))
             except (ServerResponseError, httpx.TransportError) as exc:
-                attempt, delay = self._failed(server, attempt, exc)
-                time.sleep(delay)
+                time.sleep(self._failed(server, tries, exc))
             else:
                 self._endpoints.succeeded(server)
                 return answer

@@ -12,6 +12,7 @@ returning a silent default: a missing reward must stop the step.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from rewardkit.client import Client
@@ -19,17 +20,19 @@ from rewardkit.client import Client
 __all__ = ["reward_func"]
 
 _CLIENT: Client | None = None
+_MADE = threading.Lock()  # OpenRLHF calls reward_func from several threads at once
 
 
 def _client() -> Client:
     global _CLIENT
-    if _CLIENT is None:
-        _CLIENT = Client(
-            os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),
-            api_key=os.environ.get("REWARDKIT_API_KEY") or None,
-            timeout=float(os.environ.get("REWARDKIT_TIMEOUT", "300")),
-        )
-    return _CLIENT
+    with _MADE:
+        if _CLIENT is None:
+            _CLIENT = Client(
+                os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),
+                api_key=os.environ.get("REWARDKIT_API_KEY") or None,
+                timeout=float(os.environ.get("REWARDKIT_TIMEOUT", "300")),
+            )
+        return _CLIENT
 
 
 def reward_func(

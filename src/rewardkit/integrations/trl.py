@@ -37,7 +37,8 @@ def _ask(
     if completions and isinstance(completions[0], list):
         conversations = [list(p) + list(c) for p, c in zip(prompts, completions)]
         return client.get_reward_conversations(conversations, labels)
-    return client.get_reward([str(p) + str(c) for p, c in zip(prompts, completions)], None, labels)
+    texts = [str(p) + str(c) for p, c in zip(prompts, completions)]
+    return client.get_reward(texts, [str(p) for p in prompts], labels)
 
 
 class RemoteRewardFunction:

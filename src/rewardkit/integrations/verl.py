@@ -7,12 +7,15 @@ the server's reward functions (``rewardkit serve MODEL --reward-fn math``) in on
         reward.custom_reward_function.name=compute_score
 
 verl calls ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=)`` per sample;
-its reward loop awaits ``async def`` ones concurrently, so a batch's calls reach the server together
-and are batched there. The prompt is read from ``extra_info``: a chat (``extra_info["prompt"]`` as a
-list of messages) or a string under "question", "problem" or "prompt" (verl's GSM8K and MATH
-preprocessing keep the question there); the response is scored as the assistant's answer to it,
-through the model's chat template. With no prompt there, the response is scored alone. The answer
-is verl's dict: "score" and every part of the reward (model, each rule) for its logs.
+its reward loop managers await ``async def`` ones concurrently, so a batch's calls reach the server
+together and are batched there. verl's older reward manager (verl/workers/reward_manager) calls the
+function synchronously: give it ``compute_score_sync`` instead.
+
+The prompt is read from ``extra_info``: a chat (``extra_info["prompt"]`` as a list of messages) or a
+string under "question", "problem" or "prompt" (verl's GSM8K and MATH preprocessing keep the
+question there); the response is scored as the assistant's answer to it, through the model's chat
+template. With no prompt there, the response is scored alone. The answer is verl's dict: "score"
+and every part of the reward (model, each rule) for its logs.
 
 Settings come from the environment: REWARDKIT_URL (comma-separated for several servers),
 REWARDKIT_API_KEY, REWARDKIT_TIMEOUT.
@@ -25,24 +28,30 @@ import os
 import weakref
 from typing import Any
 
-from rewardkit.client import AsyncClient
+from rewardkit.client import AsyncClient, Client
 
-__all__ = ["compute_score", "prompt_messages"]
+__all__ = ["compute_score", "compute_score_sync", "prompt_messages"]
 
 PROMPT_KEYS = ("question", "problem", "prompt")
 
+_SYNC: Client | None = None
 _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _settings() -> tuple[str, str | None, float]:
+    return (
+        os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),
+        os.environ.get("REWARDKIT_API_KEY") or None,
+        float(os.environ.get("REWARDKIT_TIMEOUT", "300")),
+    )
 
 
 def _client() -> AsyncClient:
     """One client per event loop (verl keeps one loop per reward worker; a client is bound to its loop)."""
     loop = asyncio.get_running_loop()
     if loop not in _CLIENTS:
-        _CLIENTS[loop] = AsyncClient(
-            os.environ.get("REWARDKIT_URL", "http://127.0.0.1:8000"),
-            api_key=os.environ.get("REWARDKIT_API_KEY") or None,
-            timeout=float(os.environ.get("REWARDKIT_TIMEOUT", "300")),
-        )
+        url, key, timeout = _settings()
+        _CLIENTS[loop] = AsyncClient(url, api_key=key, timeout=timeout)
     return _CLIENTS[loop]
 
 
@@ -58,6 +67,20 @@ def prompt_messages(extra_info: dict[str, Any] | None) -> list[dict[str, str]] |
     return None
 
 
+def _call(client: AsyncClient | Client, solution_str: str, ground_truth: Any, extra_info: Any) -> Any:
+    """The /get_reward call for one sample (an awaitable on an AsyncClient)."""
+    labels = None if ground_truth is None else [ground_truth]
+    prompt = prompt_messages(extra_info)
+    if prompt is None:
+        return client.get_reward([solution_str], None, labels)
+    return client.get_reward_conversations([[*prompt, {"role": "assistant", "content": solution_str}]], labels)
+
+
+def _verl_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    logs = {name: values[0] for name, values in (answer.get("extra_logs") or {}).items()}
+    return {**logs, "score": answer["rewards"][0]}
+
+
 async def compute_score(
     data_source: str | None = None,
     solution_str: str = "",
@@ -66,16 +89,22 @@ async def compute_score(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """verl's custom reward function: ``{"score": reward, "model": ..., "<rule>": ..., ...}``."""
-    client = _client()
-    labels = None if ground_truth is None else [ground_truth]
-    prompt = prompt_messages(extra_info)
-    if prompt is None:
-        answer = await client.get_reward([solution_str], None, labels)
-    else:
-        conversation = [*prompt, {"role": "assistant", "content": solution_str}]
-        answer = await client.get_reward_conversations([conversation], labels)
-    logs = {name: values[0] for name, values in (answer.get("extra_logs") or {}).items()}
-    return {**logs, "score": answer["rewards"][0]}
+    return _verl_answer(await _call(_client(), solution_str, ground_truth, extra_info))
+
+
+def compute_score_sync(
+    data_source: str | None = None,
+    solution_str: str = "",
+    ground_truth: Any = None,
+    extra_info: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """compute_score for verl's synchronous reward manager (one blocking call per sample)."""
+    global _SYNC
+    if _SYNC is None:
+        url, key, timeout = _settings()
+        _SYNC = Client(url, api_key=key, timeout=timeout)
+    return _verl_answer(_call(_SYNC, solution_str, ground_truth, extra_info))
 
 
 if __name__ == "__main__":

@@ -31,20 +31,22 @@ def final_answer_label(label: Any) -> str:
     return text.strip()
 
 
-def math_reward(response: str, label: Any) -> float:
+def math_reward(response: str, label: Any, seconds: int = 5) -> float:
     """1.0 when the response's final answer (inside its last <answer> tag if it has one: a boxed
     answer, "the answer is ...", "#### ...", else its last number or expression) equals the gold
-    answer mathematically (math-verify: 0.5 == 1/2, 1,000 == 1000), else 0.0."""
+    answer mathematically (math-verify: 0.5 == 1/2, 1,000 == 1000), else 0.0. ``seconds`` bounds each
+    parse and comparison (an expression past it counts as wrong); math-verify's alarms need the
+    main thread, which a rule worker's calls run on."""
     from math_verify import parse, verify
 
     tagged = ANSWER_TAG.findall(response)
     if tagged:
         response = tagged[-1]
-    gold = parse(final_answer_label(label))
+    gold = parse(final_answer_label(label), parsing_timeout=seconds)
     if not gold:
         raise ValueError(f"the label {str(label)[:80]!r} holds no answer math-verify can read")
-    answer = parse(response)
-    return float(bool(answer) and verify(gold, answer))
+    answer = parse(response, parsing_timeout=seconds)
+    return float(bool(answer) and verify(gold, answer, timeout_seconds=seconds))
 
 
 def length_penalty(length: int, budget: int, buffer: int, factor: float) -> float:
@@ -59,8 +61,11 @@ def length_penalty(length: int, budget: int, buffer: int, factor: float) -> floa
 def _math(config: RewardsConfig) -> Callable[..., float]:
     import math_verify  # noqa: F401 - fail at start-up, not at the first request, when it is missing
 
+    # up to two parses and four comparisons must fit in one --reward-fn-timeout
+    seconds = max(1, int(config.reward_fn_timeout / 8))
+
     def math(response: str, label: Any) -> float:
-        return math_reward(response, label)
+        return math_reward(response, label, seconds)
 
     return math
 

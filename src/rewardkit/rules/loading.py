@@ -45,6 +45,7 @@ class Rule:
     function: Callable[..., Any]
     batched: bool
     wants: tuple[str, ...] = ()
+    needs_label: bool = False  # the built-in 'math': a request without labels is refused up front (422)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "form": "batch" if self.batched else "per-sample"}
@@ -65,7 +66,8 @@ class Rule:
             if "rewards" not in result:
                 raise ValueError(f"reward function {self.name!r} returned a dict without 'rewards'")
             for key, value in (result.get("extra_logs") or {}).items():
-                extra[f"{self.name}/{key}"] = _numbers(value, len(samples), f"{self.name} extra_logs[{key!r}]")
+                where = f"{self.name} extra_logs[{key!r}]"
+                extra[f"{self.name}/{key}"] = _numbers(value, len(samples), where, finite=True)
             result = result["rewards"]
         return RuleOutput(_numbers(result, len(samples), self.name, finite=True), extra)
 
@@ -138,19 +140,22 @@ def _function(spec: str, config: RewardsConfig) -> tuple[str, Callable[..., Any]
 
 
 def _form(spec: str, function: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
-    parameters = inspect.signature(function).parameters
-    names = [p.name for p in parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    if names[:1] == ["queries"]:
+    """(batched, the sample parts it takes). Parameters with defaults may be anything; those without
+    must be OpenRLHF's (queries, prompts, labels) or named from SAMPLE_PARAMETERS."""
+    parameters = list(inspect.signature(function).parameters.values())
+    named = [p for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if [p.name for p in named[:1]] == ["queries"]:
         return True, ()
-    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-        return False, SAMPLE_PARAMETERS
-    unknown = [n for n in names if n not in SAMPLE_PARAMETERS]
-    if unknown or not names:
+    required = [p.name for p in named if p.default is p.empty]
+    unknown = [n for n in required if n not in SAMPLE_PARAMETERS]
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    wants = SAMPLE_PARAMETERS if takes_any else tuple(p.name for p in named if p.name in SAMPLE_PARAMETERS)
+    if unknown or not wants:
         raise InvalidInputError(
-            f"--reward-fn {spec!r}: parameters {names} are neither OpenRLHF's (queries, prompts, labels) nor "
-            f"named from {', '.join(SAMPLE_PARAMETERS)} (the per-sample form)"
+            f"--reward-fn {spec!r}: parameters {[p.name for p in named]} are neither OpenRLHF's (queries, prompts, "
+            f"labels) nor named from {', '.join(SAMPLE_PARAMETERS)} (the per-sample form)"
         )
-    return False, tuple(names)
+    return False, wants
 
 
 def load_rule(spec: str, config: RewardsConfig | None = None) -> Rule:
@@ -159,17 +164,24 @@ def load_rule(spec: str, config: RewardsConfig | None = None) -> Rule:
     alias, eq, target = spec.partition("=")
     if not eq:
         alias, target = "", spec
-    name, function = _function(target.strip(), config)
+    target = target.strip()
+    name, function = _function(target, config)
     batched, wants = _form(spec, function)
-    return Rule(alias.strip() or name, spec, function, batched, wants)
+    return Rule(alias.strip() or name, spec, function, batched, wants, needs_label=target == "math")
+
+
+RESERVED = ("model", "truncated", "num_tokens", "num_steps")
+"""Names /get_reward's extra_logs already use for the model's own parts."""
 
 
 def rule_names(rules: Sequence[Rule]) -> list[str]:
-    """The rules' names, refusing duplicates and the reserved part name 'model'."""
+    """The rules' names, refusing duplicates and the names the model's logs use."""
     names = [r.name for r in rules]
     for name in names:
-        if name == "model":
-            raise InvalidInputError("--reward-fn: 'model' names the model's own reward; rename the rule (ALIAS=SPEC)")
+        if name in RESERVED or name.startswith("member/"):
+            raise InvalidInputError(
+                f"--reward-fn: {name!r} names a part of the model's own logs; rename the rule (ALIAS=SPEC)"
+            )
         if names.count(name) > 1:
             raise InvalidInputError(f"--reward-fn: two rules are named {name!r}; rename one (ALIAS=SPEC)")
     return names

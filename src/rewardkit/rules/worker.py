@@ -3,8 +3,11 @@ loads the rules it is sent, then answers (name, payload) calls until the server'
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
 from multiprocessing.connection import Connection
 
 from rewardkit.rules.loading import load_rule
@@ -12,10 +15,19 @@ from rewardkit.rules.loading import load_rule
 __all__ = ["serve"]
 
 
+def _end_with(parent: int) -> None:
+    """Exit the moment the server is gone, even while a rule hangs and nothing reads the pipe
+    (a server killed with SIGKILL, or by the OOM killer, cannot close it for us)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def serve(conn: Connection) -> None:
     """A worker's main loop: load the rules it is sent, then answer (name, payload) calls until the
     server's end of the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="watchdog", daemon=True).start()
     try:
         specs, config = conn.recv()
         rules = {rule.name: rule for rule in (load_rule(spec, config) for spec in specs)}

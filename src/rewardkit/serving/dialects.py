@@ -22,6 +22,7 @@ __all__ = [
     "Dialect",
     "activated",
     "check_model",
+    "dialect_for_path",
     "dialect_of",
     "read_body",
     "request_id",
@@ -41,8 +42,20 @@ def speaking(request: Request, dialect: Dialect) -> None:
     request.state.dialect = dialect
 
 
+VLLM_PATHS = frozenset(
+    {"/classify", "/v1/classify", "/pooling", "/v1/pooling", "/v1/score", "/v1/rerank", "/v2/rerank", "/v1/models"}
+)
+TEI_PATHS = frozenset({"/predict"})
+
+
+def dialect_for_path(path: str) -> Dialect:
+    """The dialect a path speaks before its body is read ('/score' and '/rerank' serve two, and are
+    decided by their fields: until then, rewardkit's)."""
+    return "vllm" if path in VLLM_PATHS else "tei" if path in TEI_PATHS else "rewardkit"
+
+
 def dialect_of(request: Request) -> Dialect:
-    return getattr(request.state, "dialect", "rewardkit")
+    return getattr(request.state, "dialect", None) or dialect_for_path(request.url.path)
 
 
 def read_body(model: type[M], body: Any) -> M:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from rewardkit.errors import (
     BatchFailedError,
+    EmptyInputError,
     EngineDeadError,
     InputTooLongError,
     InvalidInputError,
@@ -35,6 +36,7 @@ STATUS = [  # most specific first
     (InputTooLongError, 413),
     (TooManyItemsError, 413),
     (ModelNotFoundError, 404),
+    (EmptyInputError, 400),
     (InvalidInputError, 422),
     (QueueFullError, 503),
     (EngineDeadError, 503),
@@ -54,6 +56,7 @@ def status_for(exc: BaseException) -> int:
 
 VLLM_ERROR_TYPES = {400: "BadRequestError", 404: "NotFoundError", 413: "BadRequestError", 422: "BadRequestError"}
 TEI_ERROR_TYPES = {400: "Validation", 404: "Validation", 413: "Validation", 422: "Validation", 503: "Overloaded"}
+TEI_ERROR_KINDS = {"EmptyInputError": "Empty", "EngineDeadError": "Unhealthy", "ShuttingDown": "Unhealthy"}
 
 
 def error_body(status: int, kind: str, message: str, dialect: str = "rewardkit") -> dict[str, Any]:
@@ -63,7 +66,7 @@ def error_body(status: int, kind: str, message: str, dialect: str = "rewardkit")
         kind = VLLM_ERROR_TYPES.get(status, kind)
         return {"error": {"message": message, "type": kind, "param": None, "code": status}}
     if dialect == "tei":
-        return {"error": message, "error_type": TEI_ERROR_TYPES.get(status, "Backend")}
+        return {"error": message, "error_type": TEI_ERROR_KINDS.get(kind) or TEI_ERROR_TYPES.get(status, "Backend")}
     return {"detail": message, "error": kind}
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from starlette.responses import Response
 
 from rewardkit.errors import QueueFullError, whole_seconds
+from rewardkit.serving.dialects import dialect_for_path
 from rewardkit.serving.errors import error_response, response_for
 from rewardkit.serving.keys import ApiKeys
 from rewardkit.serving.metrics import ServerMetrics
@@ -91,7 +92,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        response = _Response(send)
+        response = _Response(send, dialect_for_path(scope.get("path", "")))
         try:
             await self._guarded(scope, receive, response)
         finally:
@@ -118,7 +119,7 @@ class GuardMiddleware:
         wait = self.saturated() if scope.get("method") == "POST" and path in self.routes else None
         if wait is not None:  # refused before the body is read, let alone parsed or tokenized
             full = QueueFullError(f"the queue is full; retry in about {whole_seconds(wait)} s", retry_after=wait)
-            await response.reply(response_for(full), [(b"connection", b"close")])
+            await response.reply(response_for(full, response.dialect), [(b"connection", b"close")])
             return
         deadline = self._deadline(headers)
         if isinstance(deadline, str):
@@ -237,8 +238,9 @@ async def _cancel(task: asyncio.Future) -> None:
 class _Response:
     """The ASGI send of one request, remembering its status and the start of an error body."""
 
-    def __init__(self, send: Any) -> None:
+    def __init__(self, send: Any, dialect: str = "rewardkit") -> None:
         self._send = send
+        self.dialect = dialect  # whose error body the client expects (serving/dialects.py)
         self.status = 500
         self.started = False
         self.summary = ""
@@ -251,7 +253,7 @@ class _Response:
         await self._send(message)
 
     async def error(self, status: int, kind: str, message: str, extra: list | None = None) -> None:
-        await self.reply(error_response(status, kind, message), extra)
+        await self.reply(error_response(status, kind, message, dialect=self.dialect), extra)
 
     async def reply(self, answer: Response, extra: list | None = None) -> None:
         """Send a response built by serving/errors.py (the one error body), with ``extra`` raw headers."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardkit.config import RewardsConfig
-from rewardkit.errors import ModelNotFoundError
+from rewardkit.errors import InvalidInputError, ModelNotFoundError
 from rewardkit.rules import Composite, RulePool, samples_from, samples_from_conversations
 from rewardkit.rules.composite import MODEL_PART
 from rewardkit.scoring.ensemble import gather_or_cancel
@@ -71,6 +71,8 @@ class RewardParts:
     """The model (unless ``has_model`` is false) and the rules of ``config``, combined by its weights."""
 
     def __init__(self, config: RewardsConfig, *, has_model: bool, max_pending: int = 4096) -> None:
+        if config.weights and not config.reward_fn:
+            raise InvalidInputError("--weights weighs reward functions against the model; give --reward-fn too")
         self.pool = RulePool(config.reward_fn, config, max_pending=max_pending) if config.reward_fn else None
         rules = self.pool.names if self.pool else []
         self.has_model = has_model
@@ -103,6 +105,8 @@ class RewardParts:
     ) -> tuple[list[float], dict[str, list[float]], list[ScoreResult]]:
         """(rewards, extra_logs, the model's results) for one request of full texts (``queries``) or
         ``conversations``; the model and the rules run at once, and the first failure cancels the other."""
+        if self.pool is not None:
+            self.pool.labels_needed(labels, len(conversations if conversations is not None else queries or []))
         jobs: list[Any] = []
         if self.has_model:
             if conversations is not None:

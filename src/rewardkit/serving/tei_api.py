@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from rewardkit.errors import InvalidInputError
+from rewardkit.errors import EmptyInputError, InvalidInputError
 from rewardkit.scoring.ensemble import gather_or_cancel
 from rewardkit.serving.common import count_truncated, service_of, within_limits
 from rewardkit.serving.dialects import activated, read_body, result_labels, result_values, speaking
@@ -109,7 +109,7 @@ async def rerank(request: Request, raw: dict[str, Any]) -> JSONResponse:
     speaking(request, "tei")
     body = read_body(_Rerank, raw)
     if not body.texts:
-        raise InvalidInputError("'texts' is empty; send the texts to rank")
+        raise EmptyInputError("'texts' is empty; send the texts to rank")
     results = await _score_items(request, [(body.query, text) for text in body.texts])
     ranked = []
     for index, result in enumerate(results):
