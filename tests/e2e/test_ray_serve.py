@@ -35,9 +35,26 @@ def reward(url: str, text: str) -> tuple[float, str, int]:
     raise AssertionError(f"no answer for {text[:30]!r} in 5 attempts")
 
 
+def both_replicas_up(url: str, timeout: float = 240.0) -> None:
+    """/health answers once one replica is up; on a fresh machine the second may still be importing
+    and loading for a while, and Ray routes only to replicas that are up. Wait until both answer."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < 2 and time.monotonic() < deadline:
+        with ThreadPoolExecutor(8) as pool:
+            seen.update(pool.map(lambda i: reward(url, f"warm-up {i}")[1], range(8)))
+        time.sleep(0.5)
+    assert len(seen) == 2, f"only replica {seen} answered within {timeout:.0f} s"
+
+
 @pytest.fixture(scope="module")
 def replicas(llama_dir):
     proc, url = start_server(str(llama_dir), "--ray-replicas", "2", "--ray-cpus-per-replica", "1", ready_timeout=240)
+    try:
+        both_replicas_up(url)
+    except BaseException:
+        stop_server(proc)
+        raise
     yield url
     stop_server(proc)
     assert proc.wait(timeout=60) is not None
