@@ -449,12 +449,9 @@ def _stop(name: str, server: RunningServer) -> None:
     log(f"{LABELS[name]}: stopped")
 
 
-def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | None) -> int:
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rewardkit-bench-"))
-    model_dir = ensure_model(args.model_dir, args.dtype)
-    log(f"model {model_dir} ({args.dtype}); server logs in {log_dir}")
-    tokenizer = load_tokenizer(model_dir)
-    workloads = build_workloads(
+def workloads_from_args(tokenizer: Any, args: argparse.Namespace) -> dict[str, Workload]:
+    """The workloads this command line asks for (check_scores.py builds the same ones)."""
+    return build_workloads(
         tokenizer,
         names=args.workloads,
         max_tokens=args.max_tokens,
@@ -470,6 +467,14 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
         seed=args.seed,
         data=args.data,
     )
+
+
+def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | None) -> int:
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="rewardkit-bench-"))
+    model_dir = ensure_model(args.model_dir, args.dtype)
+    log(f"model {model_dir} ({args.dtype}); server logs in {log_dir}")
+    tokenizer = load_tokenizer(model_dir)
+    workloads = workloads_from_args(tokenizer, args)
     for w in args.workloads:
         log(f"workload {workloads[w].describe()}")
     facts = machine_facts()

@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_model import ensure_model, load_scorer, load_tokenizer
-from bench_serving import collect_scores, parse_args, server_args
+from bench_serving import collect_scores, parse_args, server_args, workloads_from_args
 from servers import SERVERS, start_server
-from workloads import build_workloads
 
 MICRO_BATCH = 64
 SAMPLE = 16
@@ -28,22 +27,7 @@ SAMPLE = 16
 def main() -> int:
     args = parse_args()
     model_dir = ensure_model(args.model_dir, args.dtype)
-    workloads = build_workloads(
-        load_tokenizer(model_dir),
-        names=args.workloads,
-        max_tokens=args.max_tokens,
-        online_requests=args.online_requests,
-        concurrency=args.concurrency,
-        bulk_requests=args.bulk_requests,
-        bulk_size=args.bulk_size,
-        bulk_concurrency=args.bulk_concurrency,
-        bon_groups=args.bon_groups,
-        bon_concurrency=args.bon_concurrency,
-        grpo_groups=args.grpo_groups,
-        grpo_concurrency=args.grpo_concurrency,
-        seed=args.seed,
-        data=args.data,
-    )
+    workloads = workloads_from_args(load_tokenizer(model_dir), args)
     server = start_server(
         SERVERS["rewardkit"], model_dir, args.dtype, Path(tempfile.mkdtemp()), server_args("rewardkit", args)
     )
