@@ -1,57 +1,153 @@
 """Retrain the built-in model's reward head and write it into the package (src/rewardkit/models/builtin_head.json).
 
-    .venv/bin/python scripts/train_builtin.py [--work-dir /tmp/builtin-train]
+    .venv/bin/python scripts/train_builtin.py [--work-dir /tmp/rewardkit-builtin-train]
 
-The same as `rewardkit train <SmolLM2 GGUF> ../shared/data/hh_rlhf_harmless_base_test.jsonl.gz
--o WORK --head-only --test-fraction 0.2`, followed by exporting the head with its provenance. The
-held-out 20% (chosen by content hash) is never trained on. About 30-40 minutes on 2 CPU cores, most
-of it the one feature pass over the frozen backbone; features are cached in WORK, so a rerun or a
-resumed run is quick.
+The recipe is `rewardkit.training.builtin_recipe`: HH-RLHF harmless-base pairs and soft-labelled,
+length-balanced pairs of AlpacaEval answers, with 20% of the HH pairs and 15% of the AlpacaEval
+instructions held out, and LLMBar Natural and TruthfulQA for evaluation only. One feature pass over
+the frozen SmolLM2-135M backbone (about 90 minutes on 2 CPU cores; cached in WORK per chunk, so a
+stopped run resumes and a rerun takes a minute), then the head (seconds; the way AlpacaEval's length
+bias is controlled is chosen on a validation split of the training data), then every figure for the
+new head, the shipped one it replaces and the length baseline, side by side. The figures go into
+the head's `evaluation` (what `/info` reports) and, in full, into --report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from rewardkit.models.builtin import HEAD_FILE, export_head, gguf_path
+from rewardkit.config import ModelConfig
+from rewardkit.models.base_model import base_identity
+from rewardkit.models.builtin import HEAD_FILE, builtin_head, gguf_path, write_head
+from rewardkit.scoring.core import ModelCore
+from rewardkit.training.builtin_recipe import (
+    SETTINGS,
+    choose_length_control,
+    compare_length_controls,
+    evaluate_heads,
+    feature_sets,
+    read_recipe_data,
+    train_recipe_head,
+)
+from rewardkit.training.features import FeatureBank
 from rewardkit.training.head import HeadTraining
-from rewardkit.training.trainer import train_head_only
+from rewardkit.training.trainer import load_decoder
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl.gz"
-TEST_FRACTION = 0.2
-SEED = 0
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+NEW, PREVIOUS = "builtin", "previous builtin"
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The side-by-side markdown table of the closing figures."""
+    names = [NEW, PREVIOUS, "length"]
+    rows = [
+        "| held-out set | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    for key, label in [
+        ("hh_rlhf_harmless_held_out", "HH-RLHF harmless-base pairs"),
+        ("alpaca_eval_held_out_pairs", "AlpacaEval pairs (soft labels)"),
+        ("llmbar_natural", "LLMBar Natural pairs"),
+    ]:
+        found = figures[key]
+        rows.append(f"| {label} (n={found[NEW]['n']}) | " + " | ".join(pct(found[n]["accuracy"]) for n in names) + " |")
+        rows.append(
+            "| ... where the preferred one is shorter | "
+            + " | ".join(pct(found[n].get("preferred shorter")) for n in names)
+            + " |"
+        )
+    mc = figures["truthfulqa_mc"]
+    rows.append(f"| TruthfulQA MC top-1 (n={mc[NEW]['n']}) | " + " | ".join(pct(mc[n]["top1"]) for n in names) + " |")
+    bon = figures["alpaca_eval_held_out_best_of_n"]
+    for i, point in enumerate(bon["curves"][NEW]):
+        rows.append(
+            f"| Best-of-{point['n']} gold, {bon['instructions']} AlpacaEval instructions | "
+            + " | ".join(f"{bon['curves'][n][i]['gold_score']:.3f}" for n in names)
+            + " |"
+        )
+    return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/rewardkit-builtin-train"))
-    parser.add_argument("--data", type=Path, default=DATA.resolve())
-    parser.add_argument("--output", type=Path, default=HEAD_FILE)
+    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--output", type=Path, default=HEAD_FILE, help="where the head JSON goes")
+    parser.add_argument(
+        "--report", type=Path, default=ROOT / "benchmarks" / "results" / "builtin_head.json", help="every figure"
+    )
+    parser.add_argument("--features-only", action="store_true", help="stop after the (cached) feature pass")
     args = parser.parse_args()
 
-    training = HeadTraining(seed=SEED)
-    report = train_head_only(
-        gguf_path(), [args.data], args.work_dir, training=training, seeds=[SEED], test_fraction=TEST_FRACTION
+    data = read_recipe_data(args.data_dir.resolve())
+    config = ModelConfig(dtype="float32")
+    model = load_decoder(gguf_path(), args.work_dir, config, "--head-only")
+    bank = FeatureBank(
+        model,
+        ModelCore(model, config).templater,
+        cache_dir=args.work_dir / "cache",
+        model_id=base_identity(gguf_path()),
     )
-    head = export_head(
-        args.work_dir,
+    for name, conversations in feature_sets(data):
+        bank.add(conversations, desc=name)
+    if args.features_only:
+        return
+
+    previous = builtin_head()
+    comparison = compare_length_controls(bank, data)
+    settings = {**SETTINGS, "alpaca_length_control": choose_length_control(comparison)}
+    print(json.dumps({"length controls on the validation split": comparison}, indent=1))
+    trained = train_recipe_head(bank, data, args.work_dir / "head_state.pt", settings)
+    heads = {NEW: trained.weight, PREVIOUS: previous["score_weight"]}
+    figures = evaluate_heads(bank, heads, NEW, data)
+    hh = figures["hh_rlhf_harmless_held_out"]
+    evaluation = {
+        "held_out": hh[NEW],
+        "length_baseline": hh["length"],
+        "benchmarks": {
+            key: (
+                {
+                    "instructions": value["instructions"],
+                    "oracle_gold": value["oracle_gold"],
+                    "curve": value["curves"][NEW],
+                    "length_curve": value["curves"]["length"],
+                }
+                if key.endswith("best_of_n")
+                else {NEW: value[NEW], "length": value["length"]}
+            )
+            for key, value in figures.items()
+        },
+        "seed": SETTINGS["seed"],
+    }
+    write_head(
+        trained.weight.flatten().tolist(),
+        trained.mean,
+        trained.std,
+        evaluation,
         args.output,
         training={
-            "data": args.data.name,
-            "train_pairs": report.train_pairs,
-            "test_pairs": report.test_pairs,
-            "test_fraction": TEST_FRACTION,
-            "dropped": report.dropped,
-            "settings": asdict(training),
-            "final_loss": report.seeds[0].losses[-1],
-            "command": f"rewardkit train {gguf_path().name} {args.data.name} -o WORK --head-only "
-            f"--test-fraction {TEST_FRACTION} --seeds {SEED}",
+            "recipe": "rewardkit.training.builtin_recipe",
+            "recipe_settings": settings,
+            "length_controls_on_validation": comparison,
+            "pairs": trained.pairs,
+            "dropped": data.dropped,
+            "settings": {k: v for k, v in HeadTraining().__dict__.items() if k != "seed"},
+            "final_loss": trained.losses[-1],
+            "command": "python scripts/train_builtin.py",
         },
     )
-    print(json.dumps({"evaluation": head["evaluation"], "training": head["training"]}, indent=2))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    report = {"settings": settings, "length_controls_on_validation": comparison, "pairs": trained.pairs}
+    args.report.write_text(json.dumps({**report, "losses": trained.losses, **figures}, indent=1) + "\n")
+    print(table(figures))
 
 
 if __name__ == "__main__":

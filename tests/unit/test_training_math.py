@@ -31,3 +31,28 @@ def test_split_is_stable_and_depends_only_on_content():
     assert split_pairs(pairs, 0.0)[1] == []
     with pytest.raises(ValueError):
         split_pairs(pairs, 1.0)
+
+
+def test_soft_label_loss_is_the_cross_entropy_with_the_label():
+    chosen, rejected = torch.tensor([2.0, 0.5]), torch.tensor([1.0, 1.5])
+    target = torch.tensor([0.75, 0.6])
+
+    def softplus(x: float) -> float:
+        return math.log1p(math.exp(x))
+
+    # -[t log s(g) + (1 - t) log s(-g)] with -log s(g) = softplus(-g)
+    expected = (0.75 * softplus(-1.0) + 0.25 * softplus(1.0) + 0.6 * softplus(1.0) + 0.4 * softplus(-1.0)) / 2
+    assert float(bradley_terry_loss(chosen, rejected, target=target)) == pytest.approx(expected)
+    hard = bradley_terry_loss(chosen, rejected, target=torch.ones(2))
+    assert float(hard) == pytest.approx(float(bradley_terry_loss(chosen, rejected)))
+
+
+def test_a_soft_label_pulls_the_reward_gap_to_its_logit():
+    """Trained on one pair with label p, the head's reward gap settles at logit(p), not at infinity."""
+    from rewardkit.training.head import HeadTraining, train_head
+
+    chosen, rejected = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    settings = HeadTraining(num_train_epochs=3000, learning_rate=0.01, per_device_train_batch_size=1)
+    weight, _ = train_head(chosen, rejected, torch.zeros(1), settings, target=torch.tensor([0.8]))
+    gap = float((chosen - rejected) @ weight.T)
+    assert gap == pytest.approx(math.log(0.8 / 0.2), abs=0.05)

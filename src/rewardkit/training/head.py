@@ -36,10 +36,12 @@ def train_head(
     *,
     state_path: Path | None = None,
     progress: bool = False,
+    target: Any = None,
 ) -> tuple[Any, list[float]]:
-    """(weight [1, hidden], mean loss per epoch). A saved state resumes only when the settings and the
-    training data (features and margins, by digest) are exactly those it was saved with; the epoch
-    count may grow, which continues the run exactly (the learning rate is constant)."""
+    """(weight [1, hidden], mean loss per epoch). ``target`` (P(chosen better) per pair) trains on soft
+    labels; without it every label is hard. A saved state resumes only when the settings and the
+    training data (features, margins and targets, by digest) are exactly those it was saved with;
+    the epoch count may grow, which continues the run exactly (the learning rate is constant)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -49,7 +51,8 @@ def train_head(
     optimizer = torch.optim.AdamW([weight], lr=settings.learning_rate, weight_decay=settings.weight_decay)
     losses: list[float] = []
     start = 0
-    fingerprint = _fingerprint(chosen, rejected, margin) if state_path is not None else ""
+    data = (chosen, rejected, margin) if target is None else (chosen, rejected, margin, target)
+    fingerprint = _fingerprint(*data) if state_path is not None else ""
     if state_path is not None and state_path.exists():
         state = torch.load(state_path, weights_only=False)
         same_run = state["settings"] == _resumable(settings) and state.get("data") == fingerprint
@@ -68,6 +71,7 @@ def train_head(
                 rejected[rows] @ weight.T,
                 margin[rows, None],
                 center_rewards_coefficient=settings.center_rewards_coefficient,
+                target=None if target is None else target[rows, None],
             )
             optimizer.zero_grad()
             loss.backward()

@@ -23,6 +23,8 @@ class TrainingPair:
     rejected: str
     margin: float = 0.0
     source: str = ""
+    p: float = 1.0
+    """P(chosen is better): 1.0 for a hard label, in (0.5, 1) for a soft one (the loss's target)."""
 
     def key(self) -> str:
         text = repr((self.context, self.chosen, self.rejected))

@@ -1,0 +1,58 @@
+"""Scorers over cached features, so `rewardkit eval`'s own runners (pairs, multiple choice,
+Best-of-N) measure trained heads without another forward pass.
+
+A linear head's reward is its weight times the pooled feature; ``HeadScorer`` computes exactly
+that for several heads at once (one is the combined score, the others are reported as members, the
+way an ensemble's are), and ``LengthScorer`` is the length baseline (the longer response wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rewardkit.scoring.scorer import PairToJudge, ScoreTable
+from rewardkit.training.features import FeatureBank
+from rewardkit.types import Conversation
+
+__all__ = ["HeadScorer", "LengthScorer"]
+
+
+class HeadScorer:
+    """Rewards of linear heads on a FeatureBank's features: ``heads[primary]`` is the combined score,
+    every head (the primary too) a member; bias-free, like the built-in's ``score`` layer."""
+
+    pairwise = False
+
+    def __init__(self, bank: FeatureBank, heads: Mapping[str, Any], primary: str) -> None:
+        if primary not in heads:
+            raise ValueError(f"the primary head {primary!r} is not among {sorted(heads)}")
+        self.bank, self.heads, self.primary, self.name = bank, dict(heads), primary, primary
+
+    def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
+        import torch
+
+        features = self.bank.features(conversations)
+        members = {}
+        for name, weight in self.heads.items():
+            w = torch.as_tensor(weight, dtype=features.dtype).reshape(-1)
+            members[name] = (features @ w).double().numpy()
+        return ScoreTable(combined=members[self.primary], members=members)
+
+    def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
+        raise NotImplementedError("a head gives a reward per response; it is not a pairwise model")
+
+
+class LengthScorer:
+    """The length baseline: a response's reward is its length in characters."""
+
+    pairwise = False
+    name = "length"
+
+    def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
+        return ScoreTable(combined=np.array([float(len(c[-1]["content"])) for c in conversations]))
+
+    def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
+        raise NotImplementedError("the length baseline gives a reward per response")
