@@ -85,6 +85,9 @@ def test_trl_reward_function_with_strings_and_conversations(server, checkpoint):
         assert conv == pytest.approx(rk.score_messages([CONV]), abs=1e-6)
 
 
+FRANCE_DETAILED = "The capital of France is Paris, known for the Eiffel Tower."
+
+
 def test_make_serve_default_serves_the_trained_builtin_model():
     """`rewardkit serve` with no model (what `make serve` runs) serves the assembled built-in model,
     with its held-out figures in /info and the same scores as the Python API."""
@@ -99,8 +102,11 @@ def test_make_serve_default_serves_the_trained_builtin_model():
             info = rk.info()
             scores = rk.score_messages([CONV])
             rewards = rk.get_reward([templated])["rewards"]
+            # the README's first /best_of_n example
+            france = rk.best_of_n(["Paris.", FRANCE_DETAILED, "London."], prompt="What is the capital of France?")
     finally:
         stop_server(proc)
+    assert france["best"] != 2, france["scores"]
     assert info["architecture"] == "LlamaForSequenceClassification" and info["pad_token"] == "<|im_end|>"
     assert info["evaluation"] == builtin_head()["evaluation"]
     assert scores == pytest.approx(local.score_messages([CONV]), abs=1e-4)

@@ -16,6 +16,7 @@ from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
 from rewardkit.scoring.scorers import LocalScorer
 from rewardkit.training.builtin_recipe import (
+    CONTROLLED,
     LENGTH_CONTROLS,
     SETTINGS,
     alpaca_reference_pairs,
@@ -57,9 +58,9 @@ def small(data):
         hh_train=data.hh_train[:12],
         hh_test=data.hh_test[:6],
         alpaca_train=data.alpaca_train[:3],
-        alpaca_test=data.alpaca_test[:2],
+        alpaca_test_rows=data.alpaca_test_rows[:2],
         llmbar=data.llmbar[:5],
-        truthfulqa=data.truthfulqa[:4],
+        truthfulqa=data.truthfulqa[:8],
     )
 
 
@@ -126,18 +127,18 @@ def test_the_recipe_trains_and_reports_every_figure_side_by_side(served, small, 
         bank.add(conversations)
     trained = train_recipe_head(bank, small, tmp_path / "state.pt")
     assert trained.pairs["hh_rlhf"] == 12 and trained.pairs["alpaca_eval"] == len(alpaca_training_pairs(small))
+    assert trained.pairs["truthfulqa"] == sum(len(q.incorrect) for q in small.truthfulqa_train) > 0
     assert trained.losses[-1] < trained.losses[0]
     figures = evaluate_heads(bank, {"new": trained.weight, "old": head_weight(served)}, "new", small)
     for key in ("hh_rlhf_harmless_held_out", "alpaca_eval_held_out_pairs", "llmbar_natural"):
         assert set(figures[key]) == {"new", "old", "length"}
         assert all(0.0 <= f["accuracy"] <= 1.0 for f in figures[key].values())
     assert figures["hh_rlhf_harmless_held_out"]["new"]["n"] == 6
-    assert figures["alpaca_eval_held_out_pairs"]["new"]["n"] == len(alpaca_reference_pairs(small.alpaca_test))
+    assert figures["alpaca_eval_held_out_pairs"]["new"]["n"] == len(alpaca_reference_pairs(small.alpaca_test_rows))
     assert set(figures["truthfulqa_mc"]) == {"new", "old", "length"}
     bon = figures["alpaca_eval_held_out_best_of_n"]
     assert bon["instructions"] == 2 and set(bon["curves"]) == {"new", "old", "length"}
-    smallest = min(len(i.candidates) for i in small.alpaca_test)
-    assert [p["n"] for p in bon["curves"]["new"]] == [1, 2, 4, 8, smallest]
+    assert [p["n"] for p in bon["curves"]["new"]] == [1, 2, 4, 8, 13]  # every generator + the reference
     # at n = 1 the pick is a uniform draw, whatever the scorer
     assert bon["curves"]["new"][0]["gold_score"] == pytest.approx(bon["curves"]["length"][0]["gold_score"])
 
@@ -149,10 +150,13 @@ def test_the_length_control_is_chosen_on_a_validation_split_of_the_training_data
     assert {i.instruction for i in validation.alpaca_train} <= {i.instruction for i in data.alpaca_train}
     assert 0 < len(validation.alpaca_train) < len(fit.alpaca_train)
     assert not {i.instruction for i in validation.alpaca_train} & {i.instruction for i in fit.alpaca_train}
-    small = replace(data, hh_train=data.hh_train[:40], alpaca_train=data.alpaca_train[:40])
+    small = replace(
+        data, hh_train=data.hh_train[:40], alpaca_train=data.alpaca_train[:40], truthfulqa=data.truthfulqa[:6]
+    )
     bank = FeatureBank(served.model, served.templater, progress=False)
     bank.add(dict(feature_sets(small))["hh train"])
     bank.add(dict(feature_sets(small))["alpaca train"])
+    bank.add(dict(feature_sets(small))["truthfulqa"])
     comparison = compare_length_controls(bank, small)
     assert set(comparison) == set(LENGTH_CONTROLS)
     for figures in comparison.values():
@@ -163,13 +167,19 @@ def test_the_length_control_is_chosen_on_a_validation_split_of_the_training_data
         figures = comparison[control]
         return figures["hh_rlhf"] + figures["alpaca_eval"] + figures["alpaca_eval_preferred_shorter"]
 
-    assert all(mean(best) >= mean(control) for control in LENGTH_CONTROLS)
+    assert best in CONTROLLED and "none" not in CONTROLLED  # a head without length control is never shipped
+    assert all(mean(best) >= mean(control) for control in CONTROLLED)
 
 
 def test_held_out_instructions_and_pairs_are_never_trained_on(data):
     train_instructions = {i.instruction for i in data.alpaca_train}
     assert not train_instructions & {i.instruction for i in data.alpaca_test}
     assert len(data.alpaca_test) > 100 and len(data.hh_test) > 400
+    assert {r["instruction"] for r in data.alpaca_test_rows} == {i.instruction for i in data.alpaca_test}
+    questions = [{q.context[-1]["content"] for q in half} for half in (data.truthfulqa_train, data.truthfulqa_test)]
+    assert not questions[0] & questions[1] and 300 < len(questions[1]) < 520
+    pairs = alpaca_reference_pairs(data.alpaca_test_rows)
+    assert all(p.first != p.second for p in pairs) and len(pairs) > 10 * len(data.alpaca_test)
     assert not {p.key() for p in data.hh_train} & {p.key() for p in data.hh_test}
     raw = alpaca_training_pairs(data, {**SETTINGS, "alpaca_length_control": "none"})
     balanced = alpaca_training_pairs(data, {**SETTINGS, "alpaca_length_control": "balance"})

@@ -58,5 +58,33 @@ def builtin(
     held_out, baseline = evaluation.get("held_out"), evaluation.get("length_baseline")
     if held_out and baseline:
         typer.echo(
-            f"held-out accuracy {accuracy_text(held_out)}; longer-response baseline {100 * baseline['accuracy']:.1f}%"
+            f"held-out HH-RLHF harmless-base: {accuracy_text(held_out)}; "
+            f"longer-response baseline {100 * baseline['accuracy']:.1f}%"
         )
+    for line in benchmark_lines(evaluation.get("benchmarks") or {}):
+        typer.echo(line)
+
+
+def benchmark_lines(benchmarks: dict[str, Any]) -> list[str]:
+    """The other held-out figures `scripts/train_builtin.py` records, one line each, next to the
+    length baseline on the same data."""
+    lines = []
+    for key, label in [("alpaca_eval_held_out_pairs", "AlpacaEval pairs"), ("llmbar_natural", "LLMBar Natural")]:
+        if key in benchmarks:
+            model, length = benchmarks[key]["builtin"], benchmarks[key]["length"]
+            shorter = model.get("preferred shorter")
+            lines.append(
+                f"held-out {label}: {accuracy_text(model)}; longer-response baseline {100 * length['accuracy']:.1f}%"
+                + ("" if shorter is None else f"; {100 * shorter:.1f}% where the preferred answer is the shorter")
+            )
+    if "truthfulqa_mc" in benchmarks:
+        model, length = benchmarks["truthfulqa_mc"]["builtin"], benchmarks["truthfulqa_mc"]["length"]
+        lines.append(
+            f"TruthfulQA multiple choice: top-1 {100 * model['top1']:.1f}% of {model['n']} questions "
+            f"(chance {100 * model['chance_top1']:.1f}%, longest answer {100 * length['top1']:.1f}%)"
+        )
+    bon = benchmarks.get("alpaca_eval_held_out_best_of_n")
+    if bon:
+        curve = ", ".join(f"n={p['n']} {p['gold_score']:.3f}" for p in bon["curve"])
+        lines.append(f"Best-of-n gold on {bon['instructions']} held-out AlpacaEval instructions: {curve}")
+    return lines

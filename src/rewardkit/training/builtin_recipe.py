@@ -1,10 +1,12 @@
 """The built-in model's recipe: which data, which split, which features, in which order.
 
 `scripts/train_builtin.py` runs it. Held out, never trained on: 20% of HH-RLHF harmless-base pairs
-(by content hash, the split `rewardkit train --test-fraction 0.2` makes) and 15% of the AlpacaEval
-instructions (by instruction hash, with every answer to them); LLMBar Natural and TruthfulQA are
-evaluation only. Trained on: the other HH-RLHF pairs, and pairs of judged AlpacaEval answers to a
-capped number of the other instructions, soft-labelled and balanced for length (training/mixture.py).
+(by content hash, the split `rewardkit train --test-fraction 0.2` makes), 15% of the AlpacaEval
+instructions (by instruction hash, with every answer to them) and half of the TruthfulQA questions
+(by question hash); LLMBar Natural is evaluation only. Trained on: the other HH-RLHF pairs (harmless
+answers), pairs of judged AlpacaEval answers to a capped number of the other instructions,
+soft-labelled and with length controlled (helpful answers; training/mixture.py), and the other
+TruthfulQA questions' correct answer against each incorrect one (true answers).
 
 The feature pass (one frozen-backbone forward per distinct text) is the cost: the evaluation sets
 go first, then the training sets, each through the chunk cache, so a stopped run resumes.
@@ -21,6 +23,7 @@ from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
 from rewardkit.types import Conversation
 
 __all__ = [
+    "CONTROLLED",
     "LENGTH_CONTROLS",
     "SETTINGS",
     "RecipeData",
@@ -45,6 +48,7 @@ SETTINGS = {
     "alpaca_picks": 4,
     "alpaca_min_confidence": 0.05,
     "alpaca_length_control": "adjust",
+    "truthfulqa_test_fraction": 0.5,
     "seed": 0,
 }
 """The recipe's fixed choices; the report records them. The AlpacaEval answers are long (about 290
@@ -54,6 +58,9 @@ shorter- as longer-preferred pairs) or "none"; `scripts/train_builtin.py` compar
 validation split of the training data."""
 
 LENGTH_CONTROLS = ("adjust", "balance", "none")
+CONTROLLED = ("adjust", "balance")
+"""The choices the recipe may ship: a head trained on the judge's labels as they are ("none") is
+measured next to them, as the reference for how much length control costs, never chosen."""
 
 
 @dataclass
@@ -61,10 +68,31 @@ class RecipeData:
     hh_train: list[TrainingPair]
     hh_test: list[TrainingPair]
     alpaca_train: list[Instruction]
-    alpaca_test: list[Instruction]
+    alpaca_test_rows: list[dict]
+    """Held-out instructions as `rewardkit bon pool` rows: every generator's answer, duplicates kept."""
     llmbar: list[PreferencePair]
     truthfulqa: list[MultipleChoice]
+    """Every question, in file order; split by question into train and held-out halves below."""
+    truthfulqa_test_fraction: float
     dropped: dict[str, int]
+
+    def _truthfulqa(self, test: bool) -> list[MultipleChoice]:
+        from rewardkit.training.mixture import held_out
+
+        fraction = self.truthfulqa_test_fraction
+        return [q for q in self.truthfulqa if held_out(q.context[-1]["content"], fraction) == test]
+
+    @property
+    def truthfulqa_train(self) -> list[MultipleChoice]:
+        return self._truthfulqa(test=False)
+
+    @property
+    def truthfulqa_test(self) -> list[MultipleChoice]:
+        return self._truthfulqa(test=True)
+
+    @property
+    def alpaca_test(self) -> list[Instruction]:
+        return instructions_from_pool(self.alpaca_test_rows)
 
 
 def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
@@ -76,8 +104,9 @@ def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
     hh = read_pairs(data_dir / "hh_rlhf_harmless_base_test.jsonl.gz")
     hh_pairs, _ = oriented(hh.pairs)
     hh_train, hh_test = split_pairs(hh_pairs, settings["hh_test_fraction"])
-    instructions = instructions_from_pool(alpaca_eval_pool([data_dir / "alpaca_eval"]))
-    alpaca_train, alpaca_test = split_instructions(instructions, settings["alpaca_test_fraction"])
+    rows = alpaca_eval_pool([data_dir / "alpaca_eval"])
+    alpaca_train, alpaca_test = split_instructions(instructions_from_pool(rows), settings["alpaca_test_fraction"])
+    held = {i.instruction for i in alpaca_test}
     # a capped, hash-ordered share of the training instructions (the feature pass is the cost)
     alpaca_train = sorted(alpaca_train, key=lambda i: hash_unit(i.instruction, "train"))
     alpaca_train = alpaca_train[: settings["alpaca_train_instructions"]]
@@ -87,9 +116,10 @@ def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
         hh_train=hh_train,
         hh_test=hh_test,
         alpaca_train=alpaca_train,
-        alpaca_test=alpaca_test,
+        alpaca_test_rows=[row for row in rows if row["instruction"] in held],
         llmbar=llmbar.pairs,
         truthfulqa=truthfulqa.questions,
+        truthfulqa_test_fraction=settings["truthfulqa_test_fraction"],
         dropped={**hh.skipped, **llmbar.skipped, **truthfulqa.skipped},
     )
 
@@ -157,6 +187,11 @@ class TrainedHead:
     """Training pairs by source, and how many AlpacaEval pairs prefer the shorter answer."""
 
 
+def truthfulqa_pairs(questions: list[MultipleChoice]) -> list[TrainingPair]:
+    """The correct answer of each training question against each of its incorrect ones (hard labels)."""
+    return [TrainingPair(q.context, q.correct, bad, source=q.source) for q in questions for bad in q.incorrect]
+
+
 def train_recipe_head(
     bank: object, data: RecipeData, state_path: Path | None, settings: dict = SETTINGS
 ) -> TrainedHead:
@@ -167,7 +202,8 @@ def train_recipe_head(
     from rewardkit.training.head import HeadTraining, train_head
 
     alpaca = alpaca_training_pairs(data, settings)
-    pairs = [*data.hh_train, *alpaca]
+    truthful = truthfulqa_pairs(data.truthfulqa_train)
+    pairs = [*data.hh_train, *alpaca, *truthful]
     chosen = bank.features([_answered(p.context, p.chosen) for p in pairs])  # type: ignore[attr-defined]
     rejected = bank.features([_answered(p.context, p.rejected) for p in pairs])  # type: ignore[attr-defined]
     target = torch.tensor([p.p for p in pairs], dtype=torch.float32)
@@ -181,6 +217,8 @@ def train_recipe_head(
         "alpaca_eval": len(alpaca),
         "alpaca_eval_preferred_shorter": sum(len(p.chosen) < len(p.rejected) for p in alpaca),
         "alpaca_eval_instructions": len(data.alpaca_train),
+        "truthfulqa": len(truthful),
+        "truthfulqa_questions": len(data.truthfulqa_train),
     }
     return TrainedHead(weight, losses, float(rewards.mean()), float(rewards.std()), counts)
 
@@ -242,12 +280,13 @@ def compare_length_controls(bank: object, data: RecipeData, settings: dict = SET
 
 
 def choose_length_control(comparison: dict[str, dict]) -> str:
-    """The control with the best mean of the three validation accuracies (ties: the earlier one)."""
+    """Of the length controls (CONTROLLED), the one with the best mean of the three validation
+    accuracies (ties: the earlier one)."""
 
     def mean(figures: dict) -> float:
         return (figures["hh_rlhf"] + figures["alpaca_eval"] + figures["alpaca_eval_preferred_shorter"]) / 3
 
-    return max(LENGTH_CONTROLS, key=lambda control: (mean(comparison[control]), -LENGTH_CONTROLS.index(control)))
+    return max(CONTROLLED, key=lambda control: (mean(comparison[control]), -CONTROLLED.index(control)))
 
 
 # ---------------------------------------------------------------------------------------- evaluation
@@ -267,17 +306,18 @@ def length_subsets(pairs: list[PreferencePair]) -> list[PreferencePair]:
     return [replace(p, subset=side(p)) for p in pairs]
 
 
-def alpaca_reference_pairs(items: list[Instruction]) -> list[PreferencePair]:
-    """AlpacaEval's own pairs for these instructions: the reference first, each other answer second,
-    P(reference better) = 1 - gold (identical answers were merged, as `rewardkit eval pairs` skips them)."""
+def alpaca_reference_pairs(rows: list[dict]) -> list[PreferencePair]:
+    """AlpacaEval's own pairs for these pool rows: the reference first, each generator's answer second,
+    P(reference better) = 1 - gold; an answer identical to the reference is skipped, as `rewardkit
+    eval pairs` skips it in the annotation files."""
     out = []
-    for item in items:
-        reference = next(c for c in item.candidates if c.generator.endswith("(reference)"))
-        for c in item.candidates:
-            if c is not reference:
-                out.append(
-                    PreferencePair(item.context, reference.text, c.text, 1.0 - c.gold, "alpaca_eval", c.generator)
-                )
+    for row in rows:
+        context = [{"role": "user", "content": row["instruction"]}]
+        reference = next(c for c in row["candidates"] if c["generator"].endswith("(reference)"))
+        for c in row["candidates"]:
+            if c["text"] != reference["text"]:
+                first, second = reference["text"], c["text"]
+                out.append(PreferencePair(context, first, second, 1.0 - c["gold"], "alpaca_eval", c["generator"]))
     return out
 
 
@@ -327,16 +367,23 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
     def mc() -> dict[str, dict]:
         figures = {}
         for scorer in scorers:
-            report = evaluate_mc(scorer, data.truthfulqa, progress=False)
+            report = evaluate_mc(scorer, data.truthfulqa_test, progress=False)
             series = report.members or {scorer.name: report.combined}
             figures.update({name: r.overall.as_dict() for name, r in series.items()})
         return figures
 
     pool = [
-        PoolPrompt(i.context, [c.text for c in i.candidates], [c.gold for c in i.candidates], None, {})
-        for i in data.alpaca_test
+        PoolPrompt(
+            [{"role": "user", "content": row["instruction"]}],
+            [c["text"] for c in row["candidates"]],
+            [c["gold"] for c in row["candidates"]],
+            None,
+            row,
+        )
+        for row in data.alpaca_test_rows
     ]
-    ns = [1, 2, 4, 8, min(len(p.candidates) for p in pool)]
+    smallest = min(len(p.candidates) for p in pool)
+    ns = sorted({n for n in (1, 2, 4, 8) if n < smallest} | {smallest})
     curves: dict[str, list[dict]] = {}
     for scorer in scorers:
         found = evaluate_pool(pool, score_pool(scorer, pool, progress=False), ns)
@@ -345,7 +392,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
         oracle = found.oracle_gold
     return {
         "hh_rlhf_harmless_held_out": pairs(hh_pairs(data.hh_test)),
-        "alpaca_eval_held_out_pairs": pairs(alpaca_reference_pairs(data.alpaca_test)),
+        "alpaca_eval_held_out_pairs": pairs(alpaca_reference_pairs(data.alpaca_test_rows)),
         "alpaca_eval_held_out_best_of_n": {
             "instructions": len(pool),
             "oracle_gold": oracle,
