@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.models.base_model import base_identity
-from rewardkit.models.builtin import HEAD_FILE, builtin_head, gguf_path, write_head
+from rewardkit.models.builtin import HEAD_FILE, gguf_path, write_head
 from rewardkit.scoring.core import ModelCore
 from rewardkit.training.builtin_recipe import (
     SETTINGS,
@@ -110,6 +111,13 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--output", type=Path, default=HEAD_FILE, help="where the head JSON goes")
     parser.add_argument(
+        "--previous",
+        type=Path,
+        default=HEAD_FILE,
+        help="the head to measure side by side (default: the shipped one, read before it is replaced; "
+        "after a first run that is the new head, so pass the old file to compare with it again)",
+    )
+    parser.add_argument(
         "--report", type=Path, default=ROOT / "benchmarks" / "results" / "builtin_head.json", help="every figure"
     )
     parser.add_argument(
@@ -132,7 +140,7 @@ def main() -> None:
     if args.features_only:
         return
 
-    previous = builtin_head()
+    previous = json.loads(args.previous.read_text())
     comparison = compare_length_controls(bank, data)
     settings = {**SETTINGS, "alpaca_length_control": choose_length_control(comparison)}
     print(json.dumps({"length controls on the validation split": comparison}, indent=1))
@@ -156,7 +164,7 @@ def main() -> None:
             )
             for key, value in figures.items()
         },
-        "seed": SETTINGS["seed"],
+        "seed": settings["seed"],
     }
     write_head(
         trained.weight.flatten().tolist(),
@@ -170,7 +178,7 @@ def main() -> None:
             "length_controls_on_validation": comparison,
             "pairs": trained.pairs,
             "dropped": data.dropped,
-            "settings": {k: v for k, v in HeadTraining().__dict__.items() if k != "seed"},
+            "settings": {k: v for k, v in asdict(HeadTraining()).items() if k != "seed"},
             "final_loss": trained.losses[-1],
             "command": "python scripts/train_builtin.py",
         },

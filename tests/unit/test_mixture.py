@@ -114,3 +114,14 @@ def test_a_shorter_answer_that_length_cannot_explain_keeps_its_side():
     assert set(by_text) == {"b", "c"}  # the long winner's label flips; the short winner's strengthens
     assert by_text["c"].p > 0.7
     assert by_text["b"].p == pytest.approx(1 - 1 / (1 + math.exp(-(math.log(0.7 / 0.3) - math.log(4)))))
+
+
+def test_two_answers_clipped_at_the_same_end_make_no_pair():
+    """Weak answers losing to the reference with P = 1e-4 and 1e-6 are not ranked against each other."""
+    item = instruction(5, [1e-4, 1e-6, 0.3, 0.999, 0.9999])
+    pairs = judged_pairs(item, picks=5, min_confidence=0.0)
+    golds = {c.text: c.gold for c in item.candidates}
+    assert len(pairs) == 10 - 2  # (1e-4, 1e-6) and (0.999, 0.9999) left out
+    assert all(not (golds[p.chosen] <= 0.01 and golds[p.rejected] <= 0.01) for p in pairs)
+    kept = judged_pairs(item, picks=5, min_confidence=0.0, drop_unlabeled=False)
+    assert len(kept) == 10 and {p.chosen for p in kept} | {p.rejected for p in kept} == set(golds)

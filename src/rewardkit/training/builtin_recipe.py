@@ -145,7 +145,8 @@ def alpaca_training_pairs(data: RecipeData, settings: dict = SETTINGS) -> list[T
 
 
 def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str, list[Conversation]]]:
-    """(name, conversations) in the order the feature pass runs them: evaluation first."""
+    """(name, conversations) in the order the feature pass runs them: the evaluation-only sets first,
+    then the training sets; TruthfulQA (half of it held out) last, as it is the cheapest."""
     from rewardkit.training.mixture import judged_pairs
 
     def pair_texts(pairs: list[TrainingPair] | list[PreferencePair]) -> list[Conversation]:
@@ -161,7 +162,7 @@ def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str,
     drawn = [
         _answered(i.context, text)
         for i in data.alpaca_train
-        for p in judged_pairs(i, settings["alpaca_picks"], 0.0, settings["seed"])
+        for p in judged_pairs(i, settings["alpaca_picks"], 0.0, settings["seed"], drop_unlabeled=False)
         for text in (p.chosen, p.rejected)
     ]
     return [
@@ -195,8 +196,8 @@ def truthfulqa_pairs(questions: list[MultipleChoice]) -> list[TrainingPair]:
 def train_recipe_head(
     bank: object, data: RecipeData, state_path: Path | None, settings: dict = SETTINGS
 ) -> TrainedHead:
-    """The head on HH-RLHF's training pairs and the length-balanced AlpacaEval pairs, soft labels
-    where the judge gave them."""
+    """The head on HH-RLHF's training pairs, the length-controlled AlpacaEval pairs (soft labels) and
+    the training half of TruthfulQA's correct-vs-incorrect pairs."""
     import torch
 
     from rewardkit.training.head import HeadTraining, train_head
@@ -352,6 +353,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
     from rewardkit.evaluation.bon import PoolPrompt, evaluate_pool, score_pool
     from rewardkit.evaluation.mc import evaluate_mc
     from rewardkit.evaluation.pairs import evaluate_pairs
+    from rewardkit.selection.best_of_n import default_ns
     from rewardkit.training.feature_scorers import HeadScorer, LengthScorer
 
     scorers = [HeadScorer(bank, heads, primary), LengthScorer()]  # type: ignore[arg-type]
@@ -382,8 +384,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
         )
         for row in data.alpaca_test_rows
     ]
-    smallest = min(len(p.candidates) for p in pool)
-    ns = sorted({n for n in (1, 2, 4, 8) if n < smallest} | {smallest})
+    ns = default_ns(min(len(p.candidates) for p in pool))
     curves: dict[str, list[dict]] = {}
     for scorer in scorers:
         found = evaluate_pool(pool, score_pool(scorer, pool, progress=False), ns)

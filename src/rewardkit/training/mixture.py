@@ -41,7 +41,10 @@ __all__ = [
 ]
 
 GOLD_CLIP = 0.01
-"""Gold scores are clipped into [GOLD_CLIP, 1 - GOLD_CLIP] before the logit (the judge's 0 and 1)."""
+"""Gold scores are clipped into [GOLD_CLIP, 1 - GOLD_CLIP] before the logit. Most answers of weaker
+generators lose to the reference with P far below 0.01; the judge's tiny probabilities do not rank
+two such losers against each other, so a pair of two answers clipped at the same end carries no
+label and is left out (``judged_pairs``)."""
 
 
 def hash_unit(text: str, salt: str = "") -> float:
@@ -99,14 +102,24 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def judged_pairs(instruction: Instruction, picks: int, min_confidence: float, seed: int = 0) -> list[TrainingPair]:
+def _clipped_together(a: float, b: float) -> bool:
+    return (a <= GOLD_CLIP and b <= GOLD_CLIP) or (a >= 1.0 - GOLD_CLIP and b >= 1.0 - GOLD_CLIP)
+
+
+def judged_pairs(
+    instruction: Instruction, picks: int, min_confidence: float, seed: int = 0, *, drop_unlabeled: bool = True
+) -> list[TrainingPair]:
     """Every pair among ``picks`` answers drawn for this instruction (by its hash and ``seed``), the
-    better one first, with P(first better) as ``p``; pairs whose label is within ``min_confidence``
-    of a coin flip teach nothing and are left out."""
+    better one first, with P(first better) as ``p``. A pair whose golds are both beyond the clip at
+    the same end has no label; pairs whose label is within ``min_confidence`` of a coin flip teach
+    nothing: both are left out (with ``drop_unlabeled`` False the first kind is kept, at p = 0.5:
+    every drawn answer then appears, which is what the feature pass needs)."""
     rng = random.Random(f"{seed}:{instruction.instruction}")
     chosen = rng.sample(list(instruction.candidates), min(picks, len(instruction.candidates)))
     pairs = []
     for a, b in combinations(chosen, 2):
+        if drop_unlabeled and _clipped_together(a.gold, b.gold):
+            continue
         p = 1.0 / (1.0 + math.exp(-(_logit(a.gold) - _logit(b.gold))))
         if abs(p - 0.5) < min_confidence:
             continue
