@@ -37,6 +37,15 @@ def nan(response):
 
 async def later(response):
     return 2.0
+
+def verl_style(solution_str, ground_truth, **kwargs):
+    return 0.0
+
+def with_options(response, scale=2.0, **kwargs):
+    return scale * len(response)
+
+def nan_logs(queries, prompts, labels):
+    return {"rewards": [1.0], "extra_logs": {"x": [float("nan")]}}
 """
 
 
@@ -180,15 +189,10 @@ def test_bad_weights_are_refused(text, message):
         parse_weights(text, ["model", "math"])
 
 
-def test_kwargs_do_not_hide_unknown_required_parameters(tmp_path):
-    path = tmp_path / "foreign.py"
-    path.write_text(
-        "def verl_style(solution_str, ground_truth, **kwargs):\n    return 0.0\n"
-        "def with_options(response, scale=2.0, **kwargs):\n    return scale * len(response)\n"
-    )
+def test_kwargs_do_not_hide_unknown_required_parameters(rules_file):
     with pytest.raises(InvalidInputError, match="neither OpenRLHF's"):
-        load_rule(f"{path}:verl_style")
-    assert load_rule(f"{path}:with_options").score_one(Sample("abc")) == 6.0
+        load_rule(f"{rules_file}:verl_style")
+    assert load_rule(f"{rules_file}:with_options").score_one(Sample("abc")) == 6.0
 
 
 def test_reserved_log_names_cannot_name_a_rule():
@@ -197,11 +201,6 @@ def test_reserved_log_names_cannot_name_a_rule():
             rule_names([load_rule(f"{name}=format")])
 
 
-def test_non_finite_extra_logs_are_refused(tmp_path):
-    path = tmp_path / "nan_logs.py"
-    path.write_text(
-        "def reward_func(queries, prompts, labels):\n"
-        "    return {'rewards': [1.0], 'extra_logs': {'x': [float('nan')]}}\n"
-    )
+def test_non_finite_extra_logs_are_refused(rules_file):
     with pytest.raises(ValueError, match="extra_logs"):
-        load_rule(f"{path}:reward_func").score_batch(samples_from(["q"], None, None))
+        load_rule(f"{rules_file}:nan_logs").score_batch(samples_from(["q"], None, None))
