@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem"]
+__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem", "conversation_key"]
 
 Message = dict[str, str]
 """One chat turn: ``{"role": "user" | "assistant" | "system", "content": str}``."""
 
 Conversation = list[Message]
+
+
+def conversation_key(conversation: Conversation) -> tuple[tuple[str, str], ...]:
+    """What makes two conversations the same input: their roles and contents, in order (whatever
+    else a message carries, or the order of its keys)."""
+    return tuple((m["role"], m["content"]) for m in conversation)
 
 
 @dataclass(frozen=True, slots=True)

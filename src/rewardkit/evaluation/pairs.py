@@ -23,7 +23,7 @@ from rewardkit.evaluation.metrics import (
     rewardbench_sections,
 )
 from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, conversation_key
 
 __all__ = ["PairResults", "PairsReport", "evaluate_pairs", "score_columns", "score_conversations"]
 
@@ -88,9 +88,7 @@ def score_conversations(
     """`score_columns` of one scorer.score call over the distinct conversations: the same text always
     gets the same score (a batch can move a score in its last bits, which would break a tie)."""
     positions: dict[tuple[tuple[str, str], ...], int] = {}
-    inverse = np.array(
-        [positions.setdefault(tuple((m["role"], m["content"]) for m in c), i) for i, c in enumerate(conversations)]
-    )
+    inverse = np.array([positions.setdefault(conversation_key(c), i) for i, c in enumerate(conversations)])
     first = np.array(sorted(positions.values()), dtype=int)
     rank = np.zeros(len(conversations), dtype=int)
     rank[first] = np.arange(len(first))

@@ -14,11 +14,12 @@ go first, then the training sets, each through the chunk cache, so a stopped run
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardkit.data.records import MultipleChoice, PreferencePair
-from rewardkit.training.mixture import Instruction, instructions_from_pool, split_instructions
+from rewardkit.training.mixture import Instruction, instruction_context, instructions_from_pool, split_instructions
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
 from rewardkit.types import Conversation
 
@@ -102,8 +103,8 @@ def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
     from rewardkit.training.mixture import hash_unit
 
     hh = read_pairs(data_dir / "hh_rlhf_harmless_base_test.jsonl.gz")
-    hh_pairs, _ = oriented(hh.pairs)
-    hh_train, hh_test = split_pairs(hh_pairs, settings["hh_test_fraction"])
+    hh_oriented, _ = oriented(hh.pairs)
+    hh_train, hh_test = split_pairs(hh_oriented, settings["hh_test_fraction"])
     rows = alpaca_eval_pool([data_dir / "alpaca_eval"])
     alpaca_train, alpaca_test = split_instructions(instructions_from_pool(rows), settings["alpaca_test_fraction"])
     held = {i.instruction for i in alpaca_test}
@@ -120,7 +121,7 @@ def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
         llmbar=llmbar.pairs,
         truthfulqa=truthfulqa.questions,
         truthfulqa_test_fraction=settings["truthfulqa_test_fraction"],
-        dropped={**hh.skipped, **llmbar.skipped, **truthfulqa.skipped},
+        dropped=dict(Counter(hh.skipped) + Counter(llmbar.skipped) + Counter(truthfulqa.skipped)),
     )
 
 
@@ -313,7 +314,7 @@ def alpaca_reference_pairs(rows: list[dict]) -> list[PreferencePair]:
     eval pairs` skips it in the annotation files."""
     out = []
     for row in rows:
-        context = [{"role": "user", "content": row["instruction"]}]
+        context = instruction_context(row["instruction"])
         reference = next(c for c in row["candidates"] if c["generator"].endswith("(reference)"))
         for c in row["candidates"]:
             if c["text"] != reference["text"]:
@@ -376,7 +377,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
 
     pool = [
         PoolPrompt(
-            [{"role": "user", "content": row["instruction"]}],
+            instruction_context(row["instruction"]),
             [c["text"] for c in row["candidates"]],
             [c["gold"] for c in row["candidates"]],
             None,

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rewardkit.data.files import atomic_path
-from rewardkit.types import Conversation, TokenizedItem
+from rewardkit.types import Conversation, TokenizedItem, conversation_key
 
-__all__ = ["CHUNK", "FeatureBank", "conversation_key", "pooled_features"]
+__all__ = ["CHUNK", "FeatureBank", "pooled_features"]
 
 CHUNK = 256
 
@@ -96,11 +96,6 @@ def pooled_features(
         chunks.append(out)
     bar.close()
     return torch.cat(chunks) if chunks else torch.empty(0)
-
-
-def conversation_key(conversation: Conversation) -> tuple[tuple[str, str], ...]:
-    """What makes two conversations the same input: their roles and contents, in order."""
-    return tuple((m["role"], m["content"]) for m in conversation)
 
 
 class FeatureBank:

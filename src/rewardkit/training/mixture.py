@@ -26,12 +26,14 @@ from itertools import combinations
 from typing import Any
 
 from rewardkit.training.pairs import TrainingPair
+from rewardkit.types import Conversation
 
 __all__ = [
     "Candidate",
     "Instruction",
     "hash_unit",
     "held_out",
+    "instruction_context",
     "instructions_from_pool",
     "judged_pairs",
     "length_adjusted",
@@ -72,8 +74,13 @@ class Instruction:
     candidates: tuple[Candidate, ...]
 
     @property
-    def context(self) -> list[dict[str, str]]:
-        return [{"role": "user", "content": self.instruction}]
+    def context(self) -> Conversation:
+        return instruction_context(self.instruction)
+
+
+def instruction_context(instruction: str) -> Conversation:
+    """An AlpacaEval instruction as the conversation its answers reply to."""
+    return [{"role": "user", "content": instruction}]
 
 
 def instructions_from_pool(rows: Sequence[dict[str, Any]]) -> list[Instruction]:

@@ -22,7 +22,7 @@ from rewardkit.data.records import UnlabeledPair
 from rewardkit.errors import InvalidInputError
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, conversation_key
 
 __all__ = ["PseudoLabels", "SSRMRun", "SSRMSettings", "confidence", "pseudo_label", "read_pool", "train_rounds"]
 
@@ -100,7 +100,7 @@ def pseudo_label(first: Any, second: Any, weight: Any, threshold: float) -> Pseu
 
 def _content(context: Conversation, a: str, b: str) -> tuple[Any, ...]:
     """A pair's content whatever the order of its responses and the key order of its messages."""
-    return tuple((m["role"], m["content"]) for m in context), tuple(sorted((a, b)))
+    return conversation_key(context), tuple(sorted((a, b)))
 
 
 def read_pool(
