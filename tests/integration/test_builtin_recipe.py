@@ -14,6 +14,7 @@ import torch
 from rewardkit import RewardModel
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
+from rewardkit.scoring.scorer import PairToJudge
 from rewardkit.scoring.scorers import LocalScorer
 from rewardkit.training.builtin_recipe import (
     CONTROLLED,
@@ -134,6 +135,19 @@ def test_head_scorer_measures_a_head_as_rewardkit_eval_measures_the_served_model
     lengths = evaluate_pairs(LengthScorer(), pairs, progress=False).combined.overall
     by_hand = np.mean([(len(p.first) > len(p.second)) == (p.p_first > 0.5) for p in pairs])
     assert lengths.accuracy == pytest.approx(by_hand)
+
+
+def test_feature_scorers_compare_two_responses_as_the_served_model_does(served):
+    bank = FeatureBank(served.model, served.templater, progress=False)
+    bank.add(CONVERSATIONS[:3])
+    texts = [c[-1]["content"] for c in CONVERSATIONS[:3]]
+    asked = [PairToJudge(PROMPT, texts[0], texts[1]), PairToJudge(PROMPT, texts[2], texts[0])]
+    on_features = HeadScorer(bank, {"head": head_weight(served)}, "head").prefer(asked)
+    served_compare = [served.compare([p.first, p.second], messages=PROMPT).probability for p in asked]
+    assert on_features == pytest.approx(served_compare, abs=1e-4)
+    same = PairToJudge(PROMPT, "abc", "xyz")
+    # "Blue." is shorter than the long answer and than "Grey when it rains."; equal lengths are a coin flip
+    assert LengthScorer().prefer([*asked, same]).tolist() == pytest.approx([0.0, 1.0, 0.5], abs=1e-5)
 
 
 def test_the_recipe_trains_and_reports_every_figure_side_by_side(served, small, tmp_path):

@@ -4,15 +4,19 @@ Best-of-N) measure trained heads without another forward pass.
 A linear head's reward is its weight times the pooled feature; ``HeadScorer`` computes exactly
 that for several heads at once (one is the combined score, the others are reported as members, the
 way an ensemble's are), and ``LengthScorer`` is the length baseline (the longer response wins).
+Both are pointwise: asked which of two responses is better, they answer as a served pointwise model
+does, with the sigmoid of the reward gap.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from rewardkit.scoring.pairwise import comparison
 from rewardkit.scoring.scorer import PairToJudge, ScoreTable
 from rewardkit.training.features import FeatureBank
 from rewardkit.types import Conversation
@@ -20,11 +24,25 @@ from rewardkit.types import Conversation
 __all__ = ["HeadScorer", "LengthScorer"]
 
 
-class HeadScorer:
-    """Rewards of linear heads on a FeatureBank's features: ``heads[primary]`` is the combined score,
-    every head (the primary too) a member; bias-free, like the built-in's ``score`` layer."""
+class _Pointwise(ABC):
+    """``prefer`` for a scorer that has a reward per response."""
 
     pairwise = False
+
+    @abstractmethod
+    def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable: ...
+
+    def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
+        conversations = [
+            [*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.first, p.second)
+        ]
+        rewards = self.score(conversations, progress=progress).combined
+        return np.array([comparison(scores=rewards[i : i + 2]).probability for i in range(0, len(rewards), 2)])
+
+
+class HeadScorer(_Pointwise):
+    """Rewards of linear heads on a FeatureBank's features: ``heads[primary]`` is the combined score,
+    every head (the primary too) a member; bias-free, like the built-in's ``score`` layer."""
 
     def __init__(self, bank: FeatureBank, heads: Mapping[str, Any], primary: str) -> None:
         if primary not in heads:
@@ -41,18 +59,11 @@ class HeadScorer:
             members[name] = (features @ w).double().numpy()
         return ScoreTable(combined=members[self.primary], members=members)
 
-    def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
-        raise NotImplementedError("a head gives a reward per response; it is not a pairwise model")
 
-
-class LengthScorer:
+class LengthScorer(_Pointwise):
     """The length baseline: a response's reward is its length in characters."""
 
-    pairwise = False
     name = "length"
 
     def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
         return ScoreTable(combined=np.array([float(len(c[-1]["content"])) for c in conversations]))
-
-    def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
-        raise NotImplementedError("the length baseline gives a reward per response")
