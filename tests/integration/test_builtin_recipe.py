@@ -234,10 +234,10 @@ def test_the_recipe_is_chosen_on_a_validation_split_of_the_training_data(served,
     assert candidate_name(control, 0) == f"{control}, linear"
     # the choice follows the figures: a comparison where one candidate is best picks it
     rigged = {c: {e: dict(f, hh_rlhf=0.0) for e, f in by.items()} for c, by in comparison.items()}
-    rigged["adjust"]["10"]["hh_rlhf"] = 1.0
-    assert choose_recipe(rigged) == ("adjust", 10)
+    rigged["adjust"]["5"]["hh_rlhf"] = 1.0
+    assert choose_recipe(rigged) == ("adjust", 5)
     rigged["none"]["0"]["hh_rlhf"] = 5.0  # never the uncontrolled one
-    assert choose_recipe(rigged) == ("adjust", 10)
+    assert choose_recipe(rigged) == ("adjust", 5)
 
 
 def test_held_out_instructions_and_pairs_are_never_trained_on(data):

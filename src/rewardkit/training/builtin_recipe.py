@@ -67,7 +67,7 @@ validation split of the training data. ``final_block_epochs``: how long the fina
 is trained after the linear head (0: the linear head alone); chosen on the same split among
 FINAL_BLOCK_EPOCHS."""
 
-FINAL_BLOCK_EPOCHS = (0, 10, 20, 40, 80)
+FINAL_BLOCK_EPOCHS = (0, 5, 10, 20)
 """The candidates for ``final_block_epochs``; 0 first, so a tie keeps the plain linear head."""
 
 LENGTH_CONTROLS = ("adjust", "balance", "none")
