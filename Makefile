@@ -13,7 +13,7 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile src/rewardkit/models/builtin_head.json $(wildcard src/rewardkit/models/builtin_head.update.safetensors)
+$(STAMP): pyproject.toml Makefile src/rewardkit/models/builtin_head.json
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0

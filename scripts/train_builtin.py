@@ -23,20 +23,18 @@ from typing import Any
 
 from rewardkit.config import ModelConfig
 from rewardkit.models.base_model import base_identity
-from rewardkit.models.builtin import HEAD_FILE, gguf_path, read_update, write_head
-from rewardkit.models.final_mlp import FINAL_MLP_INPUT, final_mlp_input
+from rewardkit.models.builtin import HEAD_FILE, gguf_path, write_head
 from rewardkit.scoring.core import ModelCore
 from rewardkit.training.builtin_recipe import (
     SETTINGS,
-    choose_recipe,
-    compare_recipes,
+    choose_length_control,
+    compare_length_controls,
     evaluate_heads,
     feature_sets,
     read_recipe_data,
     train_recipe_head,
 )
 from rewardkit.training.features import FeatureBank
-from rewardkit.training.final_block import FinalBlock
 from rewardkit.training.head import HeadTraining
 from rewardkit.training.trainer import load_decoder
 
@@ -135,24 +133,19 @@ def main() -> None:
         model,
         ModelCore(model, config).templater,
         cache_dir=args.work_dir / "cache",
-        model_id=f"{base_identity(gguf_path())}|{FINAL_MLP_INPUT}",
+        model_id=base_identity(gguf_path()),
     )
-    with final_mlp_input(model.packing_backbone()):
-        for name, conversations in feature_sets(data):
-            bank.add(conversations, desc=name)
+    for name, conversations in feature_sets(data):
+        bank.add(conversations, desc=name)
     if args.features_only:
         return
 
     previous = json.loads(args.previous.read_text())
-    previous_block = FinalBlock.from_head(
-        model.packing_backbone(), previous["score_weight"], read_update(previous, args.previous)
-    )
-    comparison = compare_recipes(bank, data)
-    control, epochs = choose_recipe(comparison)
-    settings = {**SETTINGS, "alpaca_length_control": control, "final_block_epochs": epochs}
-    print(json.dumps({"recipes on the validation split": comparison}, indent=1))
+    comparison = compare_length_controls(bank, data)
+    settings = {**SETTINGS, "alpaca_length_control": choose_length_control(comparison)}
+    print(json.dumps({"length controls on the validation split": comparison}, indent=1))
     trained = train_recipe_head(bank, data, args.work_dir / "head_state.pt", settings)
-    heads = {NEW: trained.block, PREVIOUS: previous_block}
+    heads = {NEW: trained.weight, PREVIOUS: previous["score_weight"]}
     figures = evaluate_heads(bank, heads, NEW, data)
     hh = figures["hh_rlhf_harmless_held_out"]
     evaluation = {
@@ -174,16 +167,15 @@ def main() -> None:
         "seed": settings["seed"],
     }
     write_head(
-        trained.block.score.detach().flatten().tolist(),
+        trained.weight.flatten().tolist(),
         trained.mean,
         trained.std,
         evaluation,
         args.output,
-        update=trained.block.update() if trained.block.rank else None,
         training={
             "recipe": "rewardkit.training.builtin_recipe",
             "recipe_settings": settings,
-            "recipes_on_validation": comparison,
+            "length_controls_on_validation": comparison,
             "pairs": trained.pairs,
             "dropped": data.dropped,
             "settings": {k: v for k, v in asdict(HeadTraining()).items() if k != "seed"},
@@ -192,7 +184,7 @@ def main() -> None:
         },
     )
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    report = {"settings": settings, "recipes_on_validation": comparison, "pairs": trained.pairs}
+    report = {"settings": settings, "length_controls_on_validation": comparison, "pairs": trained.pairs}
     args.report.write_text(json.dumps({**report, "losses": trained.losses, **figures}, indent=1) + "\n")
     plot_best_of_n(figures["alpaca_eval_held_out_best_of_n"], args.plot)
     print(table(figures))

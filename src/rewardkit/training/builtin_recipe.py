@@ -25,21 +25,18 @@ from rewardkit.types import Conversation
 
 __all__ = [
     "CONTROLLED",
-    "FINAL_BLOCK_EPOCHS",
     "LENGTH_CONTROLS",
     "SETTINGS",
     "RecipeData",
     "TrainedHead",
     "alpaca_reference_pairs",
     "alpaca_training_pairs",
-    "candidate_name",
-    "choose_recipe",
-    "compare_recipes",
+    "choose_length_control",
+    "compare_length_controls",
     "evaluate_heads",
     "feature_sets",
     "hh_pairs",
     "length_subsets",
-    "linear_block",
     "read_recipe_data",
     "train_recipe_head",
     "validation_split",
@@ -53,22 +50,13 @@ SETTINGS = {
     "alpaca_min_confidence": 0.05,
     "alpaca_length_control": "adjust",
     "truthfulqa_test_fraction": 0.5,
-    "final_block_epochs": 10,
-    "final_block_rank": 8,
-    "final_block_alpha": 16.0,
-    "final_block_learning_rate": 1e-4,
     "seed": 0,
 }
 """The recipe's fixed choices; the report records them. The AlpacaEval answers are long (about 290
 tokens on average), so training uses a capped number of instructions and four answers of each.
 ``alpaca_length_control``: "adjust" (length's share taken out of every label), "balance" (as many
 shorter- as longer-preferred pairs) or "none"; `scripts/train_builtin.py` compares the three on a
-validation split of the training data. ``final_block_epochs``: how long the final block's MLP update
-is trained after the linear head (0: the linear head alone); chosen on the same split among
-FINAL_BLOCK_EPOCHS."""
-
-FINAL_BLOCK_EPOCHS = (0, 5, 10, 20)
-"""The candidates for ``final_block_epochs``; 0 first, so a tie keeps the plain linear head."""
+validation split of the training data."""
 
 LENGTH_CONTROLS = ("adjust", "balance", "none")
 CONTROLLED = ("adjust", "balance")
@@ -158,9 +146,8 @@ def alpaca_training_pairs(data: RecipeData, settings: dict = SETTINGS) -> list[T
 
 
 def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str, list[Conversation]]]:
-    """(name, conversations) in the order the feature pass runs them: the training sets first (with
-    TruthfulQA, half of it held out), then the evaluation-only sets, so that every choice the recipe
-    makes on its validation split can be made before a held-out text has been read."""
+    """(name, conversations) in the order the feature pass runs them: the evaluation-only sets first,
+    then the training sets; TruthfulQA (half of it held out) last, as it is the cheapest."""
     from rewardkit.training.mixture import judged_pairs
 
     def pair_texts(pairs: list[TrainingPair] | list[PreferencePair]) -> list[Conversation]:
@@ -180,12 +167,12 @@ def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str,
         for text in (p.chosen, p.rejected)
     ]
     return [
+        ("hh held-out", pair_texts(data.hh_test)),
+        ("llmbar natural", pair_texts(data.llmbar)),
+        ("alpaca held-out", answers(data.alpaca_test)),
         ("hh train", pair_texts(data.hh_train)),
         ("alpaca train", drawn),
         ("truthfulqa", [_answered(q.context, c) for q in data.truthfulqa for c in q.choices]),
-        ("hh held-out", pair_texts(data.hh_test)),
-        ("alpaca held-out", answers(data.alpaca_test)),
-        ("llmbar natural", pair_texts(data.llmbar)),
     ]
 
 
@@ -194,15 +181,12 @@ def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str,
 
 @dataclass
 class TrainedHead:
-    block: object  # FinalBlock: the score row and the final MLP's update
+    weight: object  # torch [1, hidden]
     losses: list[float]
-    """Mean loss per epoch: the linear head's epochs, then the final block's."""
     mean: float
     std: float
     pairs: dict[str, int]
     """Training pairs by source, and how many AlpacaEval pairs prefer the shorter answer."""
-    at_epochs: dict[int, object]
-    """The block after each epoch count asked for (0: the linear head alone)."""
 
 
 def truthfulqa_pairs(questions: list[MultipleChoice]) -> list[TrainingPair]:
@@ -210,30 +194,13 @@ def truthfulqa_pairs(questions: list[MultipleChoice]) -> list[TrainingPair]:
     return [TrainingPair(q.context, q.correct, bad, source=q.source) for q in questions for bad in q.incorrect]
 
 
-def linear_block(bank: object, weight: object) -> object:
-    """A linear head (a score row on the backbone's last hidden state) as a FinalBlock with no update,
-    so it reads the bank's final-MLP inputs as every trained head does."""
-    from rewardkit.training.final_block import FinalBlock
-
-    return FinalBlock(bank.model.packing_backbone(), weight, rank=0)  # type: ignore[attr-defined]
-
-
 def train_recipe_head(
-    bank: object,
-    data: RecipeData,
-    state_path: Path | None,
-    settings: dict = SETTINGS,
-    keep_epochs: tuple[int, ...] = (),
+    bank: object, data: RecipeData, state_path: Path | None, settings: dict = SETTINGS
 ) -> TrainedHead:
     """The head on HH-RLHF's training pairs, the length-controlled AlpacaEval pairs (soft labels) and
-    the training half of TruthfulQA's correct-vs-incorrect pairs: first the linear head (resumable, on
-    the backbone's last hidden states), then, from it, the final block's MLP update and score row for
-    ``settings["final_block_epochs"]`` epochs. ``bank`` holds final-MLP inputs."""
-    import copy
-
+    the training half of TruthfulQA's correct-vs-incorrect pairs."""
     import torch
 
-    from rewardkit.training.final_block import FinalBlock, train_final_block
     from rewardkit.training.head import HeadTraining, train_head
 
     alpaca = alpaca_training_pairs(data, settings)
@@ -242,47 +209,11 @@ def train_recipe_head(
     chosen = bank.features([_answered(p.context, p.chosen) for p in pairs])  # type: ignore[attr-defined]
     rejected = bank.features([_answered(p.context, p.rejected) for p in pairs])  # type: ignore[attr-defined]
     target = torch.tensor([p.p for p in pairs], dtype=torch.float32)
-    plain = linear_block(bank, torch.zeros(chosen.shape[1]))
-    with torch.no_grad():
-        last_chosen, last_rejected = plain.hidden(chosen), plain.hidden(rejected)
+    margin = torch.zeros(len(pairs))
     weight, losses = train_head(
-        last_chosen,
-        last_rejected,
-        torch.zeros(len(pairs)),
-        HeadTraining(seed=settings["seed"]),
-        state_path=state_path,
-        target=target,
+        chosen, rejected, margin, HeadTraining(seed=settings["seed"]), state_path=state_path, target=target
     )
-    block = FinalBlock(
-        bank.model.packing_backbone(),  # type: ignore[attr-defined]
-        weight,
-        rank=settings["final_block_rank"],
-        alpha=settings["final_block_alpha"],
-        seed=settings["seed"],
-    )
-    at_epochs = {0: copy.deepcopy(block)} if 0 in keep_epochs else {}
-    epochs = max([settings["final_block_epochs"], *keep_epochs])
-    if epochs:
-        block_losses, states = train_final_block(
-            block,
-            chosen,
-            rejected,
-            target,
-            epochs=epochs,
-            learning_rate=settings["final_block_learning_rate"],
-            seed=settings["seed"],
-            snapshots=tuple({*keep_epochs, settings["final_block_epochs"]} - {0}),
-        )
-        for epoch, state in states.items():
-            at_epochs[epoch] = copy.deepcopy(block)
-            at_epochs[epoch].load_state_dict(state)
-        losses = losses + block_losses[: settings["final_block_epochs"]]
-        if settings["final_block_epochs"]:
-            block.load_state_dict(states[settings["final_block_epochs"]])
-    if not settings["final_block_epochs"]:
-        block = linear_block(bank, weight)
-    with torch.no_grad():
-        rewards = torch.cat([block(chosen), block(rejected)])
+    rewards = torch.cat([chosen @ weight.T, rejected @ weight.T]).flatten()
     counts = {
         "hh_rlhf": len(data.hh_train),
         "alpaca_eval": len(alpaca),
@@ -291,7 +222,7 @@ def train_recipe_head(
         "truthfulqa": len(truthful),
         "truthfulqa_questions": len(data.truthfulqa_train),
     }
-    return TrainedHead(block, losses, float(rewards.mean()), float(rewards.std()), counts, at_epochs)
+    return TrainedHead(weight, losses, float(rewards.mean()), float(rewards.std()), counts)
 
 
 VALIDATION_FRACTION = 0.2
@@ -316,15 +247,10 @@ def validation_split(data: RecipeData, fraction: float = VALIDATION_FRACTION) ->
     )
 
 
-def candidate_name(control: str, epochs: int) -> str:
-    return f"{control}, linear" if not epochs else f"{control}, final block {epochs} epochs"
-
-
-def compare_recipes(bank: object, data: RecipeData, settings: dict = SETTINGS) -> dict[str, dict[str, dict]]:
-    """Each length control, and each final-block epoch count (FINAL_BLOCK_EPOCHS; 0 is the linear
-    head), trained on the fit part of the training data and measured on the validation part: HH-RLHF
-    pairs, and the judged pairs among the validation instructions' drawn answers (raw judge labels),
-    overall and where the preferred answer is the shorter one. {control: {epochs: figures}}."""
+def compare_length_controls(bank: object, data: RecipeData, settings: dict = SETTINGS) -> dict[str, dict]:
+    """Each length control trained on the fit part of the training data and measured on the validation
+    part: HH-RLHF pairs, and the judged pairs among the validation instructions' drawn answers (raw
+    judge labels), overall and where the preferred answer is the shorter one."""
     from rewardkit.evaluation.pairs import evaluate_pairs
     from rewardkit.training.feature_scorers import HeadScorer
     from rewardkit.training.mixture import judged_pairs
@@ -335,46 +261,34 @@ def compare_recipes(bank: object, data: RecipeData, settings: dict = SETTINGS) -
         for item in validation.alpaca_train
         for p in judged_pairs(item, settings["alpaca_picks"], 0.0, settings["seed"])
     ]
-    heads = {}
-    for control in LENGTH_CONTROLS:
-        variant = {**settings, "alpaca_length_control": control, "final_block_epochs": 0}
-        trained = train_recipe_head(bank, fit, None, variant, keep_epochs=FINAL_BLOCK_EPOCHS)
-        heads.update({candidate_name(control, e): trained.at_epochs[e] for e in FINAL_BLOCK_EPOCHS})
-    first = next(iter(heads))
-    scorer = HeadScorer(bank, heads, first)  # type: ignore[arg-type]
+    heads = {
+        control: train_recipe_head(bank, fit, None, {**settings, "alpaca_length_control": control}).weight
+        for control in LENGTH_CONTROLS
+    }
+    scorer = HeadScorer(bank, heads, LENGTH_CONTROLS[0])  # type: ignore[arg-type]
     hh = evaluate_pairs(scorer, hh_pairs(validation.hh_train), progress=False).members
     alpaca = evaluate_pairs(scorer, length_subsets(alpaca_val), progress=False).members
-    if "preferred shorter" not in alpaca[first].subsets:
+    if "preferred shorter" not in alpaca[LENGTH_CONTROLS[0]].subsets:
         raise ValueError("the validation instructions have no pair whose preferred answer is the shorter; use more")
-    counts = {"hh_rlhf": len(validation.hh_train), "alpaca_eval": len(alpaca_val)}
     return {
         control: {
-            str(epochs): {
-                "hh_rlhf": hh[name].overall.accuracy,
-                "alpaca_eval": alpaca[name].overall.accuracy,
-                "alpaca_eval_preferred_shorter": alpaca[name].subsets["preferred shorter"].accuracy,
-                "pairs": counts,
-            }
-            for epochs in FINAL_BLOCK_EPOCHS
-            for name in [candidate_name(control, epochs)]
+            "hh_rlhf": hh[control].overall.accuracy,
+            "alpaca_eval": alpaca[control].overall.accuracy,
+            "alpaca_eval_preferred_shorter": alpaca[control].subsets["preferred shorter"].accuracy,
+            "pairs": {"hh_rlhf": len(validation.hh_train), "alpaca_eval": len(alpaca_val)},
         }
         for control in LENGTH_CONTROLS
     }
 
 
-def choose_recipe(comparison: dict[str, dict[str, dict]]) -> tuple[str, int]:
-    """(length control, final-block epochs): of the controlled candidates (CONTROLLED x
-    FINAL_BLOCK_EPOCHS), the one with the best mean of the three validation accuracies; ties go to
-    the earlier control, then to fewer epochs."""
+def choose_length_control(comparison: dict[str, dict]) -> str:
+    """Of the length controls (CONTROLLED), the one with the best mean of the three validation
+    accuracies (ties: the earlier one)."""
 
     def mean(figures: dict) -> float:
         return (figures["hh_rlhf"] + figures["alpaca_eval"] + figures["alpaca_eval_preferred_shorter"]) / 3
 
-    candidates = [(control, epochs) for control in CONTROLLED for epochs in FINAL_BLOCK_EPOCHS]
-    return max(
-        candidates,
-        key=lambda c: (mean(comparison[c[0]][str(c[1])]), -CONTROLLED.index(c[0]), -FINAL_BLOCK_EPOCHS.index(c[1])),
-    )
+    return max(CONTROLLED, key=lambda control: (mean(comparison[control]), -CONTROLLED.index(control)))
 
 
 # ---------------------------------------------------------------------------------------- evaluation

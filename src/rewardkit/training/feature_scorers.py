@@ -1,11 +1,11 @@
 """Scorers over cached features, so `rewardkit eval`'s own runners (pairs, multiple choice,
 Best-of-N) measure trained heads without another forward pass.
 
-A linear head's reward is its weight times the pooled feature, a FinalBlock's is its forward on the
-final-MLP input; ``HeadScorer`` computes exactly that for several heads at once (one is the combined
-score, the others are reported as members, the way an ensemble's are), and ``LengthScorer`` is the
-length baseline (the longer response wins). Both are pointwise: asked which of two responses is
-better, they answer as a served pointwise model does, with the sigmoid of the reward gap.
+A linear head's reward is its weight times the pooled feature; ``HeadScorer`` computes exactly
+that for several heads at once (one is the combined score, the others are reported as members, the
+way an ensemble's are), and ``LengthScorer`` is the length baseline (the longer response wins).
+Both are pointwise: asked which of two responses is better, they answer as a served pointwise model
+does, with the sigmoid of the reward gap.
 """
 
 from __future__ import annotations
@@ -41,9 +41,8 @@ class _Pointwise(ABC):
 
 
 class HeadScorer(_Pointwise):
-    """Rewards of trained heads on a FeatureBank's features: ``heads[primary]`` is the combined score,
-    every head (the primary too) a member. A head is a callable from a [n, hidden] feature tensor to
-    n rewards (a FinalBlock), or the weights of a bias-free linear head, like the built-in's ``score``."""
+    """Rewards of linear heads on a FeatureBank's features: ``heads[primary]`` is the combined score,
+    every head (the primary too) a member; bias-free, like the built-in's ``score`` layer."""
 
     def __init__(self, bank: FeatureBank, heads: Mapping[str, Any], primary: str) -> None:
         if primary not in heads:
@@ -55,13 +54,9 @@ class HeadScorer(_Pointwise):
 
         features = self.bank.features(conversations)
         members = {}
-        with torch.no_grad():
-            for name, head in self.heads.items():
-                if callable(head):
-                    rewards = head(features).reshape(-1)
-                else:
-                    rewards = features @ torch.as_tensor(head, dtype=features.dtype).reshape(-1)
-                members[name] = rewards.double().numpy()
+        for name, weight in self.heads.items():
+            w = torch.as_tensor(weight, dtype=features.dtype).reshape(-1)
+            members[name] = (features @ w).double().numpy()
         return ScoreTable(combined=members[self.primary], members=members)
 
 
