@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "PoolPrompt",
     "alpaca_eval_pool",
     "evaluate_pool",
+    "pool_prompts",
     "read_pool",
     "score_pool",
     "select_best",
@@ -92,13 +93,19 @@ def _numbers(row: dict[str, Any], key: str, count: int, where: str) -> list[floa
 
 
 def read_pool(path: str | Path) -> list[PoolPrompt]:
-    """Every prompt of a pool file, checked; gold scores come from ``gold_scores`` or per-candidate
-    ``gold`` (all candidates of a prompt or none)."""
+    """Every prompt of a pool file, checked (see ``pool_prompts``)."""
     from rewardkit.data.files import read_rows
 
+    return pool_prompts(read_rows(Path(path)), str(path))
+
+
+def pool_prompts(rows: Iterable[dict[str, Any]], source: str) -> list[PoolPrompt]:
+    """Pool rows (a file's, or ``alpaca_eval_pool``'s) as checked prompts; gold scores come from
+    ``gold_scores`` or per-candidate ``gold`` (all candidates of a prompt or none). Errors name
+    ``source`` and the row's line (its ``__line__``, else its position)."""
     pool = []
-    for row in read_rows(Path(path)):
-        where = f"{path}:{row.pop('__line__')}"
+    for number, row in enumerate(rows, start=1):
+        where = f"{source}:{row.pop('__line__', number)}"
         context = _context(row, where)
         raw = row.get("candidates")
         if not isinstance(raw, list) or not raw:
@@ -119,7 +126,7 @@ def read_pool(path: str | Path) -> list[PoolPrompt]:
         proxy = _numbers(row, "proxy_scores", len(texts), where)
         pool.append(PoolPrompt(context=context, candidates=texts, gold=gold_list, proxy=proxy, row=row))
     if not pool:
-        raise InvalidInputError(f"{path}: the pool is empty")
+        raise InvalidInputError(f"{source}: the pool is empty")
     return pool
 
 

@@ -351,7 +351,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
     """Every held-out figure of the recipe for each head and the length baseline, from `rewardkit
     eval`'s own runners: pair accuracy (overall and by length side), TruthfulQA top-1, and the
     Best-of-N gold curve on the held-out AlpacaEval instructions."""
-    from rewardkit.evaluation.bon import PoolPrompt, evaluate_pool, score_pool
+    from rewardkit.evaluation.bon import evaluate_pool, pool_prompts, score_pool
     from rewardkit.evaluation.mc import evaluate_mc
     from rewardkit.evaluation.pairs import evaluate_pairs
     from rewardkit.selection.best_of_n import default_ns
@@ -375,16 +375,7 @@ def evaluate_heads(bank: object, heads: dict[str, object], primary: str, data: R
             figures.update({name: r.overall.as_dict() for name, r in series.items()})
         return figures
 
-    pool = [
-        PoolPrompt(
-            instruction_context(row["instruction"]),
-            [c["text"] for c in row["candidates"]],
-            [c["gold"] for c in row["candidates"]],
-            None,
-            row,
-        )
-        for row in data.alpaca_test_rows
-    ]
+    pool = pool_prompts(data.alpaca_test_rows, "held-out AlpacaEval instructions")
     ns = default_ns(min(len(p.candidates) for p in pool))
     curves: dict[str, list[dict]] = {}
     for scorer in scorers:
