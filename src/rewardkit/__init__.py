@@ -10,8 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from rewardkit import errors as _errors
-
-__version__ = "0.1.0"
+from rewardkit._version import __version__
 
 __all__ = [
     "AsyncClient",

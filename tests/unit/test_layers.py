@@ -17,7 +17,7 @@ import rewardkit
 SRC = Path(rewardkit.__file__).parent
 
 LAYERS = [
-    {"errors", "types", "config", "plan"},
+    {"_version", "errors", "types", "config", "plan"},
     {"templating"},
     {"selection"},
     {"data"},
@@ -77,8 +77,7 @@ def _violations() -> list[str]:
         for line, target, names in _imports(path):
             where = f"{path.relative_to(SRC)}:{line}"
             if target == "rewardkit":
-                if set(names) - {"__version__"}:
-                    problems.append(f"{where} imports {names} from the top-level facade; import their home")
+                problems.append(f"{where} imports {names} from the top-level facade; import their home")
                 continue
             other = _unit(target)
             if other in DEPRECATED_ALIASES:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rewardkit._version import __version__
 from rewardkit.data.files import atomic_path
 from rewardkit.data.tables import Sink, Source, listing_digest, open_sink, open_source
 from rewardkit.errors import InvalidInputError, ModelOutputError
@@ -381,8 +382,6 @@ def _manifest(run: _Run, summary: BulkSummary) -> dict[str, Any]:
     import platform
 
     import torch
-
-    from rewardkit import __version__
 
     info = run.model.info
     return {

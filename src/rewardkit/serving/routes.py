@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
-from rewardkit import __version__
+from rewardkit._version import __version__
 from rewardkit.serving import tei_api, vllm_api
 from rewardkit.serving.common import count_truncated, service_of, within_limits
 from rewardkit.serving.dialects import read_body
