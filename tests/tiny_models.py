@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
+"""Small real samples shipped with the tests (data/README.md: sources, licences, how they were cut)."""
 HH = DATA / "hh_rlhf_harmless_base_test.jsonl.gz"
 
 CHAT_TEMPLATE = (

@@ -17,7 +17,7 @@ from rewardkit.models import load_model
 from rewardkit.scoring.model import RewardModel
 from rewardkit.selection.best_of_n import pool_curve
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 runner = CliRunner()
 
 POOL = [
@@ -137,10 +137,9 @@ def test_ensemble_curves_per_member(pool_file, tmp_path, checkpoint):
         assert got["proxy_score"] == pytest.approx(want.proxy_score, abs=1e-5)
 
 
-@pytest.mark.skipif(not (SHARED / "alpaca_eval").is_dir(), reason="../shared/data is not present")
 def test_pool_from_alpaca_eval_has_the_reference_and_every_generator(tmp_path):
     pool = tmp_path / "pool.jsonl"
-    invoke(["bon", "pool", str(SHARED / "alpaca_eval"), "-o", str(pool), "--limit", "5"])
+    invoke(["bon", "pool", str(DATA / "alpaca_eval"), "-o", str(pool), "--limit", "5"])
     rows = [json.loads(line) for line in pool.read_text().splitlines()]
     assert len(rows) == 5
     for row in rows:

@@ -1,6 +1,6 @@
 """The built-in model's recipe on a tiny real checkpoint: features equal what serving computes, heads
 are measured on cached features exactly as `rewardkit eval` measures a served model, and the
-recipe's data split keeps held-out instructions out of training (on the real shared data)."""
+recipe's data split keeps held-out instructions out of training (on the real samples in tests/data)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from rewardkit.training.builtin_recipe import (
 from rewardkit.training.feature_scorers import HeadScorer, LengthScorer
 from rewardkit.training.features import FeatureBank, pooled_features
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 PROMPT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour of the sky."}]
 
 
@@ -203,12 +203,16 @@ def test_the_length_control_is_chosen_on_a_validation_split_of_the_training_data
 def test_held_out_instructions_and_pairs_are_never_trained_on(data):
     train_instructions = {i.instruction for i in data.alpaca_train}
     assert not train_instructions & {i.instruction for i in data.alpaca_test}
-    assert len(data.alpaca_test) > 100 and len(data.hh_test) > 400
+    # the samples hold 3 instructions drawn from the held-out split and 1 that has a quirk (tests/data/README.md)
+    assert len(data.alpaca_test) == 4 and 0.15 < len(data.hh_test) / (len(data.hh_train) + len(data.hh_test)) < 0.3
     assert {r["instruction"] for r in data.alpaca_test_rows} == {i.instruction for i in data.alpaca_test}
     questions = [{q.context[-1]["content"] for q in half} for half in (data.truthfulqa_train, data.truthfulqa_test)]
-    assert not questions[0] & questions[1] and 300 < len(questions[1]) < 520
+    assert not questions[0] & questions[1] and 0.35 < len(questions[1]) / len(data.truthfulqa) < 0.65
     pairs = alpaca_reference_pairs(data.alpaca_test_rows)
-    assert all(p.first != p.second for p in pairs) and len(pairs) > 10 * len(data.alpaca_test)
+    # the reference against each of the 11 other generators, less those that wrote the reference's own text
+    assert all(p.first != p.second for p in pairs) and 9 * len(data.alpaca_test) < len(pairs) < 11 * len(
+        data.alpaca_test
+    )
     assert not {p.key() for p in data.hh_train} & {p.key() for p in data.hh_test}
     raw = alpaca_training_pairs(data, {**SETTINGS, "alpaca_length_control": "none"})
     balanced = alpaca_training_pairs(data, {**SETTINGS, "alpaca_length_control": "balance"})
@@ -220,7 +224,9 @@ def test_held_out_instructions_and_pairs_are_never_trained_on(data):
     def shorter_share(pairs):
         return sum(len(p.chosen) < len(p.rejected) for p in pairs) / len(pairs)
 
-    assert shorter_share(balanced) == pytest.approx(0.5, abs=0.01)
+    assert sum(len(p.chosen) < len(p.rejected) for p in balanced) == sum(
+        len(p.chosen) > len(p.rejected) for p in balanced
+    )
     assert shorter_share(adjusted) > shorter_share(raw)  # length's share taken out of the labels
     assert len(adjusted) > len(balanced)  # and no pair thrown away for balance
     with pytest.raises(ValueError, match="alpaca_length_control"):

@@ -1,5 +1,6 @@
 """Dataset readers (rewardkit.data): each format from small hand-written files, errors naming file:line, and the
-real files in ../shared/data (row counts, label orientation, the quirks the reader documents)."""
+real samples in tests/data (row counts, label orientation, the quirks the reader documents; each sample keeps
+every row of its full file that has a quirk, so the quirk counts are the full files' own)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from rewardkit.data.files import expand_paths
 from rewardkit.data.readers import read_multiple_choice, read_pairs, read_unlabeled_pairs
 from rewardkit.errors import InvalidInputError
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data not found at {DATA}")
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -291,40 +291,36 @@ def test_multiple_choice_jsonl_layouts(tmp_path):
 # ---------------------------------------------------------------------------------------- real data
 
 
-@needs_data
 def test_real_hh_rlhf_harmless_base():
     data = read_pairs(DATA / "hh_rlhf_harmless_base_test.jsonl.gz")
-    assert len(data.pairs) == 2312 - 5
+    assert len(data.pairs) == 212 - 5  # the sample: the first 200 rows and the 12 with quirks (of 2312)
     assert list(data.skipped.values()) == [5]  # 'Human:' inline: the two sides parse into different contexts
     assert sorted(data.notes.values()) == [4, 4]  # 4 empty chosen replies kept, 4 contexts with merged turns
     assert all(p.p_first == 1.0 and p.context[-1]["role"] == "user" for p in data.pairs)
     assert all(a["role"] != b["role"] for p in data.pairs for a, b in zip(p.context, p.context[1:]))
 
 
-@needs_data
 def test_real_llmbar_natural():
     data = read_pairs(DATA / "llmbar" / "Natural.json")
-    assert len(data.pairs) == 100 and sum(p.p_first for p in data.pairs) == 42  # label 1 in 42 rows
+    assert len(data.pairs) == 40 and sum(p.p_first for p in data.pairs) == 21  # label 1 in 21 of the first 40 rows
 
 
-@needs_data
 def test_real_alpaca_eval_labels_are_p_reference_better():
     path = DATA / "alpaca_eval" / "falcon-7b-instruct.weighted_alpaca_eval_gpt4_turbo.annotations.json.gz"
     raw = json.loads(gzip.decompress(path.read_bytes()))
     data = read_pairs(path)
     assert len(data.pairs) == len(raw) - 2  # 2 rows where falcon wrote the reference's exact text
     assert all(0.0 <= p.p_first <= 1.0 and p.second_generator == "falcon-7b-instruct" for p in data.pairs)
-    # GPT-4-turbo prefers the reference (output_1, gpt4_1106_preview) to falcon-7b nearly always
-    assert sum(p.p_first for p in data.pairs) / len(data.pairs) > 0.9
+    # GPT-4-turbo prefers the reference (output_1, gpt4_1106_preview) to falcon-7b nearly always: all but 2 here
+    assert sum(p.p_first > 0.5 for p in data.pairs) == len(data.pairs) - 2
     by_text = {r["output_2"]: 2 - float(r["preference"]) for r in raw}
-    assert all(p.p_first == pytest.approx(by_text[p.second]) for p in data.pairs[:50])
+    assert all(p.p_first == pytest.approx(by_text[p.second]) for p in data.pairs)
     assert {p.subset for p in data.pairs} == {r["dataset"] for r in raw}
 
 
-@needs_data
 def test_real_truthfulqa():
     data = read_multiple_choice(DATA / "TruthfulQA.csv")
-    assert len(data.questions) == 817
+    assert len(data.questions) == 95  # the sample: the first 40, each category's first, and the 21 with quirks
     assert len({q.subset for q in data.questions}) == 38
     assert data.notes == {"empty incorrect answer dropped": 20, "repeated incorrect answer dropped": 1}
     first = data.questions[0]
