@@ -84,6 +84,14 @@ class ModelConfig:
         "token is computed (decoder classifiers and value heads of llama/qwen2/qwen3/mistral; /info says "
         "whether a model is packed and why not). --no-packing keeps the padded forward.",
     )
+    fused_forward: bool = _opt(
+        True,
+        "Packed Llama-family models (llama/qwen2/qwen3/mistral) run rewardkit's own forward on CPU: query/key/"
+        "value and gate/up projections fused, weights prepacked once for oneDNN's GEMM kernels, one fused "
+        "RMSNorm kernel, attention batched over groups of sequences. Same arithmetic as the transformers "
+        "modules (scores equal to float noise; /info says which forward runs). --no-fused-forward runs the "
+        "transformers modules instead. Not combined with --compile, which compiles those modules.",
+    )
     compile: bool = _opt(
         False,
         "torch.compile the packed forward's decoder layers (one graph shared by every layer, any row length), "

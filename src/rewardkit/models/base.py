@@ -79,9 +79,10 @@ class LoadedModel(ABC):
     packed = False
     """Whether ``forward_packed`` is in use: batches run as one padding-free row."""
 
-    def enable_packing(self) -> None:
+    def enable_packing(self, fuse: bool = True) -> None:
         """Switch to padding-free batches when this format and architecture allow it (else the
-        padded path stays, and ``info.packing`` says why). Formats that can pack override this."""
+        padded path stays, and ``info.packing`` says why); ``fuse`` allows a fused forward where the
+        architecture has one. Formats that can pack override this."""
         return None
 
     def forward_packed(self, sequences: Any) -> Any:

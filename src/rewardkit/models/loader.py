@@ -112,7 +112,7 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
         model.info.max_length = config.max_length
     model.info.detected_by = reason
     if config.packing:
-        model.enable_packing()
+        model.enable_packing(fuse=config.fused_forward and not config.compile)
     else:
         model.info.packing = "off: --no-packing"
     if config.compile:

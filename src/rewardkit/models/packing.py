@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardkit.models.fused_decoder import FusedDecoder, fusable
+from rewardkit.models.grouped_attention import plan_attention
 from rewardkit.models.segment_attention import ATTENTION, BOUNDS, layout_for, register, varlen_usable
 
 __all__ = ["MIN_SHARED", "PACKABLE_TYPES", "Packing", "Row", "enable_packing", "pack", "packed_hidden"]
@@ -131,18 +133,26 @@ def packed_hidden(
     varlen: bool = False,
     share: bool = True,
     bucket: Callable[[int], int] | None = None,
+    fused: FusedDecoder | None = None,
 ) -> Any:
     """The backbone's last hidden states at ``reads`` (positions in each sequence; by default its
     last token), stacked in order, [total reads, hidden], from one packed row in which shared
-    prefixes are computed once (unless not ``share``). Attention is one flash varlen call per layer
-    when ``varlen`` (see ``varlen_usable``), else one SDPA per segment. ``bucket`` rounds the row's
-    length up (compiled forwards see a bounded set of shapes); the filler is a segment never read."""
+    prefixes are computed once (unless not ``share``). With ``fused`` (the backbone's FusedDecoder)
+    the row runs through it, attention batched by segment groups; otherwise through the backbone's
+    modules, attention one flash varlen call per layer when ``varlen`` (see ``varlen_usable``), else
+    one SDPA per segment. ``bucket`` rounds the row's length up (compiled forwards see a bounded set
+    of shapes); the filler is a segment never read."""
     import torch
 
     row = pack(sequences, share=share)
     if reads is None:
         reads = [[len(s) - 1] for s in sequences]
     index = [row.at(i, p) for i, positions in enumerate(reads) for p in positions]
+    if fused is not None:
+        plan = plan_attention(row.segments, device)
+        ids = torch.tensor(row.ids, device=device)
+        hidden = fused(ids, torch.tensor(row.positions, device=device), plan)
+        return hidden[torch.tensor(index, device=device)]
     ids, positions, segments = row.ids, row.positions, row.segments
     width = bucket(len(ids)) if bucket else len(ids)
     if width > len(ids):
@@ -167,6 +177,8 @@ class Packing:
     """Packed rows use flash varlen attention (decided once, by ``varlen_usable``)."""
     bucket: Callable[[int], int] | None = None
     """Rounds row lengths up when the forward is compiled (models/compiling.py)."""
+    fused: FusedDecoder | None = None
+    """The backbone's fused forward (models/fused_decoder.py), when it has one and it is wanted."""
 
     def packing_backbone(self) -> Any:
         raise NotImplementedError
@@ -174,22 +186,37 @@ class Packing:
     def read_positions(self, ids: Sequence[int]) -> list[int]:
         return [len(ids) - 1]
 
-    def enable_packing(self) -> None:
+    def enable_packing(self, fuse: bool = True) -> None:
+        """Packed rows when the architecture allows it; with ``fuse``, through the backbone's
+        FusedDecoder where it has one (on devices without flash varlen attention, i.e. CPUs)."""
+        info = self.info  # type: ignore[attr-defined]
         if self.head is None:  # type: ignore[attr-defined]
-            self.info.packing = "off: the model applies its own head"  # type: ignore[attr-defined]
+            info.packing = "off: the model applies its own head"
             return
-        why = enable_packing(self.packing_backbone(), self.info.max_length)  # type: ignore[attr-defined]
+        backbone = self.packing_backbone()
+        why = enable_packing(backbone, info.max_length)
         self.packed = why is None
-        self.varlen = self.packed and varlen_usable(self.packing_backbone())
-        self.info.packing = (  # type: ignore[attr-defined]
-            "on: one padding-free row per batch, attention per sequence" if why is None else f"off: {why}"
-        )
+        self.varlen = self.packed and varlen_usable(backbone)
+        if not self.packed:
+            info.packing = f"off: {why}"
+            return
+        info.packing = "on: one padding-free row per batch, attention per sequence"
+        unfused = fusable(backbone) if fuse else "--no-fused-forward"
+        if unfused is None and self.varlen:
+            unfused = "flash varlen attention through the transformers modules is used on this device"
+        if unfused is None:
+            self.fused = FusedDecoder(backbone)
+            info.packing += f"; fused forward ({self.fused.describe()})"
+        else:
+            info.packing += f"; transformers modules ({unfused})"
 
     def packed_head(self, sequences: Sequence[Sequence[int]], reads: Sequence[Sequence[int]]) -> Any:
         """The head's float outputs at ``reads``, stacked in order: [total reads, outputs]."""
         backbone = self.packing_backbone()
         device = self.device  # type: ignore[attr-defined]
-        hidden = packed_hidden(backbone, sequences, device, reads, varlen=self.varlen, bucket=self.bucket)
+        hidden = packed_hidden(
+            backbone, sequences, device, reads, varlen=self.varlen, bucket=self.bucket, fused=self.fused
+        )
         return self.head(hidden).float()  # type: ignore[attr-defined]
 
     def forward_packed(self, sequences: Sequence[Sequence[int]]) -> Any:

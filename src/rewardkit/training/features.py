@@ -49,7 +49,11 @@ def _chunk_features(model: Any, part: Sequence[TokenizedItem], batching: Any, ba
                 from rewardkit.models.packing import packed_hidden
 
                 pooled = packed_hidden(
-                    model.packing_backbone(), [sequences[i] for i in batch], model.device, varlen=model.varlen
+                    model.packing_backbone(),
+                    [sequences[i] for i in batch],
+                    model.device,
+                    varlen=model.varlen,
+                    fused=model.fused,
                 )
             else:
                 ids, mask = collate([part[i] for i in batch], model.pad_id)

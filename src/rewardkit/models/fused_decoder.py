@@ -1,0 +1,216 @@
+"""A Llama-family decoder's packed forward with its weights laid out once for the device's kernels.
+
+The packed forward through transformers' modules spends most of its CPU time outside the matrix
+products: dtype casts around every norm, rotary and SiLU as chains of small elementwise ops, and a
+Python hop per module. This module reads a loaded transformers backbone (Llama, Qwen2, Qwen3,
+Mistral) once and runs the same arithmetic over a packed row with:
+
+- the query/key/value projections fused into one matrix, and gate/up into another, so each layer
+  runs four matrix products instead of seven;
+- on CPU, every weight prepacked once by oneDNN into the blocked layout its GEMM kernels read
+  (``torch.ops.mkldnn._linear_pointwise``), where this torch build has it;
+- RMSNorm as one fused kernel (``torch.nn.functional.rms_norm``), rotary over queries and keys at
+  once, and attention per segment of the row (models/segment_attention.py).
+
+It knows nothing of heads, formats, batching or text: token ids, positions and a row's Layout in,
+the final hidden states out. It holds views of the backbone's own tensors wherever it can (the
+fused matrices replace the separate ones inside the backbone, which keeps working unchanged), so
+it costs no second copy of the model, except the prepacked CPU weights, which replace the plain
+ones for the packed path only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["FUSABLE_TYPES", "FusedDecoder", "fusable"]
+
+FUSABLE_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral"})
+"""Model types whose decoder layer is exactly: RMSNorm, rotary attention, RMSNorm, gated MLP."""
+
+
+def fusable(backbone: Any) -> str | None:
+    """None when ``backbone`` can run as a FusedDecoder, else why not (said in /info)."""
+    config = getattr(backbone, "config", None)
+    model_type = getattr(config, "model_type", None)
+    if model_type not in FUSABLE_TYPES:
+        return f"model type {model_type!r} has no fused forward"
+    layers = getattr(backbone, "layers", None)
+    if not layers or getattr(backbone, "rotary_emb", None) is None or getattr(backbone, "norm", None) is None:
+        return "the backbone does not have the layers/rotary_emb/norm layout of a Llama-family decoder"
+    first = layers[0]
+    attention, mlp = getattr(first, "self_attn", None), getattr(first, "mlp", None)
+    needed = (
+        (attention, ("q_proj", "k_proj", "v_proj", "o_proj")),
+        (mlp, ("gate_proj", "up_proj", "down_proj")),
+        (first, ("input_layernorm", "post_attention_layernorm")),
+    )
+    for module, names in needed:
+        if module is None or any(getattr(module, name, None) is None for name in names):
+            return "a decoder layer does not have the projections and norms of a Llama-family layer"
+    return None
+
+
+class _Linear:
+    """One matrix product, ``x @ weight.T + bias``, through the fastest kernel the device offers."""
+
+    def __init__(self, weight: Any, bias: Any, prepack: bool) -> None:
+        import torch
+
+        self.out_features = int(weight.shape[0])
+        self.bias = bias
+        self.packed = None
+        self.weight = weight
+        if prepack:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach())
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        if self.packed is not None:
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        return F.linear(x, self.weight, self.bias)
+
+
+def _fuse(modules: list[Any], attr: str) -> Any:
+    """Concatenate the modules' ``attr`` tensors (None when none has one) and make each module's a view."""
+    import torch
+
+    parts = [getattr(m, attr, None) for m in modules]
+    if all(p is None for p in parts):
+        return None
+    if any(p is None for p in parts):
+        raise ValueError(f"only some projections have a {attr}")
+    fused = torch.cat([p.detach() for p in parts], dim=0)
+    start = 0
+    for module, part in zip(modules, parts):
+        end = start + part.shape[0]
+        setattr(module, attr, torch.nn.Parameter(fused[start:end], requires_grad=False))
+        start = end
+    return fused
+
+
+@dataclass
+class _Layer:
+    norm_in: Any
+    norm_in_eps: float
+    qkv: _Linear
+    q_norm: Any
+    k_norm: Any
+    out: _Linear
+    norm_post: Any
+    norm_post_eps: float
+    gate_up: _Linear
+    down: _Linear
+    act: Any
+
+
+def _norm_eps(module: Any) -> float:
+    for name in ("variance_epsilon", "eps"):
+        value = getattr(module, name, None)
+        if value is not None:
+            return float(value)
+    raise ValueError(f"{type(module).__name__} has no epsilon")
+
+
+def _prepack_usable(weight: Any) -> bool:
+    """oneDNN prepacked linears: CPU, float32 or bfloat16, and the op present in this torch build."""
+    import torch
+
+    if weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    if weight.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False
+    return hasattr(torch.ops.mkldnn, "_reorder_linear_weight") and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+class FusedDecoder:
+    """The packed forward of a Llama-family ``backbone`` (see the module docstring)."""
+
+    def __init__(self, backbone: Any, *, prepack: bool | None = None) -> None:
+        import torch.nn.functional as F
+
+        why = fusable(backbone)
+        if why is not None:
+            raise ValueError(why)
+        config = backbone.config
+        self.backbone = backbone
+        self.heads = int(config.num_attention_heads)
+        self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
+        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
+        first = backbone.layers[0].self_attn.q_proj.weight
+        self.prepack = _prepack_usable(first) if prepack is None else prepack
+        self.layers: list[_Layer] = []
+        for layer in backbone.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            projections = [attn.q_proj, attn.k_proj, attn.v_proj]
+            qkv = _Linear(_fuse(projections, "weight"), _fuse(projections, "bias"), self.prepack)
+            gate_up_modules = [mlp.gate_proj, mlp.up_proj]
+            gate_up = _Linear(_fuse(gate_up_modules, "weight"), _fuse(gate_up_modules, "bias"), self.prepack)
+            act = getattr(mlp, "act_fn", None)
+            self.layers.append(
+                _Layer(
+                    norm_in=layer.input_layernorm.weight,
+                    norm_in_eps=_norm_eps(layer.input_layernorm),
+                    qkv=qkv,
+                    q_norm=getattr(attn, "q_norm", None),
+                    k_norm=getattr(attn, "k_norm", None),
+                    out=_Linear(attn.o_proj.weight, attn.o_proj.bias, self.prepack),
+                    norm_post=layer.post_attention_layernorm.weight,
+                    norm_post_eps=_norm_eps(layer.post_attention_layernorm),
+                    gate_up=gate_up,
+                    down=_Linear(mlp.down_proj.weight, mlp.down_proj.bias, self.prepack),
+                    act=F.silu if getattr(config, "hidden_act", "silu") == "silu" or act is None else act,
+                )
+            )
+        self.scaling = float(getattr(backbone.layers[0].self_attn, "scaling", self.head_dim**-0.5))
+        self.final_norm = backbone.norm.weight
+        self.final_eps = _norm_eps(backbone.norm)
+
+    def describe(self) -> str:
+        """What /info says about this forward."""
+        weights = "weights prepacked for oneDNN" if self.prepack else "plain weights"
+        return f"{len(self.layers)} layers, QKV and gate/up fused, {weights}, attention batched by segment groups"
+
+    def __call__(self, ids: Any, positions: Any, plan: Any) -> Any:
+        """Final hidden states [T, hidden] of a packed row: ``ids`` and ``positions`` [T] on the
+        device, ``plan`` its attention plan (models/grouped_attention.plan_attention)."""
+        import torch.nn.functional as F
+
+        from rewardkit.models.grouped_attention import attend
+
+        hidden = self.backbone.embed_tokens(ids)
+        cos, sin = self.backbone.rotary_emb(hidden[None], positions[None])
+        cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # [T, 1, head_dim], broadcast over heads
+        total = ids.shape[0]
+        q_width, kv_width = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        width = hidden.shape[-1]
+        for layer in self.layers:
+            normed = F.rms_norm(hidden, (width,), layer.norm_in, layer.norm_in_eps)
+            qkv = layer.qkv(normed)
+            query = qkv[:, :q_width].view(total, self.heads, self.head_dim)
+            key = qkv[:, q_width : q_width + kv_width].view(total, self.kv_heads, self.head_dim)
+            value = qkv[:, q_width + kv_width :].view(total, self.kv_heads, self.head_dim)
+            if layer.q_norm is not None:
+                query, key = layer.q_norm(query), layer.k_norm(key)
+            query, key = _rotate(query, cos, sin), _rotate(key, cos, sin)
+            attended = attend(query, key, value, plan, self.scaling)  # [T, heads, head_dim]
+            hidden = hidden + layer.out(attended.reshape(total, q_width))
+            normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps)
+            gate_up = layer.gate_up(normed)
+            half = gate_up.shape[-1] // 2
+            hidden = hidden + layer.down(layer.act(gate_up[:, :half]) * gate_up[:, half:])
+        return F.rms_norm(hidden, (width,), self.final_norm, self.final_eps)
+
+
+def _rotate(x: Any, cos: Any, sin: Any) -> Any:
+    """Rotary embedding as transformers applies it: x * cos + rotate_half(x) * sin."""
+    import torch
+
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
