@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.rewardkit-installed
 ARGS ?=
 
-.PHONY: setup serve test lint bench clean
+.PHONY: setup serve test lint bench bench-vllm clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,14 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/bench_serving.py $(ARGS)
+
+# rewardkit vs vLLM's pooling server through /classify (vLLM's CPU build in a venv of its own, made once)
+VLLM_VENV ?= $(or $(REWARDKIT_VLLM_VENV),$(HOME)/.cache/rewardkit/vllm-venv)
+DTYPE ?= bfloat16
+bench-vllm: setup
+	benchmarks/vllm_env.sh $(VLLM_VENV)
+	$(PY) benchmarks/bench_serving.py --servers rewardkit,vllm --vllm-venv $(VLLM_VENV) --dtype $(DTYPE) \
+		--repeats 3 $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -1,11 +1,22 @@
-"""Serving benchmark: rewardkit vs the two published recipes vs the no-server limit, in one run.
+"""Serving benchmark: rewardkit vs vLLM vs the two published recipes vs the no-server limit, in one run.
 
-Same machine, model weights, dtype, tokenizer, torch thread count and inputs for all four (see
+Same machine, model weights, dtype, tokenizer, torch thread count and inputs for all of them (see
 DESIGN.md section 6). Each server is started once as its own process, warmed up, measured on every
 workload (``--repeats`` times), and stopped; the no-server limit runs in this process while no
-server is up. Prints a table and the ratios, and writes everything as JSON to ``--json-out``.
+server is up. Each repeat sends texts of its own, and each workload texts no other one sends (see
+workloads.py), so a server's prefix cache never sees a text twice. Prints a table, tokens/s against
+the machine's peak FLOP/s (machine.py), peak memory, the ratios and the targets, and writes
+everything as JSON to ``--json-out``.
 
     python benchmarks/bench_serving.py --dtype float32 --json-out /tmp/bench.json
+
+Against vLLM's pooling server (``vllm``, from the virtualenv ``benchmarks/vllm_env.sh`` makes): both
+servers are sent the same texts through vLLM's ``/classify`` (``--protocol classify``, the default
+when vllm is among ``--servers``), with ``use_activation: false`` (raw scores), and after the timed
+runs every text is scored once more by each, to compare the scores text by text:
+
+    benchmarks/vllm_env.sh
+    python benchmarks/bench_serving.py --dtype bfloat16 --servers rewardkit,vllm --repeats 3
 
 Before and after a change, in one run: ``--before-ref REV`` adds the contender ``rewardkit-before``,
 rewardkit's server as of the git revision REV (from a temporary ``git worktree``, removed at the
@@ -25,27 +36,33 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from bench_model import DTYPES, ensure_model, load_scorer, load_tokenizer
 from limit import LIMIT_BATCH_SIZE, LIMIT_BATCH_TOKENS, measure_limit
-from loadgen import run_load, summarize_latencies
+from loadgen import PROTOCOLS, read_scores, read_tokens, request, run_load, summarize_latencies
+from machine import Peak, peak_flops, read_cpuinfo, tokens_flops
 from noise import NoiseGuard
 from report import LABELS, compute_ratios, evaluate_targets, format_report, median_runs
-from servers import SERVERS, RunningServer, ServerKind, start_server
-from workloads import HH_PATH, WORKLOADS, Workload, build_workloads
+from servers import SERVERS, VLLM_VENV, RssSampler, RunningServer, ServerKind, start_server, vllm_kind
+from workloads import HH_PATH, WORKLOADS, RowsExhausted, Workload, build_rounds
 from worktree import REPO_ROOT, BeforeBuild, before_kind, before_worktree, resolve_ref
 
-CONTENDERS = ("rewardkit", "rewardkit-before", "openrlhf", "batched", "limit")
+CONTENDERS = ("rewardkit", "rewardkit-before", "vllm", "openrlhf", "batched", "limit")
 DEFAULT_SERVERS = ("rewardkit", "openrlhf", "batched", "limit")  # plus rewardkit-before with --before-ref
 PAIR = ("rewardkit-before", "rewardkit")  # measured alternately when both run
+GET_REWARD_ONLY = ("openrlhf", "batched")  # the recipes speak /get_reward only
+Rounds = list[dict[str, Workload]]  # one set of workloads per repeat, each with texts of its own
 _T0 = time.monotonic()
 
 
@@ -66,8 +83,8 @@ def _csv(allowed: tuple[str, ...]) -> Any:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description="Compare rewardkit's server with the OpenRLHF-style and batched-style recipes and the "
-        "no-server limit, on one machine, model and input set.",
+        description="Compare rewardkit's server with vLLM's pooling server, the OpenRLHF-style and batched-style "
+        "recipes and the no-server limit, on one machine, model and input set.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--dtype", default="bfloat16", choices=DTYPES, help="Weights and compute dtype for all four.")
@@ -81,8 +98,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--servers",
         type=_csv(CONTENDERS),
         default=None,
-        help=f"Comma-separated; 'limit' is the no-server limit, 'rewardkit-before' rewardkit as of --before-ref. "
+        help=f"Comma-separated; 'limit' is the no-server limit, 'rewardkit-before' rewardkit as of --before-ref, "
+        f"'vllm' vLLM's pooling server (from --vllm-venv). "
         f"Default: {','.join(DEFAULT_SERVERS)}, plus rewardkit-before with --before-ref.",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=None,
+        help="What the load generator speaks to every server: OpenRLHF's /get_reward or vLLM's /classify "
+        "(use_activation false). Default: classify when vllm is among --servers, else get_reward.",
+    )
+    p.add_argument(
+        "--vllm-venv",
+        type=Path,
+        default=VLLM_VENV,
+        help="The virtualenv with vLLM's CPU build (benchmarks/vllm_env.sh makes it; env REWARDKIT_VLLM_VENV).",
+    )
+    p.add_argument("--vllm-flags", default="", help="Extra flags for vLLM's server (e.g. '--max-num-seqs 128').")
+    p.add_argument(
+        "--ready-timeout", type=float, default=1800.0, help="Seconds to wait for a server's /health (vLLM: minutes)."
+    )
+    p.add_argument(
+        "--cpu-mhz",
+        type=float,
+        default=None,
+        help="Clock for the peak FLOP/s (default: lscpu's max MHz, else /proc/cpuinfo's cpu MHz; see machine.py).",
+    )
+    p.add_argument(
+        "--reference-sample",
+        type=int,
+        default=16,
+        help="With vllm: the first N texts of each workload also scored one at a time by a plain transformers "
+        "forward in this process, the reference both servers' scores are compared with (0: skip).",
     )
     p.add_argument(
         "--before-ref",
@@ -114,7 +162,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Extra `rewardkit serve` flags for the rewardkit contender only (e.g. '--compile'); with "
         "--before-ref HEAD this measures a flag by itself.",
     )
-    p.add_argument("--repeats", type=int, default=1, help="Measurements per server and workload; medians reported.")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="Measurements per server and workload, each with texts of its own; medians reported.",
+    )
     p.add_argument(
         "--max-tokens",
         type=int,
@@ -151,7 +204,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--before-ref {args.before_ref!r} is not a commit of this repository ({exc})")
     if len(set(args.servers)) != len(args.servers):
         p.error(f"--servers names a contender twice: {','.join(args.servers)}")
+    if args.protocol is None:
+        args.protocol = "classify" if "vllm" in args.servers else "get_reward"
+    if args.protocol == "classify" and set(GET_REWARD_ONLY) & set(args.servers):
+        p.error(f"--protocol classify: {' and '.join(GET_REWARD_ONLY)} speak /get_reward only; leave them out")
+    if "vllm" in args.servers and args.protocol != "classify":
+        p.error("vllm speaks /classify, not /get_reward: use --protocol classify")
     return args
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the figures are measured against: the model's FLOPs per text and the machine's peak."""
+
+    config: dict[str, Any]
+    peak: Peak | None
+
+    def flops(self, workload: Workload) -> float:
+        return tokens_flops(self.config, (n for request in workload.tokens for n in request))
 
 
 def _record(
@@ -161,9 +231,13 @@ def _record(
     failures: int,
     real: int | None,
     padded: int | None,
+    work: Work,
 ) -> dict[str, Any]:
+    flops_per_s = work.flops(workload) / seconds
     return {
         "seconds": seconds,
+        "model_tflops": flops_per_s / 1e12,
+        "peak_fraction": None if work.peak is None else flops_per_s / work.peak.flops,
         "queries_per_s": workload.num_queries / seconds,
         "tokens_per_s": workload.num_tokens / seconds,
         **summarize_latencies(latencies),
@@ -176,8 +250,8 @@ def _record(
     }
 
 
-def warm_up(name: str, server: RunningServer, workloads: dict[str, Workload]) -> None:
-    warm = run_load(server.base_url, workloads["warmup"])
+def warm_up(name: str, server: RunningServer, workloads: dict[str, Workload], protocol: str) -> None:
+    warm = run_load(server.base_url, workloads["warmup"], protocol=protocol)
     log(f"{LABELS[name]}: warmed up ({len(warm.latencies)} requests, {warm.failures} failures)")
 
 
@@ -189,14 +263,18 @@ def measure_once(
     repeat: int,
     repeats: int,
     guard: NoiseGuard,
+    protocol: str,
+    work: Work,
 ) -> dict[str, Any]:
-    """One measurement of ``server`` on workload ``w`` (retried by ``guard`` if the machine was busy)."""
+    """One measurement of ``server`` on workload ``w`` (retried by ``guard`` if the machine was busy), with
+    the peak RSS of the server's processes sampled meanwhile."""
     log(f"{LABELS[name]}: {w} (repeat {repeat + 1}/{repeats}) ...")
-    own_pids = [os.getpid(), server.process.pid]
+    own_pids = [os.getpid(), *(proc.pid for proc in server.tree())]  # vLLM computes in child processes
 
     def once() -> dict[str, Any]:
         before = server.counters()
-        load = run_load(server.base_url, workload)
+        with RssSampler(server) as rss:
+            load = run_load(server.base_url, workload, protocol=protocol)
         after = server.counters()
         if load.errors:
             log(f"{LABELS[name]}: {load.failures} failed requests, e.g. {'; '.join(load.errors)}")
@@ -208,16 +286,23 @@ def measure_once(
             load.failures,
             int(delta["real_tokens"]),
             int(delta["padded_tokens"]),
+            work,
         )
         rec.update(
             batches=int(delta["batches"]),
             mean_batch_size=workload.num_queries / max(1.0, delta["batches"]),
-            model_busy_share=delta["forward_seconds"] / load.seconds,
+            model_busy_share=delta["forward_seconds"] / load.seconds if "forward_seconds" in delta else None,
+            peak_rss_mib=rss.peak_mib,
+            server_processes=rss.processes,
+            prefix_cached_share=delta["cached_tokens"] / max(1.0, delta["real_tokens"])
+            if "cached_tokens" in delta
+            else None,
         )
         return rec
 
     rec = guard.measure(f"{LABELS[name]}: {w}", own_pids, once)
-    rec["client_cpu_share"], rec["server_cpu_share"] = rec.pop("own_cpu_shares") or (None, None)
+    shares = rec.pop("own_cpu_shares")
+    rec["client_cpu_share"], rec["server_cpu_share"] = (shares[0], sum(shares[1:])) if shares else (None, None)
     log(f"{LABELS[name]}: {w}: {_summary(rec)}")
     if rec["model_real_tokens"] != workload.num_tokens and not rec["failures"]:
         log(
@@ -230,25 +315,27 @@ def measure_once(
 def measure_server(
     name: str,
     server: RunningServer,
-    workloads: dict[str, Workload],
+    rounds: Rounds,
     names: list[str],
-    repeats: int,
     guard: NoiseGuard,
+    protocol: str,
+    work: Work,
 ) -> dict[str, list[dict[str, Any]]]:
-    warm_up(name, server, workloads)
+    warm_up(name, server, rounds[0], protocol)
     runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
-    for repeat in range(repeats):
+    for repeat, workloads in enumerate(rounds):
         for w in names:
-            runs[w].append(measure_once(name, server, w, workloads[w], repeat, repeats, guard))
+            runs[w].append(measure_once(name, server, w, workloads[w], repeat, len(rounds), guard, protocol, work))
     return runs
 
 
 def measure_pair(
     servers: dict[str, RunningServer],
-    workloads: dict[str, Workload],
+    rounds: Rounds,
     names: list[str],
-    repeats: int,
     guard: NoiseGuard,
+    protocol: str,
+    work: Work,
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Two servers that are both up, measured alternately: each workload of each repeat is measured on one
     right after the other, the first one switching from workload to workload and from repeat to repeat
@@ -256,34 +343,36 @@ def measure_pair(
     being measured sits idle; whatever CPU it uses counts as other processes' share."""
     pair = list(servers)
     for name in pair:
-        warm_up(name, servers[name], workloads)
+        warm_up(name, servers[name], rounds[0], protocol)
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {w: [] for w in names} for name in pair}
-    for repeat in range(repeats):
+    for repeat, workloads in enumerate(rounds):
         for i, w in enumerate(names):
             order = pair if (repeat + i) % 2 == 0 else pair[::-1]
             for name in order:
-                runs[name][w].append(measure_once(name, servers[name], w, workloads[w], repeat, repeats, guard))
+                runs[name][w].append(
+                    measure_once(name, servers[name], w, workloads[w], repeat, len(rounds), guard, protocol, work)
+                )
     return runs
 
 
 def measure_no_server(
     model_dir: Path,
     dtype: str,
-    workloads: dict[str, Workload],
+    rounds: Rounds,
     names: list[str],
-    repeats: int,
     guard: NoiseGuard,
+    work: Work,
 ) -> dict[str, list[dict[str, Any]]]:
     scorer = load_scorer(model_dir, dtype)
-    measure_limit(scorer, workloads["warmup"])
+    measure_limit(scorer, rounds[0]["warmup"])
     runs: dict[str, list[dict[str, Any]]] = {w: [] for w in names}
-    for repeat in range(repeats):
+    for repeat, workloads in enumerate(rounds):
         for w in names:
-            log(f"no-server limit: {w} (repeat {repeat + 1}/{repeats}) ...")
+            log(f"no-server limit: {w} (repeat {repeat + 1}/{len(rounds)}) ...")
 
             def once(workload: Workload = workloads[w]) -> dict[str, Any]:
                 result = measure_limit(scorer, workload)
-                rec = _record(workload, result.seconds, [], 0, result.real_tokens, result.padded_tokens)
+                rec = _record(workload, result.seconds, [], 0, result.real_tokens, result.padded_tokens, work)
                 rec.update(
                     mean_s=None,
                     p50_s=None,
@@ -311,6 +400,12 @@ def _summary(rec: dict[str, Any]) -> str:
         text += f", {rec['batches']} batches of {rec['mean_batch_size']:.1f} on average"
     if rec.get("model_busy_share") is not None:
         text += f", model busy {rec['model_busy_share']:.0%} of the wall time"
+    if rec.get("peak_fraction") is not None:
+        text += f", {rec['model_tflops']:.3f} TFLOP/s = {rec['peak_fraction']:.1%} of peak"
+    if rec.get("peak_rss_mib") is not None:
+        text += f", peak RSS {rec['peak_rss_mib']:.0f} MiB ({rec['server_processes']} processes)"
+    if rec.get("prefix_cached_share") is not None:
+        text += f", {rec['prefix_cached_share']:.1%} of prompt tokens from its prefix cache"
     if rec.get("server_cpu_share") is not None:
         text += f", server used {rec['server_cpu_share']:.0%} of the CPU"
     if rec.get("client_cpu_share") is not None:
@@ -330,6 +425,8 @@ def server_args(name: str, args: argparse.Namespace) -> list[str]:
         return ["--log-level", "warning"]
     if name == "openrlhf":
         return ["--batch-size", str(args.baseline_batch_size)]
+    if name == "vllm":
+        return args.vllm_flags.split()
     return []
 
 
@@ -369,9 +466,12 @@ def machine_facts() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    info = read_cpuinfo()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "cpu_flags": sorted(f for f in info.flags if f.startswith(("avx", "amx", "fma"))),
+        "cpu_mhz": info.mhz,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -401,9 +501,9 @@ def _start(
     settings: dict[str, dict[str, Any]],
 ) -> RunningServer | None:
     """Start one contender and note its settings, or note why it did not start (None)."""
-    log(f"{LABELS[name]}: starting")
+    log(f"{LABELS[name]}: starting" + (" (vLLM takes minutes to start)" if name == "vllm" else ""))
     try:
-        server = start_server(kind, model_dir, args.dtype, log_dir, server_args(name, args))
+        server = start_server(kind, model_dir, args.dtype, log_dir, server_args(name, args), args.ready_timeout)
     except RuntimeError as exc:
         log(f"{LABELS[name]}: failed to start: {exc}")
         errors[name] = str(exc)
@@ -420,19 +520,36 @@ def _start(
 SCORE_CHUNK = 32
 
 
-def collect_scores(server: RunningServer, workloads: dict[str, Workload], names: list[str]) -> dict[str, list[float]]:
-    """Every distinct text of each workload scored once by ``server``, in a fixed order (/get_reward in
-    chunks, after the timed runs), so two servers' scores can be compared text by text."""
+def distinct_texts(workload: Workload) -> list[str]:
+    return list(dict.fromkeys(t for request in workload.requests for t in request))
+
+
+def collect_scores(
+    server: RunningServer,
+    workloads: dict[str, Workload],
+    names: list[str],
+    protocol: str = "get_reward",
+    tokens: dict[str, int | None] | None = None,
+) -> dict[str, list[float]]:
+    """Every distinct text of each workload scored once by ``server``, in a fixed order (in chunks, after
+    the timed runs), so two servers' scores can be compared text by text. With ``tokens``, also the prompt
+    tokens the server says it scored per workload (/classify's usage; None where it does not say)."""
     out: dict[str, list[float]] = {}
     with httpx.Client(base_url=server.base_url, timeout=600.0) as client:
         for w in names:
-            texts = list(dict.fromkeys(t for request in workloads[w].requests for t in request))
+            texts = distinct_texts(workloads[w])
             scores: list[float] = []
+            counted: int | None = 0
             for start in range(0, len(texts), SCORE_CHUNK):
-                answer = client.post("/get_reward", json={"query": texts[start : start + SCORE_CHUNK]})
+                url, body = request(protocol, texts[start : start + SCORE_CHUNK])
+                answer = client.post(url, json=body)
                 answer.raise_for_status()
-                scores.extend(answer.json()["rewards"])
+                scores.extend(read_scores(protocol, answer.json()))
+                n = read_tokens(protocol, answer.json())
+                counted = None if n is None or counted is None else counted + n
             out[w] = scores
+            if tokens is not None:
+                tokens[w] = counted
     return out
 
 
@@ -444,15 +561,73 @@ def score_differences(scores: dict[str, dict[str, list[float]]], names: list[str
     return {w: max((abs(a - b) for a, b in zip(ours[w], theirs[w])), default=0.0) for w in names}
 
 
+def _pearson(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 2:
+        return None
+    ma, mb = statistics.fmean(a), statistics.fmean(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    var = math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
+    return cov / var if var else None
+
+
+def compare_scores(
+    first: dict[str, list[float]],
+    second: dict[str, list[float]],
+    first_tokens: dict[str, int | None] | None = None,
+    second_tokens: dict[str, int | None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per workload: texts compared, max |first - second|, pearson, and whether both scored as many tokens."""
+    out: dict[str, dict[str, Any]] = {}
+    for w in first:
+        if w not in second:
+            continue
+        a, b = first[w], second[w][: len(first[w])]
+        a = a[: len(b)]
+        rec: dict[str, Any] = {
+            "texts": len(a),
+            "max_abs_diff": max((abs(x - y) for x, y in zip(a, b)), default=None),
+            "pearson": _pearson(a, b),
+        }
+        n1, n2 = (first_tokens or {}).get(w), (second_tokens or {}).get(w)
+        if n1 is not None and n2 is not None:
+            rec["same_tokens"], rec["tokens"] = n1 == n2, [n1, n2]
+        out[w] = rec
+    return out
+
+
+def reference_scores(
+    model_dir: Path, dtype: str, workloads: dict[str, Workload], names: list[str], sample: int
+) -> dict[str, list[float]]:
+    """The first ``sample`` distinct texts of each workload scored one at a time (no padding) by a plain
+    transformers forward in this process: what both servers' scores are compared with."""
+    scorer = load_scorer(model_dir, dtype)
+    return {w: [scorer.score_texts([t])[0][0] for t in distinct_texts(workloads[w])[:sample]] for w in names}
+
+
+def score_agreement(
+    scores: dict[str, dict[str, list[float]]], tokens: dict[str, dict[str, int | None]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """rewardkit's scores against each other server's, text by text (same texts, same order)."""
+    if "rewardkit" not in scores:
+        return {}
+    return {
+        f"rewardkit_vs_{other}": compare_scores(scores["rewardkit"], scores[other], tokens["rewardkit"], tokens[other])
+        for other in scores
+        if other != "rewardkit"
+    }
+
+
 def _stop(name: str, server: RunningServer) -> None:
     server.stop()
     log(f"{LABELS[name]}: stopped")
 
 
-def workloads_from_args(tokenizer: Any, args: argparse.Namespace) -> dict[str, Workload]:
-    """The workloads this command line asks for (check_scores.py builds the same ones)."""
-    return build_workloads(
+def workloads_from_args(tokenizer: Any, args: argparse.Namespace, rounds: int = 1) -> Rounds:
+    """The workloads this command line asks for, ``rounds`` times with texts of their own (check_scores.py
+    builds the first round)."""
+    return build_rounds(
         tokenizer,
+        rounds=rounds,
         names=args.workloads,
         max_tokens=args.max_tokens,
         online_requests=args.online_requests,
@@ -474,31 +649,54 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
     model_dir = ensure_model(args.model_dir, args.dtype)
     log(f"model {model_dir} ({args.dtype}); server logs in {log_dir}")
     tokenizer = load_tokenizer(model_dir)
-    workloads = workloads_from_args(tokenizer, args)
+    try:
+        rounds = workloads_from_args(tokenizer, args, rounds=args.repeats)
+    except RowsExhausted as exc:
+        log(f"error: {exc}")
+        return 2
+    workloads = rounds[0]
     for w in args.workloads:
-        log(f"workload {workloads[w].describe()}")
+        again = f" (and {args.repeats - 1} more rounds like it, texts of their own)" if args.repeats > 1 else ""
+        log(f"workload {workloads[w].describe()}{again}")
     facts = machine_facts()
+    peak = peak_flops(args.dtype, mhz=args.cpu_mhz)
+    work = Work(json.loads((model_dir / "config.json").read_text()), peak)
     provenance = rewardkit_version(before)  # before the server starts: src/ may change while the run goes on
     log(f"rewardkit {provenance}")
     log(
         f"machine: {facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} with {facts['torch_threads']} threads"
     )
+    log(f"peak: {peak.how if peak else 'unknown (no clock in /proc/cpuinfo or lscpu)'}")
+    log(f"protocol: {args.protocol}")
 
     kinds = dict(SERVERS)
     if before is not None:
         kinds["rewardkit-before"] = before_kind(before)
+    if "vllm" in args.servers:
+        try:
+            kinds["vllm"] = vllm_kind(args.vllm_venv, args.threads)
+        except RuntimeError as exc:
+            log(f"error: {exc}")
+            return 2
     guard = NoiseGuard(max_share=args.max_noise, retries=args.noise_retries, quiet_wait_s=args.quiet_wait, log=log)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     errors: dict[str, str] = {}
     settings: dict[str, dict[str, Any]] = {}
     scores: dict[str, dict[str, list[float]]] = {}
+    scored_tokens: dict[str, dict[str, int | None]] = {}
+    protocol = args.protocol
+
+    def collect(member: str, server: RunningServer) -> None:
+        scored_tokens[member] = {}
+        scores[member] = collect_scores(server, workloads, args.workloads, protocol, scored_tokens[member])
+
     paired = [name for name in args.servers if name in PAIR]
     if len(paired) < 2:
         paired = []
     for name in args.servers:
         if name == "limit":
             log("no-server limit: loading the model in-process")
-            raw[name] = measure_no_server(model_dir, args.dtype, workloads, args.workloads, args.repeats, guard)
+            raw[name] = measure_no_server(model_dir, args.dtype, rounds, args.workloads, guard, work)
             continue
         if name in paired:
             if name != paired[0]:
@@ -512,28 +710,44 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
                         stack.callback(_stop, member, server)
                         up[member] = server
                 if len(up) == 2:
-                    raw.update(measure_pair(up, workloads, args.workloads, args.repeats, guard))
+                    raw.update(measure_pair(up, rounds, args.workloads, guard, protocol, work))
                 else:  # the other one failed to start: measure this one alone
                     for member, server in up.items():
-                        raw[member] = measure_server(member, server, workloads, args.workloads, args.repeats, guard)
+                        raw[member] = measure_server(member, server, rounds, args.workloads, guard, protocol, work)
                 for member, server in up.items():
-                    scores[member] = collect_scores(server, workloads, args.workloads)
+                    collect(member, server)
             continue
         server = _start(name, kinds[name], model_dir, args, log_dir, errors, settings)
         if server is None:
             continue
         try:
-            raw[name] = measure_server(name, server, workloads, args.workloads, args.repeats, guard)
-            scores[name] = collect_scores(server, workloads, args.workloads)
+            raw[name] = measure_server(name, server, rounds, args.workloads, guard, protocol, work)
+            collect(name, server)
         finally:
             _stop(name, server)
 
+    agreement = score_agreement(scores, scored_tokens)
+    if "vllm" in scores and args.reference_sample > 0:
+        log(f"scoring the first {args.reference_sample} texts of each workload one at a time with transformers")
+        reference = reference_scores(model_dir, args.dtype, workloads, args.workloads, args.reference_sample)
+        for name in ("rewardkit", "vllm"):
+            if name in scores:
+                agreement[f"{name}_vs_transformers"] = compare_scores(scores[name], reference)
     results = {name: {w: median_runs(runs) for w, runs in per.items()} for name, per in raw.items()}
     ratios = compute_ratios(results, args.workloads)
     differences = score_differences(scores, args.workloads)
-    targets = evaluate_targets(ratios, args.workloads, results, differences)
+    targets = evaluate_targets(ratios, args.workloads, results, differences, agreement, args.dtype)
     before_name = None if before is None else f"{before.ref}, commit {before.commit[:12]}"
-    print(format_report(results, ratios, targets, args.workloads, before=before_name), flush=True)
+    report = format_report(
+        results,
+        ratios,
+        targets,
+        args.workloads,
+        before=before_name,
+        agreement=agreement,
+        peak=peak.how if peak else None,
+    )
+    print(report, flush=True)
     total_failures = sum(r["failures"] for per in results.values() for r in per.values())
     print(f"\nfailed requests: {total_failures}; server start errors: {len(errors)}", flush=True)
 
@@ -552,6 +766,9 @@ def run(args: argparse.Namespace, argv: list[str] | None, before: BeforeBuild | 
             "ratios": ratios,
             "targets": targets,
             "score_differences": differences,
+            "score_agreement": agreement,
+            "peak": peak.as_dict() if peak else None,
+            "protocol": protocol,
             "errors": errors,
         }
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

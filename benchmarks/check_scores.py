@@ -27,7 +27,7 @@ SAMPLE = 16
 def main() -> int:
     args = parse_args()
     model_dir = ensure_model(args.model_dir, args.dtype)
-    workloads = workloads_from_args(load_tokenizer(model_dir), args)
+    workloads = workloads_from_args(load_tokenizer(model_dir), args)[0]
     server = start_server(
         SERVERS["rewardkit"], model_dir, args.dtype, Path(tempfile.mkdtemp()), server_args("rewardkit", args)
     )
