@@ -1,6 +1,7 @@
 """`rewardkit score` in bulk: every input and output format, column choices, chunked commits that a
-rerun resumes from (including after output written past the last commit), refusal of a changed
-run, and bad rows stopped at (named) or skipped (kept in OUT.errors.jsonl)."""
+rerun resumes from to the bytes of an uninterrupted run (whenever the run died: before its first
+commit, mid-way, after output written past the last commit, while finishing), refusal of a changed
+run naming what changed, and bad rows stopped at (named) or skipped (kept in OUT.errors.jsonl)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 import pytest
 import tiny_models
 from batch_checks import TOL
+from typer.testing import CliRunner
 
 from rewardkit import RewardModel
+from rewardkit.cli import app
 from rewardkit.data.tables import open_sink
 from rewardkit.errors import InvalidInputError
-from rewardkit.scoring.bulk import BulkSettings, Columns, score_table
+from rewardkit.scoring import bulk
+from rewardkit.scoring.bulk import BulkSettings, Columns, LocalScorer, score_table, score_table_with
 
 CONV = [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello, how can I help?"}]
 
@@ -151,25 +155,133 @@ def test_output_written_after_the_last_commit_is_dropped_on_resume(tmp_path, mod
     assert read_output(out) == expected
 
 
-def test_a_changed_model_input_or_setting_is_refused_unless_overwrite(tmp_path, model, checkpoint, texts):
+def test_a_changed_model_input_or_setting_is_refused_naming_what_differs_unless_restart(
+    tmp_path, model, checkpoint, texts
+):
     write_input(tmp_path / "in.jsonl", rows_of(texts))
     out = tmp_path / "out.jsonl"
     score_table(model, tmp_path / "in.jsonl", out, progress=False)
     again = score_table(model, tmp_path / "in.jsonl", out, progress=False)
     assert again.complete and again.seconds == 0.0  # already done: nothing rescored
     other = RewardModel.load(checkpoint("qwen2"))
-    with pytest.raises(InvalidInputError, match="different model"):
+    with pytest.raises(InvalidInputError, match=r"holds a finished run .* model\.path: was '.*llama', now '.*qwen2'"):
         score_table(other, tmp_path / "in.jsonl", out, progress=False)
-    with pytest.raises(InvalidInputError, match="different settings"):
+    with pytest.raises(InvalidInputError, match=r"settings\.columns\.text: was None, now 'text'.*--restart"):
         score_table(model, tmp_path / "in.jsonl", out, Columns(text="text"), progress=False)
     write_input(tmp_path / "in.jsonl", rows_of(texts[:5]))
-    with pytest.raises(InvalidInputError, match="different input"):
+    with pytest.raises(InvalidInputError, match=r"input\.sha256 \(the input's size, modification time or content"):
         score_table(model, tmp_path / "in.jsonl", out, progress=False)
     summary = score_table(model, tmp_path / "in.jsonl", out, settings=BulkSettings(overwrite=True), progress=False)
     assert summary.scored == 5 and len(read_output(out)) == 5
     (tmp_path / "foreign.jsonl").write_text("{}\n")
     with pytest.raises(InvalidInputError, match="not from rewardkit score"):
         score_table(model, tmp_path / "in.jsonl", tmp_path / "foreign.jsonl", progress=False)
+
+
+def test_the_cli_refuses_a_changed_run_with_exit_2_before_loading_the_model_and_restart_starts_over(
+    tmp_path, llama_dir, texts
+):
+    write_input(tmp_path / "in.jsonl", rows_of(texts[:6]))
+    out = tmp_path / "out.jsonl"
+    args = ["score", str(llama_dir), str(tmp_path / "in.jsonl"), "-o", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    refused = CliRunner().invoke(app, [*args, "--text-field", "source"])
+    assert refused.exit_code == 2
+    assert "settings.columns.text: was None, now 'source'" in refused.output and "--restart" in refused.output
+    write_input(tmp_path / "in.jsonl", rows_of(texts[:4]))
+    missing_model = CliRunner().invoke(app, ["score", str(tmp_path / "no-model"), *args[2:]])
+    assert missing_model.exit_code == 2 and "input.sha256" in missing_model.output  # checked before loading
+    restarted = CliRunner().invoke(app, [*args, "--restart"])
+    assert restarted.exit_code == 0, restarted.output
+    assert [r["id"] for r in read_output(out)] == list(range(4))
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs (not even an `except Exception`)."""
+
+
+class DiesAfter:
+    """A ChunkScorer that scores like ``inner`` and dies when chunk number ``chunks`` of this run is
+    collected, before it is written (0: before the first commit)."""
+
+    def __init__(self, inner, chunks: int) -> None:
+        self.inner, self.chunks = inner, chunks
+        self.backend, self.in_flight = inner.backend, inner.in_flight
+
+    def describe(self):
+        return self.inner.describe()
+
+    def submit(self, rows):
+        return self.inner.submit(rows)
+
+    def result(self, handle):
+        if self.chunks == 0:
+            raise Killed
+        self.chunks -= 1
+        return self.inner.result(handle)
+
+
+@pytest.mark.parametrize("target", ["out.jsonl", "out.jsonl.gz", "out.parquet", "out.csv"])
+def test_a_run_killed_before_its_first_commit_then_mid_way_resumes_to_the_uninterrupted_bytes(
+    tmp_path, model, texts, target
+):
+    write_input(tmp_path / "in.jsonl", rows_of(texts))
+    reference = tmp_path / f"reference_{target}"
+    score_table(model, tmp_path / "in.jsonl", reference, settings=SMALL, progress=False)
+    out, progress = tmp_path / target, tmp_path / f"{target}.progress.json"
+
+    with pytest.raises(Killed):
+        score_table_with(DiesAfter(LocalScorer(model, Columns()), 0), tmp_path / "in.jsonl", out, SMALL, progress=False)
+    assert json.loads(progress.read_text())["rows_done"] == 0
+    assert not (tmp_path / f"{target}.manifest.json").exists()
+    with pytest.raises(Killed):
+        score_table_with(DiesAfter(LocalScorer(model, Columns()), 2), tmp_path / "in.jsonl", out, SMALL, progress=False)
+    assert json.loads(progress.read_text())["rows_done"] == 8
+
+    resumed = score_table(model, tmp_path / "in.jsonl", out, settings=SMALL, progress=False)
+    assert (resumed.resumed_at, resumed.scored, resumed.complete) == (8, len(texts), True)
+    assert out.read_bytes() == reference.read_bytes()
+    assert not progress.exists() and not (tmp_path / f"{target}.parts").exists()
+
+
+def test_an_empty_output_without_a_record_is_scored_into(tmp_path, model, texts):
+    """What a run killed while the model loaded left behind before records came first."""
+    write_input(tmp_path / "in.jsonl", rows_of(texts[:5]))
+    (tmp_path / "out.jsonl").write_bytes(b"")
+    summary = score_table(model, tmp_path / "in.jsonl", tmp_path / "out.jsonl", progress=False)
+    assert summary.complete and [r["id"] for r in read_output(tmp_path / "out.jsonl")] == list(range(5))
+
+
+@pytest.mark.parametrize("dies", ["before the manifest", "after the manifest"])
+def test_a_run_killed_while_finishing_its_parquet_output_finishes_on_rerun(tmp_path, model, texts, monkeypatch, dies):
+    """The parts stay until the manifest is written: a rerun joins them again, or tidies up after a
+    finished run."""
+    write_input(tmp_path / "in.jsonl", rows_of(texts))
+    reference, out = tmp_path / "reference.parquet", tmp_path / "out.parquet"
+    score_table(model, tmp_path / "in.jsonl", reference, settings=SMALL, progress=False)
+    write_json = bulk._write_json_durably
+
+    def die(*args):
+        raise Killed
+
+    def die_at_the_manifest(path, value):
+        if path.name.endswith(".manifest.json"):
+            raise Killed
+        write_json(path, value)
+
+    with monkeypatch.context() as patched:
+        if dies == "before the manifest":
+            patched.setattr(bulk, "_write_json_durably", die_at_the_manifest)
+        else:
+            patched.setattr(bulk, "tidy_output", die)
+        with pytest.raises(Killed):
+            score_table(model, tmp_path / "in.jsonl", out, settings=SMALL, progress=False)
+    assert out.exists() and (tmp_path / "out.parquet.parts").exists()
+
+    again = score_table(model, tmp_path / "in.jsonl", out, settings=SMALL, progress=False)
+    assert again.complete and again.scored == len(texts)
+    assert out.read_bytes() == reference.read_bytes()
+    assert not (tmp_path / "out.parquet.parts").exists() and not (tmp_path / "out.parquet.progress.json").exists()
 
 
 BAD_LINES = [
@@ -210,7 +322,7 @@ def test_skipped_rows_go_to_the_errors_file_and_a_fixed_input_cannot_silently_co
     assert manifest["skipped"] == 2 and manifest["errors_file"].endswith("out.jsonl.errors.jsonl")
 
 
-def test_a_stopped_run_continues_after_the_row_is_fixed_only_with_overwrite(tmp_path, model, texts):
+def test_a_stopped_run_continues_after_the_row_is_fixed_only_with_restart(tmp_path, model, texts):
     """Fixing the input changes its fingerprint: the half-done output is not silently mixed."""
     good = [json.dumps(r) for r in rows_of(texts[:8])]
     source = tmp_path / "in.jsonl"
@@ -219,7 +331,7 @@ def test_a_stopped_run_continues_after_the_row_is_fixed_only_with_overwrite(tmp_
     with pytest.raises(InvalidInputError):
         score_table(model, source, out, settings=SMALL, progress=False)
     source.write_text("\n".join(good) + "\n")
-    with pytest.raises(InvalidInputError, match="different input"):
+    with pytest.raises(InvalidInputError, match=r"interrupted run .* input\.sha256 .*--restart"):
         score_table(model, source, out, settings=SMALL, progress=False)
     score_table(model, source, out, settings=BulkSettings(chunk_rows=4, overwrite=True), progress=False)
     assert [r["id"] for r in read_output(out)] == list(range(8))

@@ -44,8 +44,12 @@ def score(
         help="A bad row (unreadable, missing field, non-finite score): 'stop' names it, keeping every row "
         "before it committed; 'skip' writes it to OUT.errors.jsonl and goes on.",
     ),
-    overwrite: bool = typer.Option(
-        False, help="Start over, replacing OUT. Without it a killed run continues where it stopped."
+    restart: bool = typer.Option(
+        False,
+        "--restart",
+        "--overwrite",
+        help="Start over, replacing OUT and what is beside it. Without it a killed run continues where it "
+        "stopped, and a run of another input, model or settings is refused.",
     ),
     backend: str = typer.Option(
         "local", help="'local' (this process) or 'ray' (Ray Data; RAY_ADDRESS or a local Ray)."
@@ -57,7 +61,7 @@ def score(
     **options: Any,
 ) -> None:
     """Score a table in bulk: streamed in chunks (constant memory), committed chunk by chunk, resumed
-    by running the same command again after a crash or kill."""
+    by running the same command again after a crash or kill (either backend)."""
     from rewardkit.scoring.bulk import BulkSettings, Columns
 
     if on_error not in ("stop", "skip"):
@@ -67,22 +71,23 @@ def score(
     config = build_config(ModelConfig, options)
     try:
         columns = Columns(text_field, messages_field, prompt_field, response_field)
-        settings = BulkSettings(chunk_rows=chunk_rows, on_error=on_error, overwrite=overwrite)  # type: ignore[arg-type]
+        settings = BulkSettings(chunk_rows=chunk_rows, on_error=on_error, overwrite=restart)  # type: ignore[arg-type]
         if backend == "ray":
             from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
 
             pool = RayPool(actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor)
             summary = score_table_on_ray(model, config, input_path, output, columns, settings, pool, max_batch_tokens)
         else:
-            from rewardkit.scoring.bulk import score_table
+            from rewardkit.scoring.bulk import check_resumable, score_table
             from rewardkit.scoring.model import RewardModel
 
+            check_resumable(input_path, output, columns, settings)  # before the model loads
             reward_model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
             summary = score_table(reward_model, input_path, output, columns, settings)
     except CLI_ERRORS as exc:
         fail(exc)
     if summary.complete and summary.seconds == 0.0:
-        typer.echo(f"{output} is already complete ({summary.scored} rows scored); --overwrite scores it again")
+        typer.echo(f"{output} is already complete ({summary.scored} rows scored); --restart scores it again")
         return
     rate = f", {summary.tokens / summary.seconds:,.0f} tokens/s" if summary.tokens and summary.seconds else ""
     resumed = f", resumed at row {summary.resumed_at}" if summary.resumed_at else ""

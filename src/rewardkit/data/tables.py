@@ -6,7 +6,8 @@ A Source yields rows from any row index on, each with where it came from (``file
 decides whether to stop or skip. A Sink writes chunks and commits them: after ``commit`` the chunk is
 on disk (fsync) and the returned state, kept by the caller, lets a new Sink drop anything written
 after it. JSON Lines and CSV append (a gzipped output is one gzip member per chunk, which every gzip
-reader reads as one stream); Parquet writes a part file per chunk and joins them at ``close``.
+reader reads as one stream); Parquet writes a part file per chunk and joins them at ``close``,
+keeping the parts until `tidy_output` (the caller records the output as finished in between).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ __all__ = [
     "OUTPUT_KINDS",
     "Sink",
     "Source",
+    "discard_output",
     "files_under",
     "listing_digest",
     "open_sink",
     "open_source",
     "table_kind",
+    "tidy_output",
 ]
 
 INPUT_KINDS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl", ".parquet": "parquet", ".csv": "csv"}
@@ -217,11 +220,8 @@ class Sink(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Finish the output (after the last commit)."""
-
-    def discard(self) -> None:
-        """Remove the output and anything kept beside it (an --overwrite run starts clean)."""
-        self.path.unlink(missing_ok=True)
+        """Finish the output (after the last commit). What was kept beside it to build it stays until
+        `tidy_output`, so that finishing again after a crash gives the same output."""
 
 
 class _AppendSink(Sink):
@@ -285,7 +285,8 @@ class CsvSink(_AppendSink):
 
 class ParquetSink(Sink):
     """A part file per chunk in ``OUT.parts/`` (the state counts the committed ones); ``close`` joins
-    them into OUT one part at a time, under one schema that every part's columns fit."""
+    them into OUT one part at a time, under one schema that every part's columns fit, and
+    `tidy_output` removes them."""
 
     def __init__(self, path: Path, state: dict[str, Any] | None) -> None:
         super().__init__(path, state)
@@ -332,20 +333,25 @@ class ParquetSink(Sink):
                         table = table.append_column(field, pa.nulls(len(table), field.type))
                 writer.write_table(table.select(schema.names).cast(schema))
         os.replace(partial, self.path)
-        self.discard_parts()
-
-    def discard_parts(self) -> None:
-        for part in self.parts.glob("*"):
-            part.unlink()
-        self.parts.rmdir()
-
-    def discard(self) -> None:
-        super().discard()
-        if self.parts.exists():
-            self.discard_parts()
 
 
 def open_sink(path: Path, state: dict[str, Any] | None = None) -> Sink:
     """The Sink for ``path`` by its suffix, resuming from ``state`` when given."""
     kind = table_kind(path, reading=False)
     return {"jsonl": JsonlSink, "csv": CsvSink, "parquet": ParquetSink}[kind](path, state)
+
+
+def tidy_output(path: Path) -> None:
+    """Remove what a Sink kept beside a finished output (Parquet's part files); call it once the output
+    is recorded as finished."""
+    parts = path.with_name(path.name + ".parts")
+    if parts.is_dir():
+        for part in parts.glob("*"):
+            part.unlink()
+        parts.rmdir()
+
+
+def discard_output(path: Path) -> None:
+    """Remove an output and whatever a Sink kept beside it (a run that starts over)."""
+    path.unlink(missing_ok=True)
+    tidy_output(path)

@@ -1,13 +1,24 @@
-"""`rewardkit score`: a table in, the same rows with scores out, streamed and resumable.
+"""`rewardkit score`: a table in, the same rows with scores out, streamed and resumable, on either backend.
 
-Rows are read, encoded and scored in chunks of ``chunk_rows`` (constant memory whatever the input
-size; on a GPU the next chunk is read and tokenized while this one is scored), batched by the model's own
-planner within a chunk and written back in input order. After each chunk the output, the error file
-and ``OUT.progress.json`` (rows done, the output's committed state, and what identifies the run:
-input, model, settings) are made durable in that order, so a run killed at any point and started
-again with the same command continues after the last commit with no row lost or written twice. A
-run with another input, model or settings is refused unless ``overwrite``. At the end the output is
-finished, ``OUT.manifest.json`` written and the progress record removed.
+Rows are read in chunks of ``chunk_rows`` (constant memory whatever the input size), each chunk
+encoded and scored by a ChunkScorer (``LocalScorer`` in this process; ``ray_bulk.RayScorer`` on Ray
+actors), batched by the model's own planner within the chunk and written back in input order. Both
+backends run the one loop below, so they share the commit protocol, the resume and the files beside
+the output:
+
+- ``OUT.progress.json``: what identifies the run (input, model, settings), rows done, the output's
+  committed state and the error file's length. A fresh run writes it (at row 0) before it creates
+  the output, and after each chunk the output, the error file and then this record are made durable,
+  so a run killed at any point, and started again with the same command, continues after the last
+  commit with no row lost or written twice, and writes the bytes an uninterrupted run writes.
+- ``OUT.manifest.json``: the same identity plus counts, versions and times, written once the output
+  is finished; the progress record is removed after it.
+- ``OUT.errors.jsonl``: rows skipped with ``--on-error skip``, and why.
+
+A run whose input, model or settings differ from the recorded ones is refused, naming what differs,
+unless ``overwrite`` (``--restart``) starts it over. What only changes how rows are batched
+(``--chunk-rows``, ``--max-batch-tokens``, the device, packing, the backend and its actors) may change
+between runs; the scores then differ by float noise at most.
 """
 
 from __future__ import annotations
@@ -16,16 +27,17 @@ import hashlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from rewardkit._version import __version__
 from rewardkit.data.files import atomic_path
-from rewardkit.data.tables import Sink, Source, listing_digest, open_sink, open_source
-from rewardkit.errors import InvalidInputError, ModelOutputError
+from rewardkit.data.tables import Sink, Source, discard_output, listing_digest, open_sink, open_source, tidy_output
+from rewardkit.errors import InvalidInputError, RewardKitError
 from rewardkit.scoring.model import RewardModel
 from rewardkit.scoring.steps import ScoreConversations, ScoreTexts
 from rewardkit.templating import validate_conversation
@@ -34,11 +46,20 @@ from rewardkit.types import Conversation, ScoreResult, TokenizedItem
 __all__ = [
     "BulkSettings",
     "BulkSummary",
+    "ChunkScorer",
     "Columns",
+    "LocalScorer",
+    "ModelFacts",
+    "check_resumable",
+    "describe_model",
+    "differences",
     "encode_row",
+    "encode_rows",
     "errors_path",
     "score_file",
+    "score_rows",
     "score_table",
+    "score_table_with",
     "scored_row",
 ]
 
@@ -109,9 +130,11 @@ def _string(row: dict[str, Any], key: str) -> str:
 @dataclass(frozen=True)
 class BulkSettings:
     chunk_rows: int = 2048
-    """Rows read, scored and committed at a time (memory holds about two chunks)."""
+    """Rows read, scored and committed at a time (memory holds about two chunks; on Ray the driver
+    holds two per actor)."""
     on_error: OnError = "stop"
     overwrite: bool = False
+    """Start over (``--restart``): discard the output and what is kept beside it."""
 
 
 @dataclass
@@ -128,21 +151,124 @@ class BulkSummary:
     complete: bool = False
 
 
-@dataclass
-class _Chunk:
-    """One chunk, read and encoded: the rows, what each one scores, and the bad ones."""
+# ------------------------------------------------------------------------------------- scoring a chunk
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    wheres: list[str] = field(default_factory=list)
-    items: list[TokenizedItem] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    failure: InvalidInputError | None = None
-    """With --on-error stop, the first bad row: the chunk holds only the rows before it."""
-    consumed: int = 0
+Row = dict[str, Any] | InvalidInputError
+"""A row as a Source yields it: the row, or why it could not be read."""
+Outcome = ScoreResult | RewardKitError
+"""A row's score, or why it has none (an InvalidInputError for the row, a ModelOutputError for the score)."""
+
+
+def encode_rows(model: RewardModel, columns: Columns, rows: list[Row]) -> list[TokenizedItem | InvalidInputError]:
+    """Each row's sequence, or the error that says why it has none, in order."""
+    encoded: list[TokenizedItem | InvalidInputError] = []
+    for row in rows:
+        if isinstance(row, InvalidInputError):
+            encoded.append(row)
+            continue
+        try:
+            encoded.append(encode_row(model, columns, row))
+        except InvalidInputError as exc:
+            encoded.append(exc)
+    return encoded
+
+
+def score_encoded(model: RewardModel, encoded: list[TokenizedItem | InvalidInputError]) -> list[Outcome]:
+    """The outcome of every row of a chunk, in order: the chunk's sequences are batched together."""
+    outcomes: list[Outcome | TokenizedItem] = list(encoded)
+    positions = [i for i, item in enumerate(encoded) if not isinstance(item, InvalidInputError)]
+    for position, outcome in zip(positions, model.outcomes([encoded[i] for i in positions])):  # type: ignore[misc]
+        outcomes[position] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def score_rows(model: RewardModel, columns: Columns, rows: list[Row]) -> list[Outcome]:
+    """Encode and score one chunk (what a Ray actor runs for each chunk it is sent)."""
+    return score_encoded(model, encode_rows(model, columns, rows))
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a scorer reports about its loaded model: the run's identity and the manifest's facts."""
+
+    model: dict[str, Any]
+    """The checkpoint's fingerprint (`model_fingerprint`)."""
+    settings: dict[str, Any]
+    """What changes a row's score (`_settings`)."""
+    manifest: dict[str, Any]
+    """Format, template, dtype, device and versions, for OUT.manifest.json."""
+    objectives: bool
+    steps: bool
+
+
+def describe_model(model: RewardModel, columns: Columns) -> ModelFacts:
+    import platform
+
+    import torch
+
+    info = model.info
+    return ModelFacts(
+        model=model_fingerprint(model),
+        settings=_settings(model, columns),
+        manifest={
+            "format": info.format,
+            "template": info.template,
+            "dtype": info.dtype,
+            "device": info.device,
+            "versions": {"rewardkit": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        },
+        objectives=bool(info.outputs),
+        steps=bool(info.steps),
+    )
+
+
+class ChunkScorer(Protocol):
+    """Scores chunks for `score_table_with`: ``submit`` a chunk's rows, then ``result`` of the handle,
+    in the order submitted; up to ``in_flight`` chunks are submitted before the oldest is collected."""
+
+    backend: str
+    in_flight: int
+
+    def describe(self) -> ModelFacts: ...
+
+    def submit(self, rows: list[Row]) -> Any: ...
+
+    def result(self, handle: Any) -> list[Outcome]: ...
+
+
+class LocalScorer:
+    """The model in this process. On a GPU the next chunk is tokenized in a thread while this one is
+    scored; on a CPU that thread would take cores from the forward itself (measured slower,
+    benchmarks/RESULTS.md), so it runs in turn."""
+
+    backend = "local"
+
+    def __init__(self, model: RewardModel, columns: Columns) -> None:
+        self.model, self.columns = model, columns
+        ahead = model.model.device.type != "cpu"
+        self.in_flight = 2 if ahead else 1
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardkit-encode") if ahead else None
+
+    def describe(self) -> ModelFacts:
+        return describe_model(self.model, self.columns)
+
+    def submit(self, rows: list[Row]) -> Any:
+        return self._encoder.submit(encode_rows, self.model, self.columns, rows) if self._encoder else rows
+
+    def result(self, handle: Any) -> list[Outcome]:
+        encoded = handle.result() if self._encoder else encode_rows(self.model, self.columns, handle)
+        return score_encoded(self.model, encoded)
+
+    def close(self) -> None:
+        if self._encoder is not None:
+            self._encoder.shutdown(cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------- identity and the record
 
 
 def errors_path(target: Path) -> Path:
-    """Where skipped rows go, beside the output (both backends)."""
+    """Where skipped rows go, beside the output."""
     return target.with_name(target.name + ".errors.jsonl")
 
 
@@ -170,7 +296,8 @@ def model_fingerprint(model: RewardModel) -> dict[str, Any]:
 
 
 def _settings(model: RewardModel, columns: Columns) -> dict[str, Any]:
-    """What changes a row's score (not --on-error: a stopped run may continue with skip)."""
+    """What changes a row's score (not --on-error: a stopped run may continue with skip; not what only
+    changes how rows are batched)."""
     config = {k: v for k, v in asdict(model.core.config).items() if k not in ("device", "packing", "compile")}
     return {
         "columns": asdict(columns),
@@ -179,6 +306,42 @@ def _settings(model: RewardModel, columns: Columns) -> dict[str, Any]:
         "template": hashlib.sha256(model.info.template.encode()).hexdigest()[:16],
         "model_config": json.loads(json.dumps(config, default=str)),
     }
+
+
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict flattened to dotted names: {"settings": {"dtype": x}} -> {"settings.dtype": x}."""
+    if isinstance(value, dict) and value:
+        found: dict[str, Any] = {}
+        for key, inner in value.items():
+            found |= _leaves(inner, f"{prefix}.{key}" if prefix else str(key))
+        return found
+    return {prefix: value}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(recorded: dict[str, Any], current: dict[str, Any], *, only_current: bool = False) -> list[str]:
+    """What differs between a recorded identity and this run's, one line per value, named by its
+    dotted path; with ``only_current``, only the values ``current`` holds are compared (a check made
+    before the model is loaded)."""
+    old = _leaves({key: recorded.get(key) for key in current})
+    new = _leaves(current)
+    names = list(new) if only_current else list(dict.fromkeys([*old, *new]))
+    changed = [name for name in names if old.get(name) != new.get(name)]
+    lines = []
+    for name in changed:
+        before, after = old.get(name), new.get(name)
+        if name.endswith(".sha256") and name.replace(".sha256", ".path") in changed:
+            continue  # another file or folder: its path says so
+        if name.endswith(".sha256") or name == "settings.template":
+            what = {"input": "the input's size, modification time or content", "model": "the checkpoint's files"}
+            lines.append(f"{name} ({what.get(name.split('.')[0], 'the chat template')} changed)")
+        else:
+            lines.append(f"{name}: was {_shown(before)}, now {_shown(after)}")
+    return lines
 
 
 def scored_row(row: dict[str, Any], result: ScoreResult, outputs: bool, steps: bool) -> dict[str, Any]:
@@ -193,44 +356,76 @@ def scored_row(row: dict[str, Any], result: ScoreResult, outputs: bool, steps: b
 class _Run:
     """One invocation: where to start, the files beside the output, and the commit protocol."""
 
-    def __init__(
-        self, model: RewardModel, source: Source, target: Path, identity: dict[str, Any], settings: BulkSettings
-    ):
-        self.model, self.source, self.target, self.identity, self.settings = model, source, target, identity, settings
+    def __init__(self, source: Source, target: Path, identity: dict[str, Any], settings: BulkSettings) -> None:
+        self.source, self.target, self.identity, self.settings = source, target, identity, settings
         self.progress_path = _beside(target, ".progress.json")
         self.manifest_path = _beside(target, ".manifest.json")
         self.errors_path = errors_path(target)
         self.record: dict[str, Any] = {}
 
+    def recorded(self) -> tuple[dict[str, Any], str] | None:
+        """The finished run's manifest, else the interrupted run's progress record, with what it is."""
+        for path, what in ((self.manifest_path, "a finished run"), (self.progress_path, "an interrupted run")):
+            if path.exists():
+                return json.loads(path.read_text()), what
+        return None
+
+    def check_same(self, *, only_current: bool = False) -> None:
+        """Refuse (unless starting over) when the recorded run is not this one, naming what differs."""
+        found = None if self.settings.overwrite else self.recorded()
+        if found is None:
+            return
+        record, what = found
+        changed = differences(record, self.identity, only_current=only_current)
+        if changed:
+            raise InvalidInputError(
+                f"{self.target} holds {what} that differs from this one in: {'; '.join(changed)}. Rerun the "
+                "command that started it to continue it, or pass --restart to start over (this replaces "
+                f"{self.target.name})"
+            )
+
     def prepare(self) -> bool:
         """Decide between resuming, starting over and refusing; False when the output is already done."""
         if self.settings.overwrite:
-            for path in (self.progress_path, self.manifest_path, self.errors_path):
-                path.unlink(missing_ok=True)
-            open_sink(self.target).discard()
+            self._discard()
+            return True
+        self.check_same()
+        if self.manifest_path.exists():
+            if self.target.exists():
+                self._tidy(json.loads(self.manifest_path.read_text()))
+                return False
+            self._discard()  # finished, then the output was removed: score it again
             return True
         if self.progress_path.exists():
-            record = json.loads(self.progress_path.read_text())
-            self._check_same(record, "an interrupted run")
-            self.record = record
+            self.record = json.loads(self.progress_path.read_text())
             return True
-        if self.manifest_path.exists():
-            manifest = json.loads(self.manifest_path.read_text())
-            self._check_same(manifest, "a finished run")
-            return not self.target.exists()
-        if self.target.exists():
+        if self.target.exists() and self.target.stat().st_size > 0:  # an empty file holds nothing to lose
             raise InvalidInputError(
-                f"{self.target} exists and is not from rewardkit score; pass --overwrite to replace it"
+                f"{self.target} exists and is not from rewardkit score; pass --overwrite (or --restart) to replace it"
             )
         return True
 
-    def _check_same(self, record: dict[str, Any], what: str) -> None:
-        changed = [key for key in ("input", "model", "settings") if record.get(key) != self.identity[key]]
-        if changed:
-            raise InvalidInputError(
-                f"{self.target} holds {what} with a different {' and '.join(changed)}; rerun with the same command "
-                "to continue it, or pass --overwrite to start over"
-            )
+    def _discard(self) -> None:
+        for path in (self.manifest_path, self.progress_path, self.errors_path):
+            path.unlink(missing_ok=True)
+        discard_output(self.target)
+
+    def _tidy(self, manifest: dict[str, Any]) -> None:
+        """What a run killed after writing its manifest may have left beside the output."""
+        self.progress_path.unlink(missing_ok=True)
+        tidy_output(self.target)
+        if not manifest.get("skipped"):
+            self.errors_path.unlink(missing_ok=True)
+
+    def start(self) -> Sink:
+        """The output, opened where the record says. A fresh run writes its record (at row 0) first, so
+        that a kill at any point from here on leaves a run to continue, never a file to refuse."""
+        if not self.record:
+            self.errors_path.unlink(missing_ok=True)
+            self.record = {**self.identity, "rows_done": 0, "scored": 0, "skipped": 0, "truncated": 0}
+            self.record |= {"sink": {}, "errors_bytes": 0}
+            _write_json_durably(self.progress_path, self.record)
+        return open_sink(self.target, self.record["sink"])
 
     def commit(self, sink: Sink, errors: list[dict[str, Any]], summary: BulkSummary) -> None:
         state = sink.commit()
@@ -252,6 +447,16 @@ class _Run:
         }
         _write_json_durably(self.progress_path, self.record)
 
+    def finish(self, sink: Sink, summary: BulkSummary, manifest: dict[str, Any]) -> None:
+        """Output whole, then the manifest, then the record and the parts go: a kill between any two
+        steps leaves either a run to continue or a finished one."""
+        sink.close()
+        _write_json_durably(self.manifest_path, manifest)
+        self._tidy(manifest)
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+
 
 def score_table(
     model: RewardModel,
@@ -262,135 +467,143 @@ def score_table(
     *,
     progress: bool = True,
 ) -> BulkSummary:
-    """Score every row of ``source_path`` into ``target`` (formats by their names); see the module."""
-    columns, settings = columns or Columns(), settings or BulkSettings()
+    """Score every row of ``source_path`` into ``target`` (formats by their names) in this process; see
+    the module."""
+    scorer = LocalScorer(model, columns or Columns())
+    try:
+        return score_table_with(scorer, source_path, target, settings, progress=progress)
+    finally:
+        scorer.close()
+
+
+def check_resumable(source_path: Path, target: Path, columns: Columns, settings: BulkSettings | None = None) -> None:
+    """Refuse now, before a model is loaded anywhere, a run whose input or columns differ from the run
+    recorded beside ``target`` (the rest of the identity is checked once the model is loaded)."""
+    source = open_source(source_path)
+    identity = {"input": source.fingerprint(), "settings": {"columns": asdict(columns)}}
+    _Run(source, target, identity, settings or BulkSettings()).check_same(only_current=True)
+
+
+def score_table_with(
+    scorer: ChunkScorer,
+    source_path: Path,
+    target: Path,
+    settings: BulkSettings | None = None,
+    *,
+    progress: bool = True,
+) -> BulkSummary:
+    """Score every row of ``source_path`` into ``target`` with ``scorer``: the one loop both backends run."""
+    settings = settings or BulkSettings()
     if settings.chunk_rows < 1:
         raise InvalidInputError(f"--chunk-rows must be at least 1, got {settings.chunk_rows}")
     source = open_source(source_path)
-    identity = {
-        "input": source.fingerprint(),
-        "model": model_fingerprint(model),
-        "settings": _settings(model, columns),
-    }
-    run = _Run(model, source, target, identity, settings)
+    facts = scorer.describe()
+    identity = {"input": source.fingerprint(), "model": facts.model, "settings": facts.settings}
+    run = _Run(source, target, identity, settings)
     if not run.prepare():
         done = json.loads(run.manifest_path.read_text())
         return BulkSummary(rows=done["rows"], scored=done["scored"], skipped=done["skipped"], complete=True)
+    sink = run.start()
     record = run.record
     summary = BulkSummary(
-        rows=record.get("rows_done", 0),
-        scored=record.get("scored", 0),
-        skipped=record.get("skipped", 0),
-        truncated=record.get("truncated", 0),
-        resumed_at=record.get("rows_done", 0),
+        rows=record["rows_done"],
+        scored=record["scored"],
+        skipped=record["skipped"],
+        truncated=record["truncated"],
+        resumed_at=record["rows_done"],
     )
-    if not record:
-        run.errors_path.unlink(missing_ok=True)
-    sink = open_sink(target, record.get("sink"))
     started = time.perf_counter()
     try:
-        _stream(run, sink, columns, summary, progress)
+        _stream(run, scorer, facts, sink, summary, progress)
     finally:
         summary.seconds = time.perf_counter() - started
-    sink.close()
-    _write_json_durably(run.manifest_path, _manifest(run, summary))
-    run.progress_path.unlink(missing_ok=True)
-    if summary.skipped == 0:
-        run.errors_path.unlink(missing_ok=True)
+    run.finish(sink, summary, _manifest(run, scorer, facts, summary))
     summary.complete = True
     return summary
 
 
-def _chunks(run: _Run, columns: Columns, start: int) -> Iterator[_Chunk]:
-    rows = run.source.rows(start)
-    stop = run.settings.on_error == "stop"
+@dataclass
+class _Chunk:
+    """One chunk as read: each row (or why it could not be read) and where it came from."""
+
+    rows: list[Row] = field(default_factory=list)
+    wheres: list[str] = field(default_factory=list)
+
+
+def _chunks(source: Source, start: int, size: int) -> Iterator[_Chunk]:
+    rows = source.rows(start)
     while True:
         chunk = _Chunk()
         for where, row in rows:
-            try:
-                if isinstance(row, InvalidInputError):
-                    raise row
-                item = encode_row(run.model, columns, row)
-            except InvalidInputError as exc:
-                message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
-                if stop:
-                    chunk.failure = InvalidInputError(message)
-                    break
-                chunk.errors.append({"where": where, "error": message, "input": row})
-                chunk.consumed += 1
-            else:
-                chunk.rows.append(row)  # type: ignore[arg-type]
-                chunk.wheres.append(where)
-                chunk.items.append(item)
-                chunk.consumed += 1
-            if chunk.consumed >= run.settings.chunk_rows:
+            chunk.rows.append(row)
+            chunk.wheres.append(where)
+            if len(chunk.rows) >= size:
                 break
-        if chunk.consumed or chunk.failure:
+        if chunk.rows:
             yield chunk
-        if chunk.failure or chunk.consumed < run.settings.chunk_rows:
+        if len(chunk.rows) < size:
             return
 
 
-def _stream(run: _Run, sink: Sink, columns: Columns, summary: BulkSummary, progress: bool) -> None:
+def _stream(
+    run: _Run, scorer: ChunkScorer, facts: ModelFacts, sink: Sink, summary: BulkSummary, progress: bool
+) -> None:
     from tqdm.auto import tqdm
 
-    info = run.model.info
-    outputs, steps = bool(info.outputs), bool(info.steps)
-    chunks = _chunks(run, columns, summary.rows)
-    total = run.source.count()
-    # On a GPU the next chunk is read and tokenized while this one is scored; on a CPU that thread would
-    # take cores from the forward itself (measured slower, benchmarks/RESULTS.md), so it runs in turn.
-    ahead = run.model.model.device.type != "cpu"
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardkit-read") as reader,
-        tqdm(total=total, initial=summary.rows, disable=not progress, unit="row", desc="scoring") as bar,
-    ):
-        pending = reader.submit(next, chunks, None) if ahead else None
-        while (chunk := pending.result() if pending else next(chunks, None)) is not None:
-            if ahead:
-                pending = reader.submit(next, chunks, None)
-            outcomes = run.model.outcomes(chunk.items)
-            written = []
-            for position, (row, item, outcome) in enumerate(zip(chunk.rows, chunk.items, outcomes)):
-                if isinstance(outcome, ModelOutputError):
-                    where = chunk.wheres[position]
-                    if run.settings.on_error == "stop":  # keep the rows before it, as for a bad input row
-                        chunk.failure = InvalidInputError(f"{where}: {outcome}")
-                        chunk.consumed = position
-                        break
-                    chunk.errors.append({"where": where, "error": f"{where}: {outcome}", "input": row})
-                    continue
-                written.append(scored_row(row, outcome, outputs, steps))
-                summary.tokens += item.length
-                summary.truncated += outcome.truncated
-            sink.write(written)
-            summary.rows += chunk.consumed
-            summary.scored += len(written)
-            summary.skipped += len(chunk.errors)
-            run.commit(sink, chunk.errors, summary)
-            bar.update(chunk.consumed)
+    pending: deque[tuple[_Chunk, Any]] = deque()
+    with tqdm(total=run.source.count(), initial=summary.rows, disable=not progress, unit="row", desc="scoring") as bar:
+
+        def collect() -> None:
+            chunk, handle = pending.popleft()
+            _commit_chunk(run, sink, chunk, scorer.result(handle), facts, summary)
+            bar.update(len(chunk.rows))
             bar.set_postfix_str(f"{summary.tokens / max(bar.format_dict['elapsed'], 1e-9):,.0f} tok/s", refresh=False)
-            if chunk.failure is not None:
-                raise InvalidInputError(
-                    f"{chunk.failure}. The {summary.rows} rows before it are committed in {run.target}: rerun with "
-                    "--on-error skip to continue past it (it goes to OUT.errors.jsonl), or fix the input and rerun "
-                    "with --overwrite"
-                )
+
+        for chunk in _chunks(run.source, summary.rows, run.settings.chunk_rows):
+            pending.append((chunk, scorer.submit(chunk.rows)))
+            if len(pending) >= scorer.in_flight:
+                collect()
+        while pending:
+            collect()
 
 
-def _manifest(run: _Run, summary: BulkSummary) -> dict[str, Any]:
-    import platform
+def _commit_chunk(
+    run: _Run, sink: Sink, chunk: _Chunk, outcomes: list[Outcome], facts: ModelFacts, summary: BulkSummary
+) -> None:
+    """Write a scored chunk in input order and commit it; with --on-error stop, a bad row ends the run
+    after the rows before it are committed."""
+    written, errors = [], []
+    consumed, failure = len(chunk.rows), None
+    for position, (where, row, outcome) in enumerate(zip(chunk.wheres, chunk.rows, outcomes)):
+        if isinstance(outcome, RewardKitError):
+            message = str(outcome) if str(outcome).startswith(where) else f"{where}: {outcome}"
+            if run.settings.on_error == "stop":
+                consumed, failure = position, message
+                break
+            errors.append({"where": where, "error": message, "input": row})
+            continue
+        written.append(scored_row(row, outcome, facts.objectives, facts.steps))  # type: ignore[arg-type]
+        summary.tokens += outcome.num_tokens
+        summary.truncated += outcome.truncated
+    sink.write(written)
+    summary.rows += consumed
+    summary.scored += len(written)
+    summary.skipped += len(errors)
+    run.commit(sink, errors, summary)
+    if failure is not None:
+        raise InvalidInputError(
+            f"{failure}. The {summary.rows} rows before it are committed in {run.target}: rerun with "
+            "--on-error skip to continue past it (it goes to OUT.errors.jsonl), or fix the input and rerun "
+            "with --restart"
+        )
 
-    import torch
 
-    info = run.model.info
+def _manifest(run: _Run, scorer: ChunkScorer, facts: ModelFacts, summary: BulkSummary) -> dict[str, Any]:
     return {
         **run.identity,
         "output": str(run.target),
-        "format": info.format,
-        "template": info.template,
-        "dtype": info.dtype,
-        "device": info.device,
+        **facts.manifest,
+        "backend": scorer.backend,
         "rows": summary.rows,
         "scored": summary.scored,
         "skipped": summary.skipped,
@@ -398,7 +611,6 @@ def _manifest(run: _Run, summary: BulkSummary) -> dict[str, Any]:
         "errors_file": str(run.errors_path) if summary.skipped else None,
         "seconds_last_run": round(summary.seconds, 3),
         "resumed_at": summary.resumed_at,
-        "versions": {"rewardkit": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
 
 

@@ -1,32 +1,41 @@
-"""`rewardkit score --backend ray`: the same table scoring, spread over a Ray cluster with Ray Data.
+"""`rewardkit score --backend ray`: the same table scoring, its chunks scored by a pool of Ray actors.
 
-Ray Data reads the input (JSON Lines, Parquet, CSV, a datasets folder), ``map_batches`` runs an actor
-pool with one loaded RewardModel per actor (``--actors``, ``--gpus-per-actor``, ``--cpus-per-actor``)
-that scores Arrow batches with the same column rules and encoding as the local backend, and the
-driver streams the scored rows, in input order, into the same output writer. Connects to
-``RAY_ADDRESS`` when it is set, else starts a local Ray. Ray retries failed actors and shows the
-progress; a killed run starts over (the local backend is the resumable one).
+The driver runs `bulk.score_table_with`, the loop the local backend runs: it reads the input, sends
+each chunk of rows to one of ``--actors`` actors (each with its own loaded RewardModel, ``--gpus-per-actor``,
+``--cpus-per-actor``), which encodes and scores it exactly as the local backend would, and writes and
+commits the chunks in input order. So a Ray run has the local run's progress record, manifest and
+error file, resumes after a kill from its last commit with the same command, and is refused when its
+input, model or settings changed. Connects to ``RAY_ADDRESS`` when it is set, else starts a local Ray;
+the actors (and a Ray it started) are stopped when the run ends or fails, and Ray restarts an actor
+that dies mid-run and sends it the chunk again.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rewardkit.config import ModelConfig
-from rewardkit.data.tables import open_sink, open_source
-from rewardkit.errors import InvalidInputError, ModelOutputError, RewardKitError
-from rewardkit.scoring.bulk import BulkSettings, BulkSummary, Columns, encode_row, errors_path, scored_row
+from rewardkit.errors import RewardKitError
+from rewardkit.scoring.bulk import (
+    BulkSettings,
+    BulkSummary,
+    Columns,
+    ModelFacts,
+    Outcome,
+    Row,
+    check_resumable,
+    describe_model,
+    score_rows,
+    score_table_with,
+)
 
-__all__ = ["RayPool", "score_table_on_ray"]
+__all__ = ["RayPool", "RayScorer", "ScoringActor", "score_table_on_ray"]
 
-ERROR = "__rewardkit_error__"
-"""The column an actor fills, instead of a score, for a row it could not score (--on-error skip)."""
-BATCH_ROWS = 256
+RESTARTS = 3
+"""How often Ray restarts a dead actor, and sends a chunk again, before the run fails."""
 
 
 @dataclass(frozen=True)
@@ -37,55 +46,107 @@ class RayPool:
 
 
 class ScoringActor:
-    """One loaded model in a Ray actor; called with Arrow batches, returns them scored."""
+    """One loaded model in a Ray actor: describes it, and scores the chunks it is sent. A model that
+    fails to load fails every call with its own error (a dead actor would only say that it died)."""
 
     def __init__(self, model: str, config: ModelConfig, columns: Columns, max_batch_tokens: int | None) -> None:
         from rewardkit.scoring.model import RewardModel
 
-        self.model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
         self.columns = columns
-        info = self.model.info
-        self.outputs, self.steps = bool(info.outputs), bool(info.steps)
+        self.failure: RewardKitError | None = None
+        try:
+            self.model = RewardModel.open(model, config, max_batch_tokens=max_batch_tokens)
+        except RewardKitError as exc:
+            self.failure = exc
 
-    def __call__(self, batch: Any) -> Any:
-        import pyarrow as pa
+    def describe(self) -> ModelFacts:
+        if self.failure is not None:
+            raise self.failure
+        return describe_model(self.model, self.columns)
 
-        rows = batch.to_pylist()
-        items, where = [], []
-        out: list[dict[str, Any]] = [dict(row) for row in rows]
-        for position, row in enumerate(rows):
-            try:
-                item = encode_row(self.model, self.columns, row)
-            except InvalidInputError as exc:
-                out[position][ERROR] = str(exc)  # the driver stops at it or skips it, in input order
-                continue
-            items.append(item)
-            where.append(position)
-        for position, outcome in zip(where, self.model.outcomes(items)):
-            if isinstance(outcome, ModelOutputError):
-                out[position][ERROR] = str(outcome)
-            else:
-                out[position] = {**scored_row(rows[position], outcome, self.outputs, self.steps), ERROR: None}
-        return pa.Table.from_pylist(out)
+    def score(self, rows: list[Row]) -> list[Outcome]:
+        if self.failure is not None:
+            raise self.failure
+        return score_rows(self.model, self.columns, rows)
 
 
-def _dataset(source_path: Path) -> Any:
-    import ray.data
+def _get(refs: Any) -> Any:
+    """``ray.get``, with an actor's own error raised as itself and Ray's as a RewardKitError."""
+    import ray
 
-    source = open_source(source_path)
-    compressed = {"arrow_open_stream_args": {"compression": "gzip"}} if source_path.name.endswith(".gz") else {}
-    if source.kind == "jsonl":
-        return ray.data.read_json(str(source_path), lines=True, **compressed)
-    if source.kind == "parquet":
-        return ray.data.read_parquet(str(source_path))
-    if source.kind == "csv":
-        import pyarrow as pa
-        from pyarrow import csv
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, RewardKitError):
+            raise exc.cause from None
+        raise RewardKitError(f"a scoring actor failed: {exc.cause!r}") from exc
+    except ray.exceptions.RayActorError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, RewardKitError):
+            raise cause from None
+        raise RewardKitError(f"a scoring actor died and Ray could not restart it: {exc}") from exc
 
-        header = next(r for _, r in source.rows(0))  # every column as text, as the local reader gives it
-        types = {name: pa.string() for name in header}
-        return ray.data.read_csv(str(source_path), convert_options=csv.ConvertOptions(column_types=types), **compressed)
-    return ray.data.from_huggingface(source.dataset())
+
+class RayScorer:
+    """A ChunkScorer over a pool of ScoringActors, chunks sent round the pool (two each in flight)."""
+
+    backend = "ray"
+
+    def __init__(
+        self, model: str, config: ModelConfig, columns: Columns, pool: RayPool, max_batch_tokens: int | None = None
+    ) -> None:
+        import ray
+
+        remote = ray.remote(ScoringActor).options(  # type: ignore[attr-defined]
+            num_cpus=pool.cpus_per_actor,
+            num_gpus=pool.gpus_per_actor,
+            max_restarts=RESTARTS,
+            max_task_retries=RESTARTS,
+        )
+        self.actors = [remote.remote(model, config, columns, max_batch_tokens) for _ in range(pool.actors)]
+        self.in_flight = 2 * pool.actors
+        self._sent = 0
+
+    def describe(self) -> ModelFacts:
+        facts: list[ModelFacts] = _get([actor.describe.remote() for actor in self.actors])
+        for other in facts[1:]:
+            if (other.model, other.settings) != (facts[0].model, facts[0].settings):
+                raise RewardKitError(
+                    f"the actors loaded different models or settings ({facts[0].model} and {other.model}); "
+                    "every node must see the same checkpoint at the same path"
+                )
+        return facts[0]
+
+    def submit(self, rows: list[Row]) -> Any:
+        actor = self.actors[self._sent % len(self.actors)]
+        self._sent += 1
+        return actor.score.remote(rows)
+
+    def result(self, handle: Any) -> list[Outcome]:
+        return _get(handle)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+
+
+def _check_room(pool: RayPool) -> None:
+    """Refuse a pool the cluster cannot hold at once (its actors would wait forever)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    for name, each, flag in (
+        ("CPU", pool.cpus_per_actor, "--cpus-per-actor"),
+        ("GPU", pool.gpus_per_actor, "--gpus-per-actor"),
+    ):
+        have = resources.get(name, 0.0)
+        if pool.actors * each > have + 1e-9:
+            raise RewardKitError(
+                f"{pool.actors} actors x {each:g} {name}s need more than the cluster's {have:g} {name}s; "
+                f"lower --actors or {flag} (fractions are fine)"
+            )
 
 
 def score_table_on_ray(
@@ -97,64 +158,25 @@ def score_table_on_ray(
     settings: BulkSettings,
     pool: RayPool,
     max_batch_tokens: int | None = None,
+    *,
+    progress: bool = True,
 ) -> BulkSummary:
     """Score ``source_path`` into ``target`` on Ray; the rows come back in input order."""
     try:
         import ray
     except ImportError:
         raise RewardKitError("--backend ray needs Ray: pip install 'rewardkit[ray]'") from None
-    if target.exists() and not settings.overwrite:
-        raise InvalidInputError(f"{target} exists; pass --overwrite to replace it")
-    if not ray.is_initialized():
+    check_resumable(source_path, target, columns, settings)  # a changed input is refused before Ray starts
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False, include_dashboard=False)
-    cpus = ray.cluster_resources().get("CPU", 0.0)
-    if cpus - pool.actors * pool.cpus_per_actor < 1:  # reading needs a CPU too, or the pipeline waits forever
-        raise RewardKitError(
-            f"{pool.actors} actors x {pool.cpus_per_actor} CPUs leave less than one of the cluster's {cpus:g} CPUs "
-            "for reading the input; lower --actors or --cpus-per-actor (fractions are fine)"
-        )
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    started = time.perf_counter()
-    scored = _dataset(source_path).map_batches(
-        ScoringActor,
-        fn_constructor_args=(model, config, columns, max_batch_tokens),
-        batch_format="pyarrow",
-        batch_size=BATCH_ROWS,
-        compute=ray.data.ActorPoolStrategy(size=pool.actors),
-        num_gpus=pool.gpus_per_actor,
-        num_cpus=pool.cpus_per_actor,
-    )
-    sink = open_sink(target)
-    errors_file = errors_path(target)
-    summary = BulkSummary()
-    with errors_file.open("w", encoding="utf-8") as errors:
-        for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-            good = []
-            for row in batch.to_pylist():
-                message = row.pop(ERROR, None)
-                if message is not None and settings.on_error == "stop":
-                    sink.write(good)
-                    sink.commit()
-                    raise InvalidInputError(
-                        f"row {summary.rows}: {message}. The rows before it are in {target}; rerun with "
-                        "--on-error skip to go past it, or fix the input"
-                    )
-                summary.rows += 1
-                if message is None:
-                    good.append(row)
-                    summary.truncated += bool(row.get("truncated"))
-                else:
-                    summary.skipped += 1
-                    errors.write(
-                        json.dumps({"row": summary.rows - 1, "error": message, "input": row}, default=str) + "\n"
-                    )
-            summary.scored += len(good)
-            sink.write(good)
-            sink.commit()
-    sink.close()
-    if not summary.skipped:
-        errors_file.unlink()
-    summary.seconds = time.perf_counter() - started
-    summary.complete = True
-    return summary
+    try:
+        _check_room(pool)
+        scorer = RayScorer(model, config, columns, pool, max_batch_tokens)
+        try:
+            return score_table_with(scorer, source_path, target, settings, progress=progress)
+        finally:
+            scorer.close()
+    finally:
+        if started:
+            ray.shutdown()
