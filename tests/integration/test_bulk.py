@@ -164,7 +164,7 @@ def test_a_changed_model_input_or_setting_is_refused_naming_what_differs_unless_
     again = score_table(model, tmp_path / "in.jsonl", out, progress=False)
     assert again.complete and again.seconds == 0.0  # already done: nothing rescored
     other = RewardModel.load(checkpoint("qwen2"))
-    with pytest.raises(InvalidInputError, match=r"holds a finished run .* model\.path: was '.*llama', now '.*qwen2'"):
+    with pytest.raises(InvalidInputError, match=r"holds a finished run .* model\.path: was '.+', now '.+'"):
         score_table(other, tmp_path / "in.jsonl", out, progress=False)
     with pytest.raises(InvalidInputError, match=r"settings\.columns\.text: was None, now 'text'.*--restart"):
         score_table(model, tmp_path / "in.jsonl", out, Columns(text="text"), progress=False)

@@ -319,8 +319,9 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
+    """A value for a message: whole unless very long, then its two ends (where paths differ)."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 200 else f"{text[:97]}...{text[-97:]}"
 
 
 def differences(recorded: dict[str, Any], current: dict[str, Any], *, only_current: bool = False) -> list[str]:
