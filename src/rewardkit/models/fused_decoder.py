@@ -10,7 +10,8 @@ Mistral) once and runs the same arithmetic over a packed row with:
 - on CPU, every weight prepacked once by oneDNN into the blocked layout its GEMM kernels read
   (``torch.ops.mkldnn._linear_pointwise``), where this torch build has it;
 - RMSNorm as one fused kernel (``torch.nn.functional.rms_norm``), rotary over queries and keys at
-  once, and attention per segment of the row (models/segment_attention.py).
+  once, and attention per segment of the row (models/segment_attention.py) over head-major queries, keys
+  and values, so that each head's segment is one contiguous block.
 
 It knows nothing of heads, formats, batching or text: token ids, positions and a row's Layout in,
 the final hidden states out. It holds views of the backbone's own tensors wherever it can (the
@@ -21,6 +22,7 @@ ones for the packed path only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,43 +176,57 @@ class FusedDecoder:
     def describe(self) -> str:
         """What /info says about this forward."""
         weights = "weights prepacked for oneDNN" if self.prepack else "plain weights"
-        return f"{len(self.layers)} layers, QKV and gate/up fused, {weights}, attention batched by segment groups"
+        return f"{len(self.layers)} layers, QKV and gate/up fused, {weights}"
 
-    def __call__(self, ids: Any, positions: Any, plan: Any) -> Any:
+    def __call__(self, ids: Any, positions: Any, segments: Sequence[tuple[int, int, int, int]]) -> Any:
         """Final hidden states [T, hidden] of a packed row: ``ids`` and ``positions`` [T] on the
-        device, ``plan`` its attention plan (models/grouped_attention.plan_attention)."""
+        device, ``segments`` the row's (start, end, prefix start, prefix end) (models/packing.Row)."""
         import torch.nn.functional as F
 
-        from rewardkit.models.grouped_attention import attend
+        from rewardkit.models.segment_attention import attend_segments
 
         hidden = self.backbone.embed_tokens(ids)
         cos, sin = self.backbone.rotary_emb(hidden[None], positions[None])
-        cos, sin = cos[0, :, None, :], sin[0, :, None, :]  # [T, 1, head_dim], broadcast over heads
-        total = ids.shape[0]
-        q_width, kv_width = self.heads * self.head_dim, self.kv_heads * self.head_dim
-        width = hidden.shape[-1]
+        cos, sin = _rotary_tables(cos, sin)
+        total, width = ids.shape[0], hidden.shape[-1]
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        q_width, kv_width = heads * dim, kv_heads * dim
         for layer in self.layers:
             normed = F.rms_norm(hidden, (width,), layer.norm_in, layer.norm_in_eps)
             qkv = layer.qkv(normed)
-            query = qkv[:, :q_width].view(total, self.heads, self.head_dim)
-            key = qkv[:, q_width : q_width + kv_width].view(total, self.kv_heads, self.head_dim)
-            value = qkv[:, q_width + kv_width :].view(total, self.kv_heads, self.head_dim)
-            if layer.q_norm is not None:
-                query, key = layer.q_norm(query), layer.k_norm(key)
-            query, key = _rotate(query, cos, sin), _rotate(key, cos, sin)
-            attended = attend(query, key, value, plan, self.scaling)  # [T, heads, head_dim]
-            hidden = hidden + layer.out(attended.reshape(total, q_width))
+            # head-major [heads, T, dim]: each segment of each head is one contiguous block for attention
+            if layer.q_norm is None:  # queries and keys rotated in one pass
+                rows = qkv[:, : q_width + kv_width].view(total, heads + kv_heads, dim)
+                both = _rotate(rows.transpose(0, 1), cos, sin)
+                query, key = both[:heads], both[heads:]
+            else:
+                query = layer.q_norm(qkv[:, :q_width].view(total, heads, dim)).transpose(0, 1)
+                key = layer.k_norm(qkv[:, q_width : q_width + kv_width].view(total, kv_heads, dim)).transpose(0, 1)
+                query, key = _rotate(query, cos, sin), _rotate(key, cos, sin)
+            value = qkv[:, q_width + kv_width :].view(total, kv_heads, dim).transpose(0, 1).contiguous()
+            attended = attend_segments(query[None], key[None], value[None], segments, self.scaling)[0]
+            hidden.add_(layer.out(attended.transpose(0, 1).reshape(total, q_width)))
             normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps)
             gate_up = layer.gate_up(normed)
             half = gate_up.shape[-1] // 2
-            hidden = hidden + layer.down(layer.act(gate_up[:, :half]) * gate_up[:, half:])
+            activated = layer.act(gate_up[:, :half])
+            hidden.add_(layer.down(activated.mul_(gate_up[:, half:])))
         return F.rms_norm(hidden, (width,), self.final_norm, self.final_eps)
 
 
-def _rotate(x: Any, cos: Any, sin: Any) -> Any:
-    """Rotary embedding as transformers applies it: x * cos + rotate_half(x) * sin."""
+def _rotary_tables(cos: Any, sin: Any) -> tuple[Any, Any]:
+    """[1, T, head_dim] tables (broadcast over heads), with rotate_half's sign folded into ``sin``."""
+    import torch
+
+    half = sin.shape[-1] // 2
+    return cos, torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+
+
+def _rotate(x: Any, cos: Any, signed_sin: Any) -> Any:
+    """Rotary embedding as transformers applies it (x * cos + rotate_half(x) * sin), with the halves
+    swapped by one copy and the sign already in ``signed_sin``."""
     import torch
 
     half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
+    return torch.addcmul(x * cos, swapped, signed_sin)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardkit.models.fused_decoder import FusedDecoder, fusable
-from rewardkit.models.grouped_attention import plan_attention
 from rewardkit.models.segment_attention import ATTENTION, BOUNDS, layout_for, register, varlen_usable
 
 __all__ = ["MIN_SHARED", "PACKABLE_TYPES", "Packing", "Row", "enable_packing", "pack", "packed_hidden"]
@@ -138,10 +137,10 @@ def packed_hidden(
     """The backbone's last hidden states at ``reads`` (positions in each sequence; by default its
     last token), stacked in order, [total reads, hidden], from one packed row in which shared
     prefixes are computed once (unless not ``share``). With ``fused`` (the backbone's FusedDecoder)
-    the row runs through it, attention batched by segment groups; otherwise through the backbone's
-    modules, attention one flash varlen call per layer when ``varlen`` (see ``varlen_usable``), else
-    one SDPA per segment. ``bucket`` rounds the row's length up (compiled forwards see a bounded set
-    of shapes); the filler is a segment never read."""
+    the row runs through it; otherwise through the backbone's modules, attention one flash varlen
+    call per layer when ``varlen`` (see ``varlen_usable``). Elsewhere attention is one SDPA call per
+    segment. ``bucket`` rounds the row's length up (compiled forwards see a bounded set of shapes);
+    the filler is a segment never read."""
     import torch
 
     row = pack(sequences, share=share)
@@ -149,9 +148,8 @@ def packed_hidden(
         reads = [[len(s) - 1] for s in sequences]
     index = [row.at(i, p) for i, positions in enumerate(reads) for p in positions]
     if fused is not None:
-        plan = plan_attention(row.segments, device)
         ids = torch.tensor(row.ids, device=device)
-        hidden = fused(ids, torch.tensor(row.positions, device=device), plan)
+        hidden = fused(ids, torch.tensor(row.positions, device=device), row.segments)
         return hidden[torch.tensor(index, device=device)]
     ids, positions, segments = row.ids, row.positions, row.segments
     width = bucket(len(ids)) if bucket else len(ids)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ATTENTION", "BOUNDS", "Layout", "layout_for", "register", "varlen_usable"]
+__all__ = ["ATTENTION", "BOUNDS", "Layout", "attend_segments", "layout_for", "register", "varlen_usable"]
 
 ATTENTION = "rewardkit_packed"
 """The attention implementation name the packed backbone is switched to."""
@@ -78,25 +78,26 @@ def layout_for(segments: Sequence[tuple[int, int, int, int]], device: Any, varle
     )
 
 
-def _per_segment(query: Any, key: Any, value: Any, segments: list[list[int]], scale: float) -> Any:
+def attend_segments(query: Any, key: Any, value: Any, segments: Sequence[Sequence[int]], scale: float) -> Any:
+    """[1, heads, T, dim] queries and [1, kv_heads, T, dim] keys and values -> [1, heads, T, dim]
+    (contiguous): one SDPA call per segment, grouped-query heads shared without copies."""
     import torch
     from torch.nn.attention.bias import causal_lower_right
 
     attend = torch.nn.functional.scaled_dot_product_attention
-    repeat = query.shape[1] // key.shape[1]
-    if repeat > 1:
-        key, value = key.repeat_interleave(repeat, dim=1), value.repeat_interleave(repeat, dim=1)
+    gqa = query.shape[1] != key.shape[1]
     out = query.new_empty(query.shape)  # contiguous, as the op's fake says
     for start, end, prefix_start, prefix_end in segments:
         own = slice(start, end)
         if prefix_end == prefix_start:
-            out[:, :, own] = attend(query[:, :, own], key[:, :, own], value[:, :, own], is_causal=True, scale=scale)
+            q, k, v = query[:, :, own], key[:, :, own], value[:, :, own]
+            out[:, :, own] = attend(q, k, v, is_causal=True, scale=scale, enable_gqa=gqa)
             continue
         shared = slice(prefix_start, prefix_end)
         keys = torch.cat([key[:, :, shared], key[:, :, own]], dim=2)
         values = torch.cat([value[:, :, shared], value[:, :, own]], dim=2)
         mask = causal_lower_right(end - start, keys.shape[2])  # all of the prefix, then causal
-        out[:, :, own] = attend(query[:, :, own], keys, values, attn_mask=mask, scale=scale)
+        out[:, :, own] = attend(query[:, :, own], keys, values, attn_mask=mask, scale=scale, enable_gqa=gqa)
     return out
 
 
@@ -147,7 +148,7 @@ def register() -> None:
         bounds = segments.tolist()
         if key_index.numel():
             return _varlen(query, key, value, Layout(segments, key_index, cumulative), bounds, scale)
-        return _per_segment(query, key, value, bounds, scale)
+        return attend_segments(query, key, value, bounds, scale)
 
     @segment_attention.register_fake
     def _(query: Any, key: Any, value: Any, segments: Any, key_index: Any, cumulative: Any, scale: float) -> Any:
