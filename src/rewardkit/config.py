@@ -23,6 +23,7 @@ Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Device = Literal["auto", "cpu", "cuda"]
 Truncation = Literal["left", "right", "error"]
 StepAggregation = Literal["min", "last", "mean", "prod"]
+VerifierOutput = Literal["probability", "logit-diff"]
 EnsembleMethod = Literal["mean", "wco", "uwo"]
 
 PAIRWISE_TEMPLATE = "[CONTEXT] {context} [RESPONSE A] {response_a} [RESPONSE B] {response_b} \n"
@@ -113,17 +114,42 @@ class ModelConfig:
     step_separator: str | None = _opt(
         None,
         "Process reward models: the token that ends each reasoning step. Default: 'step_separator' in "
-        "config.json, else <extra_0> when the tokenizer has it (Qwen2.5-Math-PRM), else a newline (TRL).",
+        "config.json, else <extra_0> when the tokenizer has it (Qwen2.5-Math-PRM), else a newline (TRL). "
+        "Recipes: math-shepherd's step tag (default 'ки'); rlhflow-prm's text the answer is split on "
+        "(default '\\n\\n', 'ки\\n' for the Mistral-Data model).",
     )
-    step_aggregation: StepAggregation = _opt(
-        "min",
-        "Process reward models: how per-step scores become one reward (min = weakest step).",
+    step_aggregation: StepAggregation | None = _opt(
+        None,
+        "Process reward models: how per-step scores become one reward (min = weakest step). Default: the "
+        "recipe's own (min for math-shepherd, mean for rlhflow-prm), else min.",
         choices=["min", "last", "mean", "prod"],
     )
     num_padding_at_beginning: int | None = _opt(
         None,
         "DeepSpeed-Chat reward models: how many leading pad-id tokens to skip before the first pad that "
         "ends the text (its flag of the same name). Default: 1 for OPT, whose BOS equals its pad id, else 0.",
+    )
+    recipe: str | None = _opt(
+        None,
+        "Read the reward as a published model family's card does (`rewardkit recipes` lists them: "
+        "math-shepherd, rlhflow-prm, nemotron-reward, internlm2-reward, yes-no-verifier, ...). Default: "
+        "detected from the checkpoint when that is unambiguous (/info says how), else the generic format.",
+    )
+    judge_template: str | None = _opt(
+        None,
+        "yes-no-verifier: a Jinja file holding the user message the verifier reads, with {{ prompt }} and "
+        "{{ response }}; rendered through the chat template with a generation prompt. Default: a question "
+        "whether the response is correct (`rewardkit recipes` shows it).",
+    )
+    verifier_tokens: str = _opt(
+        "Yes,No",
+        "yes-no-verifier: the affirmative and negative answer tokens, comma-separated; each must be one token.",
+    )
+    verifier_output: VerifierOutput = _opt(
+        "probability",
+        "yes-no-verifier: 'probability' = P(yes) / (P(yes) + P(no)) at the next-token position; 'logit-diff' = "
+        "logit(yes) - logit(no), the log-odds.",
+        choices=["probability", "logit-diff"],
     )
     pairwise: bool = _opt(
         False,

@@ -1,4 +1,4 @@
-"""`rewardkit` command line: serve | score | info | builtin | bon | eval | train.
+"""`rewardkit` command line: serve | score | info | recipes | builtin | bon | eval | train.
 
 One module per command or command group; this one only assembles them into ``app``. Flags that are
 settings come from the config dataclasses through ``options.config_options``."""
@@ -9,7 +9,7 @@ import logging
 
 import typer
 
-from rewardkit.cli import info, score, serve, train
+from rewardkit.cli import info, recipes, score, serve, train
 from rewardkit.cli.bon import bon_app
 from rewardkit.cli.eval import eval_app
 
@@ -28,6 +28,7 @@ app.command("train")(train.train)
 app.command("serve")(serve.serve)
 app.command("score")(score.score)
 app.command("info")(info.info)
+app.command("recipes")(recipes.recipes)
 app.command("builtin")(info.builtin)
 
 

@@ -46,6 +46,12 @@ class ModelInfo:
     batch_invariant: bool = False
     # held-out figures `rewardkit train` wrote into config.json (rewardkit_evaluation), if any
     evaluation: dict[str, Any] | None = None
+    recipe: str | None = None
+    """The model family whose card's reading rule is followed (models/recipes/), if any."""
+    reading_rule: str | None = None
+    """That rule in words: what text the model reads and where, and what the reward is."""
+    card: str | None = None
+    """Where the rule comes from: the model card or code it follows."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +84,9 @@ class LoadedModel(ABC):
 
     packed = False
     """Whether ``forward_packed`` is in use: batches run as one padding-free row."""
+    rendering: Any = None
+    """How inputs become token ids when the model's family says so (a templating.Rendering, set by
+    a recipe); None: the chat template as served."""
 
     def enable_packing(self, fuse: bool = True) -> None:
         """Switch to padding-free batches when this format and architecture allow it (else the

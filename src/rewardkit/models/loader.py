@@ -1,8 +1,9 @@
 """Checkpoint folder -> LoadedModel: detect the format, pick device and dtype, load the tokenizer.
 
 The format registry: each format lives in its own module exposing a ``FORMAT`` (a ModelFormat,
-models/format.py); adding a format is one module plus one line in ``FORMATS``. Detection walks
-FORMATS in order and takes the first match.
+models/format.py); adding a format is one module plus one line in ``FORMATS``. Detection first asks
+the recipes (models/recipes/: families read as their model card reads them) whether exactly one
+fits, then walks FORMATS in order and takes the first match.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ FORMATS: Callable[[], list[ModelFormat]] = _formats
 
 
 def detect_format(ckpt: Checkpoint) -> tuple[ModelFormat, str]:
-    """The first format that recognises ``ckpt`` and the reason, or an error naming what was found."""
+    """The recipe whose family ``ckpt`` is, else the first format that recognises it, and the
+    reason; or an error naming what was found."""
+    from rewardkit.models.recipes import detect_recipe
+
+    found = detect_recipe(ckpt)
+    if found is not None:
+        return found
     for fmt in FORMATS():
         reason = fmt.detect(ckpt)
         if reason:
@@ -41,8 +48,10 @@ def detect_format(ckpt: Checkpoint) -> tuple[ModelFormat, str]:
     hint = ""
     if any(a.endswith("ForCausalLM") for a in ckpt.architectures):
         hint = (
-            " This is a causal LM with no reward head; if it is a pairwise preference model (it answers which "
-            "of two responses is better), load it with --pairwise."
+            " This is a causal LM with no reward head. If its model card reads the reward from its LM head "
+            "(Math-Shepherd, RLHFlow PRMs, Nemotron-Reward, a yes/no verifier), load it with --recipe NAME "
+            "(`rewardkit recipes` lists them); if it is a pairwise preference model (it answers which of two "
+            "responses is better), with --pairwise."
         )
     raise ModelLoadError(
         f"{ckpt.path}: unsupported reward-model format (architectures={ckpt.architectures or 'none'}, "
@@ -75,25 +84,32 @@ def resolve_dtype(dtype: str, device: str) -> Any:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16") from None
 
 
-def load_tokenizer(ckpt: Checkpoint) -> Any:
+def load_tokenizer(ckpt: Checkpoint, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(ckpt.path))
+        return AutoTokenizer.from_pretrained(str(ckpt.path), trust_remote_code=trust_remote_code)
     except Exception as exc:  # transformers raises many kinds; translate at this one boundary
         raise ModelLoadError(f"{ckpt.path}: could not load a tokenizer: {exc}") from exc
 
 
 def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedModel:
     """Load a checkpoint folder as a reward model, in eval mode, on the configured device."""
+    from rewardkit.models.recipes import Recipe, check_options, recipe_named
+
     config = config or ModelConfig()
     ckpt = Checkpoint.open(path)
+    if config.pairwise and config.recipe:
+        raise ModelLoadError(f"--pairwise and --recipe {config.recipe} exclude each other: pick one reading")
     if config.pairwise:
         from rewardkit.models import pairwise
 
         fmt, reason = pairwise.FORMAT, "--pairwise was given"
+    elif config.recipe:
+        fmt, reason = recipe_named(config.recipe), f"--recipe {config.recipe} was given"
     else:
         fmt, reason = detect_format(ckpt)
+    check_options(config, fmt)
     if fmt.runs_custom_code and not config.trust_remote_code:
         raise ModelLoadError(
             f"{ckpt.path}: the checkpoint ships custom model code (auto_map: {ckpt.auto_map}). "
@@ -101,7 +117,7 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
         )
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    tokenizer = load_tokenizer(ckpt)
+    tokenizer = load_tokenizer(ckpt, trust_remote_code=fmt.runs_custom_code)
     try:
         model = fmt.load(Loading(ckpt, tokenizer, dtype, device, config))
     except ModelLoadError:
@@ -111,6 +127,8 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     if config.max_length is not None:
         model.info.max_length = config.max_length
     model.info.detected_by = reason
+    if isinstance(fmt, Recipe):
+        model.info.recipe, model.info.reading_rule, model.info.card = fmt.name, fmt.rule, fmt.card
     if config.packing:
         model.enable_packing(fuse=config.fused_forward and not config.compile)
     else:

@@ -47,13 +47,16 @@ class ModelCore:
             truncation=config.truncation,
             append_eos=config.append_eos,
             track_prompt=model.info.steps is not None,
+            rendering=model.rendering,
         )
         normalize = model.info.normalize_by_default if config.normalize is None else config.normalize
+        # a recipe states its own default (models/recipes/), which --step-aggregation overrides
+        aggregation = config.step_aggregation or (model.info.steps or {}).get("default_aggregation") or "min"
         self.runner = Runner(
             model,
             normalize=normalize,
             objective=config.objective,
-            step_aggregation=config.step_aggregation,
+            step_aggregation=aggregation,
             batch_invariant=config.batch_invariant,
         )
         self.pairwise = PairPrompter(self.templater, config.pairwise_template) if model.info.pairwise else None
@@ -62,7 +65,7 @@ class ModelCore:
         model.info.batch_invariant = config.batch_invariant
         model.info.objective = self.runner.objective_name
         if model.info.steps is not None:
-            model.info.steps["aggregation"] = config.step_aggregation
+            model.info.steps["aggregation"] = aggregation
 
     def check(self, step: Step) -> None:
         """Refuse a step this model cannot answer, before any tokenizing."""

@@ -58,8 +58,10 @@ class RewardModel(OneModel, SyncFront):
         """Load a checkpoint folder (or "builtin"); argument names follow transformers where they mean the same.
 
         ``options`` are the other ModelConfig fields (the CLI flags without dashes): ``objective``,
-        ``step_separator``, ``step_aggregation``, ``num_padding_at_beginning``, ``pairwise``,
-        ``pairwise_template``, ``pairwise_tokens``, ``pairwise_temperature``.
+        ``step_separator``, ``step_aggregation``, ``num_padding_at_beginning``, ``recipe`` (a model
+        family read as its card reads it, e.g. ``recipe="math-shepherd"``), ``judge_template``,
+        ``verifier_tokens``, ``verifier_output``, ``pairwise``, ``pairwise_template``,
+        ``pairwise_tokens``, ``pairwise_temperature``.
         """
         try:
             config = ModelConfig(

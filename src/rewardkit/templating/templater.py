@@ -15,6 +15,7 @@ from typing import Any
 from rewardkit.errors import InputTooLongError, InvalidInputError
 from rewardkit.templating.conversations import FALLBACK_TEMPLATE, validate_conversation
 from rewardkit.templating.cutting import EndReader, Ends, longest_token
+from rewardkit.templating.rendering import Rendering
 from rewardkit.types import Conversation, TokenizedItem
 
 __all__ = ["Templater"]
@@ -29,6 +30,8 @@ class Templater:
     (BOS/CLS); 'right' keeps the start and a trailing special token; 'error' raises. A text far
     longer than ``max_length`` tokens is never tokenized whole: only its ends are read (cutting.py),
     which gives the same tokens, so memory and time per text stay bounded by ``max_length``.
+    A ``rendering`` (a model family's own input rule, rendering.py) replaces the chat template as
+    served for conversations, and says how texts are tokenized.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class Templater:
         truncation: str = "left",
         append_eos: bool = False,
         track_prompt: bool = False,
+        rendering: Rendering | None = None,
     ) -> None:
         if truncation not in ("left", "right", "error"):
             raise ValueError(f"truncation must be left, right or error, not {truncation!r}")
@@ -48,6 +52,7 @@ class Templater:
         self.truncation = truncation
         self.append_eos = append_eos
         self.track_prompt = track_prompt  # find where the scored response starts (process reward models)
+        self.rendering = rendering
         self._tokenizer = tokenizer
         self._local = threading.local()
         self._owner = threading.get_ident()
@@ -64,6 +69,8 @@ class Templater:
 
     @property
     def template_name(self) -> str:
+        if self.rendering is not None:
+            return self.rendering.name
         return "model" if self.has_chat_template else "fallback (HH-RLHF '\\n\\nHuman: / \\n\\nAssistant:')"
 
     @property
@@ -81,9 +88,12 @@ class Templater:
         return tok
 
     def render(self, conversation: Conversation) -> str:
-        """The conversation as the model's chat template writes it (no generation prompt)."""
+        """The conversation as the model's chat template writes it (no generation prompt), or as
+        the rendering writes it."""
         conversation = validate_conversation(conversation)
         tok = self._tok()
+        if self.rendering is not None:
+            return self.rendering.conversation(tok, conversation)
         template = None if self.has_chat_template else FALLBACK_TEMPLATE
         return tok.apply_chat_template(conversation, tokenize=False, chat_template=template)
 
@@ -101,20 +111,27 @@ class Templater:
                 raise InvalidInputError(f"item {i}: expected a string, got {type(text).__name__}")
         if self.append_eos:
             texts = [self._legacy_eos(t) for t in texts]
+        special = self.rendering.text_special_tokens if self.rendering is not None else True
+        return self._encode(texts, first, special)
+
+    def _encode(self, texts: Sequence[str], first: int, special: bool) -> list[TokenizedItem]:
         if not texts:
             return []
         tok = self._tok()
-        cuts = [self._cut(tok, text, i) for i, text in enumerate(texts, first)]
+        cuts = [self._cut(tok, text, i, special) for i, text in enumerate(texts, first)]
         short = [t for t, cut in zip(texts, cuts) if cut is None]
-        whole = iter(tok(short, add_special_tokens=True)["input_ids"] if short else ())
+        whole = iter(tok(short, add_special_tokens=special)["input_ids"] if short else ())
+        finish = self.rendering.finish if self.rendering is not None else list
         return [
-            self._finish(next(whole), i) if cut is None else self._finish(cut.ids, i, cut.estimated_length)
+            self._finish(finish(next(whole)), i)
+            if cut is None
+            else self._finish(finish(cut.ids), i, cut.estimated_length)
             for i, cut in enumerate(cuts, first)
         ]
 
-    def _cut(self, tok: Any, text: str, index: int) -> Ends | None:
+    def _cut(self, tok: Any, text: str, index: int, special: bool = True) -> Ends | None:
         """The ends of a text too long to tokenize whole, else None."""
-        return self._ends.ends(lambda part: tok(part, add_special_tokens=True)["input_ids"], text, f"item {index}")
+        return self._ends.ends(lambda part: tok(part, add_special_tokens=special)["input_ids"], text, f"item {index}")
 
     def encode_conversations(self, conversations: Sequence[Conversation], first: int = 0) -> list[TokenizedItem]:
         texts = []
@@ -123,6 +140,8 @@ class Templater:
                 texts.append(self.render(conversation))
             except InvalidInputError as exc:
                 raise InvalidInputError(f"conversation {i}: {exc}") from None
+        if self.rendering is not None:
+            return self._encode(texts, first, self.rendering.special_tokens)
         if not self.track_prompt or self.append_eos:
             return self.encode_texts(texts, first)
         items = []

@@ -1,0 +1,62 @@
+"""What every recipe module builds on: the Recipe record (a ModelFormat with the family, the card
+it follows and its reading rule in words) and the checks recipes share: tokens found from their
+text the way a card finds them, the prompt and response of a conversation, names on disk.
+
+Knows checkpoints and tokenizers; knows no family in particular.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rewardkit.errors import ModelLoadError
+from rewardkit.models.checkpoint import Checkpoint
+from rewardkit.models.format import ModelFormat
+from rewardkit.types import Conversation
+
+__all__ = ["Recipe", "causal_lm_architecture", "named_on_disk", "prompt_and_response", "single_token"]
+
+
+@dataclass(frozen=True)
+class Recipe(ModelFormat):
+    """A model family read exactly as its card reads it. ``description`` is the one line `rewardkit
+    recipes` prints; ``rule`` the reading rule /info shows; ``card`` where the rule comes from."""
+
+    family: str = ""
+    card: str = ""
+    rule: str = ""
+
+
+def prompt_and_response(conversation: Conversation) -> tuple[str, str]:
+    """(prompt, response) of a checked conversation: the response is the last (assistant) message;
+    the prompt is the contents of the messages before it joined by newlines (with one user message,
+    its content as it is, which is what the cards pass)."""
+    return "\n".join(m["content"] for m in conversation[:-1]), conversation[-1]["content"]
+
+
+def single_token(tokenizer: Any, text: str, recipe: str, what: str) -> int:
+    """The one id ``text`` encodes to without special tokens, or an error naming the recipe."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ModelLoadError(
+            f"the {recipe} recipe reads {what} {text!r} as one token, but this tokenizer writes it as "
+            f"{len(ids)} tokens ({ids}); it does not fit this checkpoint"
+        )
+    return int(ids[0])
+
+
+def causal_lm_architecture(ckpt: Checkpoint) -> str | None:
+    """The *ForCausalLM class config.json names, if any."""
+    return next((a for a in ckpt.architectures if a.endswith("ForCausalLM")), None)
+
+
+def named_on_disk(ckpt: Checkpoint, pattern: str) -> str | None:
+    """Where the checkpoint names a published model matching ``pattern`` (a regex, case-insensitive):
+    its folder path (a Hugging Face cache keeps ``models--org--name``; a download keeps the name) or
+    config.json's ``_name_or_path``; None when neither does."""
+    for where, value in (("folder", str(ckpt.path)), ("config.json _name_or_path", ckpt.config.get("_name_or_path"))):
+        if isinstance(value, str) and (found := re.search(pattern, value, flags=re.IGNORECASE)):
+            return f"{where} names {found.group(0)!r}"
+    return None
