@@ -3,7 +3,8 @@
 The format registry: each format lives in its own module exposing a ``FORMAT`` (a ModelFormat,
 models/format.py); adding a format is one module plus one line in ``FORMATS``. Detection first asks
 the recipes (models/recipes/: families read as their model card reads them) whether exactly one
-fits, then walks FORMATS in order and takes the first match.
+fits by config.json, then walks FORMATS in order and takes the first match, then asks the recipes
+known only by their name on disk.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def detect_format(ckpt: Checkpoint) -> tuple[ModelFormat, str]:
         reason = fmt.detect(ckpt)
         if reason:
             return fmt, reason
+    found = detect_recipe(ckpt, by_name=True)
+    if found is not None:
+        return found
     supported = "; ".join(f"{f.name}: {f.description}" for f in FORMATS())
     hint = ""
     if any(a.endswith("ForCausalLM") for a in ckpt.architectures):

@@ -6,9 +6,10 @@ written once, in a module of its own in this package that exposes ``RECIPE`` (a 
 rule, detection, token checks, and a docstring citing the card). Modules are found by listing the
 package, so a new family is one module (and its test); names starting with "_" are shared code.
 
-A recipe is chosen by ``--recipe NAME``, or detected from what is on disk when exactly one fits
-(before the generic formats: an InternLM2 reward model would otherwise pass for a DeepSpeed-Chat
-v-head). Knows checkpoints and tokenizers; nothing about batching or HTTP.
+A recipe is chosen by ``--recipe NAME``, or detected from what is on disk when exactly one fits:
+from config.json before the generic formats (an InternLM2 reward model would otherwise pass for a
+DeepSpeed-Chat v-head); from the folder's name only after them (a plain causal LM says nothing
+else about itself). Knows checkpoints and tokenizers; nothing about batching or HTTP.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def recipe_named(name: str) -> Recipe:
     raise ModelLoadError(f"--recipe {name!r}: no such recipe; rewardkit knows {known} (`rewardkit recipes` lists them)")
 
 
-def detect_recipe(ckpt: Checkpoint) -> tuple[Recipe, str] | None:
-    """The one recipe whose family the checkpoint is, and why; None when none fits; an error when
-    several do."""
-    fits = [(recipe, reason) for recipe in _found() if (reason := recipe.detect(ckpt))]
+def detect_recipe(ckpt: Checkpoint, *, by_name: bool = False) -> tuple[Recipe, str] | None:
+    """The one recipe whose family the checkpoint is, and why, among those detected from the files'
+    contents (or, ``by_name``, from names on disk); None when none fits; an error when several do."""
+    fits = [(recipe, reason) for recipe in _found() if recipe.by_name == by_name and (reason := recipe.detect(ckpt))]
     if len(fits) > 1:
         found = "; ".join(f"{recipe.name} ({reason})" for recipe, reason in fits)
         raise ModelLoadError(f"{ckpt.path}: several recipes fit this checkpoint: {found}. Pick one with --recipe NAME")

@@ -27,6 +27,9 @@ class Recipe(ModelFormat):
     family: str = ""
     card: str = ""
     rule: str = ""
+    by_name: bool = False
+    """Detected only from the name a checkpoint has on disk (a plain causal LM has nothing else):
+    tried after the generic formats, so files that say what they are win over a folder's name."""
 
 
 def prompt_and_response(conversation: Conversation) -> tuple[str, str]:
