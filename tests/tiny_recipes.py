@@ -361,12 +361,39 @@ def build_internlm2_reward(out: Path, *, seed: int = 4) -> Path:
     return out
 
 
+def build_inf_orm(out: Path, *, seed: int = 5) -> Path:
+    """infly/INF-ORM-Llama3.1-70B's layout: ``model.*`` (LlamaModel) and the score head ``score.0.*``
+    (Linear h->h) and ``score.2.*`` (Linear h->1); config.json the Llama config with architectures
+    INFORMForSequenceClassification (the class is defined on the card, no auto_map); a Llama-3.1
+    tokenizer and template. Written from the backbone's state dict and seeded head tensors."""
+    from safetensors.torch import save_file
+    from transformers import LlamaConfig, LlamaModel
+
+    tok = llama31_tokenizer()
+    cfg = LlamaConfig(**_small(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+    torch.manual_seed(seed)
+    backbone = LlamaModel(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    state = {f"model.{k}": v.detach().clone().contiguous() for k, v in backbone.state_dict().items()}
+    state["score.0.weight"] = torch.randn(32, 32, generator=g) * 0.3
+    state["score.0.bias"] = torch.randn(32, generator=g) * 0.1
+    state["score.2.weight"] = torch.randn(1, 32, generator=g) * 0.5
+    state["score.2.bias"] = torch.randn(1, generator=g) * 0.1
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config = {**cfg.to_dict(), "architectures": ["INFORMForSequenceClassification"], "num_labels": 1}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    tok.save_pretrained(out)
+    return out
+
+
 BUILDERS = {
     "math_shepherd": build_math_shepherd,
     "rlhflow_prm": build_rlhflow_prm,
     "nemotron_reward": build_nemotron_reward,
     "qwen2_verifier": build_qwen2_verifier,
     "internlm2_reward": build_internlm2_reward,
+    "inf_orm": build_inf_orm,
 }
 
 # ---- independent references: each card's snippet, one unpadded sequence --------------------------
@@ -491,3 +518,36 @@ def reference_internlm2(path: Path, conversation: list[dict[str, str]]) -> float
         path, "remote", lambda: AutoModel.from_pretrained(path, trust_remote_code=True, dtype=torch.float32).eval()
     )
     return float(model.get_score(tokenizer, conversation))
+
+
+def reference_inf_orm(path: Path, conversation: list[dict[str, str]]) -> float:
+    """The INF-ORM card: its INFORMForSequenceClassification (a LlamaModel and a Linear-ReLU-Linear
+    ``score``, pooled at the token before the first pad id, i.e. the last token of an unpadded
+    sequence), apply_chat_template(conv, tokenize=True), logits[0][0]."""
+    from torch import nn
+    from transformers import LlamaModel, LlamaPreTrainedModel
+
+    class INFORMForSequenceClassification(LlamaPreTrainedModel):
+        def __init__(self, config):
+            super().__init__(config)
+            self.model = LlamaModel(config)
+            self.score = nn.Sequential(
+                nn.Linear(config.hidden_size, config.hidden_size), nn.ReLU(), nn.Linear(config.hidden_size, 1)
+            )
+            self.post_init()
+
+        def forward(self, input_ids):
+            logits = self.score(self.model(input_ids).last_hidden_state)
+            if self.config.pad_token_id is None:
+                last = -1
+            else:
+                last = (torch.eq(input_ids, self.config.pad_token_id).int().argmax(-1) - 1) % input_ids.shape[-1]
+            return logits[torch.arange(input_ids.shape[0]), last]
+
+    tokenizer = _tokenizer(path)
+    model = _cached(
+        path, "inf_orm", lambda: INFORMForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+    )
+    ids = _template_ids(tokenizer.apply_chat_template(conversation, tokenize=True))
+    with torch.no_grad():
+        return float(model(torch.tensor([ids]))[0][0])

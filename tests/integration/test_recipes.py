@@ -27,6 +27,7 @@ FOLDERS = {
     "nemotron_reward": "Llama-3.1-Nemotron-70B-Reward-HF",
     "qwen2_verifier": "verifier",
     "internlm2_reward": "internlm2-1_8b-reward",
+    "inf_orm": "INF-ORM-Llama3.1-70B",
 }
 
 
@@ -42,6 +43,16 @@ def recipe_dir(tmp_path_factory):
         return built[name]
 
     return get
+
+
+RECIPE_OF = {
+    "math_shepherd": "math-shepherd",
+    "rlhflow_prm": "rlhflow-prm",
+    "nemotron_reward": "nemotron-reward",
+    "qwen2_verifier": "yes-no-verifier",
+    "internlm2_reward": "internlm2-reward",
+    "inf_orm": "inf-orm",
+}
 
 
 def copy_as(path, name: str):
@@ -216,6 +227,16 @@ def test_internlm2_reward_matches_get_score_in_any_batch(recipe_dir):
     assert model.score([text, text + token]) == pytest.approx([expected[0]] * 2, abs=TOL)
 
 
+@pytest.mark.parametrize("packing", [True, False])
+def test_inf_orm_matches_the_cards_class_in_any_batch(recipe_dir, packing):
+    path = recipe_dir("inf_orm")
+    model = RewardModel.load(path, packing=packing)
+    assert model.info.recipe == "inf-orm" and "INFORMForSequenceClassification" in model.info.detected_by
+    conversations = chats(8, seed=6)
+    expected = [tiny_recipes.reference_inf_orm(path, c) for c in conversations]
+    assert_batch_independent(model, conversations, expected, model.score_messages)
+
+
 # ---- over HTTP -----------------------------------------------------------------------------------
 
 
@@ -245,6 +266,8 @@ def http_case(recipe_dir, name):
     if name == "internlm2_reward":
         text = tok.apply_chat_template(c, tokenize=False)
         return path, {"trust_remote_code": True}, c, text, [tiny_recipes.reference_internlm2(path, c)]
+    if name == "inf_orm":
+        return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_inf_orm(path, c)]
     from rewardkit.models.recipes.yes_no_verifier import DEFAULT_JUDGE_TEMPLATE
 
     question = judged(c, DEFAULT_JUDGE_TEMPLATE)
@@ -277,7 +300,7 @@ async def test_recipes_over_http(recipe_dir, name):
         assert [row[0] for row in rows] == pytest.approx(expected[1:], abs=TOL)
     else:
         assert pooled["data"][0]["data"] == pytest.approx([reward], abs=TOL)
-    assert info["recipe"] == name.replace("_", "-").replace("qwen2-verifier", "yes-no-verifier")
+    assert info["recipe"] == RECIPE_OF[name]
     assert info["reading_rule"] and info["card"] and info["detected_by"]
 
 
@@ -336,6 +359,7 @@ def test_ambiguous_folder_is_refused(recipe_dir):
         ("math_shepherd", {"recipe": "prm-of-my-dreams"}, "no such recipe.*math-shepherd"),
         ("math_shepherd", {"recipe": "math-shepherd", "pairwise": True}, "exclude each other"),
         ("internlm2_reward", {}, "--trust-remote-code"),
+        ("rlhflow_prm", {"recipe": "inf-orm"}, "score head.*not stored: score.0.weight"),
     ],
 )
 def test_a_recipe_that_does_not_fit_is_refused_at_load(recipe_dir, checkpoint, name, options, match):
@@ -369,7 +393,7 @@ def test_info_and_recipes_commands_name_the_recipe(recipe_dir):
     assert facts["recipe"] == "rlhflow-prm" and "-3" in facts["reading_rule"] and "RLHFlow" in facts["card"]
     listed = runner.invoke(app, ["recipes"])
     assert listed.exit_code == 0
-    for name in ("math-shepherd", "rlhflow-prm", "nemotron-reward", "internlm2-reward", "yes-no-verifier"):
+    for name in RECIPE_OF.values():
         assert name in listed.output
     one = runner.invoke(app, ["recipes", "yes-no-verifier"])
     assert "default_judge_template" in one.output and "{{ prompt }}" in one.output
