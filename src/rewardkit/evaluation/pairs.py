@@ -25,7 +25,7 @@ from rewardkit.evaluation.metrics import (
 from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
 from rewardkit.types import Conversation, conversation_key
 
-__all__ = ["PairResults", "PairsReport", "evaluate_pairs", "score_columns", "score_conversations"]
+__all__ = ["PairResults", "PairsReport", "evaluate_pairs", "score_columns", "score_conversations", "score_distinct"]
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,35 @@ def score_columns(table: ScoreTable, sources: Sequence[str]) -> tuple[np.ndarray
     return combined, members
 
 
-def score_conversations(
+def score_distinct(
     scorer: Scorer, conversations: Sequence[Conversation], sources: Sequence[str], *, progress: bool
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """`score_columns` of one scorer.score call over the distinct conversations: the same text always
-    gets the same score (a batch can move a score in its last bits, which would break a tie)."""
+) -> ScoreTable:
+    """One scorer.score call over the distinct conversations, checked by `score_columns` and laid
+    back out over all of them: the same text always gets the same score (a batch can move a score
+    in its last bits, which would break a tie). Token counts come along where the scorer gives them."""
     positions: dict[tuple[tuple[str, str], ...], int] = {}
-    inverse = np.array([positions.setdefault(conversation_key(c), i) for i, c in enumerate(conversations)])
+    inverse = np.array([positions.setdefault(conversation_key(c), i) for i, c in enumerate(conversations)], dtype=int)
     first = np.array(sorted(positions.values()), dtype=int)
     rank = np.zeros(len(conversations), dtype=int)
     rank[first] = np.arange(len(first))
     table = scorer.score([conversations[i] for i in first], progress=progress)
     combined, members = score_columns(table, [sources[i] for i in first])
     at = rank[inverse]
-    return combined[at], {name: values[at] for name, values in members.items()}
+    members = {name: values[at] for name, values in members.items()}
+    tokens, truncated = (_spread(values, len(first), at) for values in (table.tokens, table.truncated))
+    return ScoreTable(combined[at], members, tokens, truncated)
+
+
+def _spread(values: np.ndarray | None, n: int, at: np.ndarray) -> np.ndarray | None:
+    return None if values is None or np.shape(values) != (n,) else np.asarray(values)[at]
+
+
+def score_conversations(
+    scorer: Scorer, conversations: Sequence[Conversation], sources: Sequence[str], *, progress: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The combined and member scores of `score_distinct`."""
+    table = score_distinct(scorer, conversations, sources, progress=progress)
+    return table.combined, table.members
 
 
 def _checked(name: str, values: np.ndarray, sources: Sequence[str]) -> np.ndarray:

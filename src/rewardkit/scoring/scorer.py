@@ -22,10 +22,14 @@ __all__ = ["PairToJudge", "ScoreTable", "Scorer"]
 @dataclass(frozen=True)
 class ScoreTable:
     """``combined[i]`` is the reward of item i; ``members[name][i]`` each ensemble member's own raw
-    reward (before any standardization); empty for a single model."""
+    reward (before any standardization); empty for a single model. ``tokens[i]`` is how many tokens
+    item i came to as the model read it (chat template applied, after any truncation) and
+    ``truncated[i]`` whether it was cut; None where the scorer does not say."""
 
     combined: np.ndarray
     members: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: np.ndarray | None = None
+    truncated: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ class LocalScorer:
         combined = np.array([r.score for r in results], dtype=np.float64)
         names = list(results[0].members) if results else []
         members = {name: np.array([r.members[name] for r in results], dtype=np.float64) for name in names}
-        return ScoreTable(combined=combined, members=members)
+        tokens = np.array([r.num_tokens for r in results], dtype=np.int64)
+        truncated = np.array([r.truncated for r in results], dtype=bool)
+        return ScoreTable(combined=combined, members=members, tokens=tokens, truncated=truncated)
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
         questions = [PairQuestion(render_context(messages=p.context), p.first, p.second) for p in pairs]
@@ -57,16 +59,22 @@ class RemoteScorer:
 
     def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
         scores: list[float] = []
+        tokens: list[int] = []
+        truncated: list[bool] = []
         members: dict[str, list[float]] = {}
         for chunk in _chunks(list(conversations), progress, "scoring"):
             body = self.client.score_conversations(chunk)
             scores += body["scores"]
+            tokens += body.get("num_tokens") or []
+            truncated += body.get("truncated") or []
             for row in body.get("members") or []:
                 for name, value in row.items():
                     members.setdefault(name, []).append(value)
         return ScoreTable(
             combined=np.array(scores, dtype=np.float64),
             members={name: np.array(values, dtype=np.float64) for name, values in members.items()},
+            tokens=np.array(tokens, dtype=np.int64) if len(tokens) == len(scores) else None,
+            truncated=np.array(truncated, dtype=bool) if len(truncated) == len(scores) else None,
         )
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
