@@ -37,7 +37,10 @@ LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 DEPRECATED_ALIASES = {"model", "service", "ensemble", "server", "_deprecated"}
 """Old import paths kept for one release: each imports its new home, and nothing imports them."""
 
-PURE = ["selection", "rules", "evaluation/metrics.py", "plan.py", "config.py", "types.py", "errors.py"]
+PURE = [
+    *["selection", "rules", "plan.py", "config.py", "types.py", "errors.py"],
+    *["evaluation/metrics.py", "evaluation/rewardbench2.py", "evaluation/rm_bench.py", "evaluation/answer_sets.py"],
+]
 """Pure math and plain data: never torch, not even lazily."""
 
 

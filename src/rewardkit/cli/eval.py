@@ -1,5 +1,6 @@
-"""`rewardkit eval pairs | mc`: reward-model accuracy on preference pairs and multiple-choice ranking,
-written as JSON + Markdown + PNG. The work is in rewardkit.evaluation."""
+"""`rewardkit eval pairs | mc | rewardbench2 | rm-bench`: reward-model accuracy on preference pairs,
+multiple-choice ranking, RewardBench 2 and RM-Bench, written as JSON + Markdown + PNG. The work is in
+rewardkit.evaluation; the benchmark files are read in rewardkit.data."""
 
 from __future__ import annotations
 
@@ -137,5 +138,105 @@ def multiple_choice(
             ["mean gap from the best score", f"{m.mean_gap:.4f}"],
             ["mean correct / best score", f"{m.mean_correct_score:.4f} / {m.mean_best_score:.4f}"],
         ],
+    )
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _benchmark_table(title: str, rows: list[tuple[str, str, list[float]]], columns: list[str]) -> None:
+    _print_rows(title, ["", "rows", *columns], [[name, n, *map(_pct, values)] for name, n, values in rows])
+
+
+@eval_app.command("rewardbench2")
+@config_options(ModelConfig, EnsembleConfig)
+def rewardbench2(
+    data: list[Path] = typer.Argument(
+        ...,
+        help="RewardBench 2's test split in its published columns (id, prompt, chosen, rejected, num_correct, "
+        "subset, ...): JSON, JSONL (.gz too) or Parquet files or folders of them, or the datasets name "
+        "allenai/reward-bench-2 when the machine is online.",
+    ),
+    models: list[str] | None = SCORER_MODELS,
+    output: Path = OUTPUT,
+    limit: int | None = typer.Option(
+        None,
+        min=1,
+        help="Evaluate a random sample of about this many rows (seeded by --seed; a Ties row brings its "
+        "ref/tied partner), for a quick look.",
+    ),
+    seed: int = SEED,
+    api_key: str | None = API_KEY,
+    max_batch_tokens: int | None = BATCH_TOKENS,
+    **options: Any,
+) -> None:
+    """RewardBench 2 as its authors score it: each answer scored on its own; a row scores 1/k when its
+    first correct answer is among the k answers at the top score; Ties by its weighted formula; the
+    score is the unweighted mean of the subsets. The length baseline and each ensemble member alongside."""
+    from rewardkit.data.rewardbench2 import check_rewardbench2, sample_rewardbench2
+    from rewardkit.evaluation.report import write_report
+    from rewardkit.evaluation.rewardbench2 import evaluate_rewardbench2
+
+    try:
+        rows = check_rewardbench2(data)
+        if limit is not None:
+            rows = rows.take(sample_rewardbench2(rows, limit, seed))
+        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
+        report = evaluate_rewardbench2(scorer, rows)
+        paths = write_report(report, output)
+    except CLI_ERRORS as exc:
+        fail(exc)
+    results = [report.combined, *report.members.values(), report.length]
+    table = [("score", str(sum(report.counts.values())), [r.score for r in results])]
+    table += [(name, str(n), [r.subsets[name] for r in results]) for name, n in report.counts.items()]
+    _benchmark_table(
+        f"RewardBench 2 (%): {scorer.name}", table, [scorer.name, *report.members, f"longer ({report.length_unit})"]
+    )
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+@eval_app.command("rm-bench")
+@config_options(ModelConfig, EnsembleConfig)
+def rm_bench(
+    data: list[Path] = typer.Argument(
+        ...,
+        help="RM-Bench rows (id, prompt, chosen: 3, rejected: 3, domain) as JSON or JSONL (.gz too, or Parquet), "
+        "or a folder of the authors' per-domain files (chat_filtered.json, ...), whose rows take their domain "
+        "from the file's name.",
+    ),
+    models: list[str] | None = SCORER_MODELS,
+    output: Path = OUTPUT,
+    limit: int | None = LIMIT,
+    seed: int = SEED,
+    api_key: str | None = API_KEY,
+    max_batch_tokens: int | None = BATCH_TOKENS,
+    **options: Any,
+) -> None:
+    """RM-Bench as its authors score it: per domain (chat, code, math, safety) the 3x3 matrix of chosen
+    answer i beating rejected answer j (a tie loses), read as hard (upper triangle), normal (diagonal)
+    and easy (lower triangle); overall figures are means over the domains. The length baseline and each
+    ensemble member alongside."""
+    from rewardkit.data.rm_bench import check_rm_bench
+    from rewardkit.evaluation.report import write_report
+    from rewardkit.evaluation.rm_bench import evaluate_rm_bench
+
+    try:
+        rows = check_rm_bench(data)
+        if limit is not None:
+            rows = rows.take(rows.sample(limit, seed))
+        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
+        report = evaluate_rm_bench(scorer, rows)
+        paths = write_report(report, output)
+    except CLI_ERRORS as exc:
+        fail(exc)
+    table = []
+    for name in [*report.counts, "overall"]:
+        mine = report.combined if name == "overall" else report.combined.domains[name]
+        length = report.length if name == "overall" else report.length.domains[name]
+        members = [(r if name == "overall" else r.domains[name]).score for r in report.members.values()]
+        n = sum(report.counts.values()) if name == "overall" else report.counts[name]
+        table.append((name, str(n), [mine.hard, mine.normal, mine.easy, mine.score, *members, length.score]))
+    _benchmark_table(
+        f"RM-Bench (%): {scorer.name}",
+        table,
+        ["hard", "normal", "easy", "score", *report.members, f"longer ({report.length_unit})"],
     )
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
