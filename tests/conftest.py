@@ -1,4 +1,10 @@
-"""Shared fixtures: tiny real checkpoints built once per session, and failure-injecting wrappers."""
+"""Shared fixtures: tiny real checkpoints (built once, kept in a cache folder: checkpoints.py), and
+failure-injecting wrappers.
+
+Each test process computes on one thread (children inherit it through OMP_NUM_THREADS): the models
+here are tiny, a second thread only adds synchronisation, and on a small shared machine a thread
+waiting for a busy core costs more than the work; pytest-xdist (`-n 2`) is how the suite uses two
+cores."""
 
 from __future__ import annotations
 
@@ -11,52 +17,58 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest
-import tiny_custom
-import tiny_models
-import tiny_pairwise
+import torch
+from checkpoints import CheckpointCache, default_cache_root
 
 from rewardkit.models.base import LoadedModel
 
-BUILDERS = {
-    **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.DECODERS},
-    **{arch: (lambda out, a=arch: tiny_models.build_classifier(out, a)) for arch in tiny_models.ENCODERS},
-    "llama_no_pad": lambda out: tiny_models.build_classifier(out, "llama", pad=False, seed=1),
-    "llama_left_pad": lambda out: tiny_models.build_classifier(out, "llama", padding_side="left", seed=2),
-    "llama_multi_label": lambda out: tiny_models.build_classifier(
-        out, "llama", seed=3, labels=["helpfulness", "harmlessness", "honesty"]
-    ),
-    "value_head": lambda out: tiny_models.build_openrlhf_value_head(out),
-    "value_head_legacy": lambda out: tiny_models.build_openrlhf_value_head(
-        out, prefix="value_head", legacy_config=True
-    ),
-    "pairwise_lm": lambda out: tiny_pairwise.build_pairwise_lm(out),
-    "custom_value_head": lambda out: tiny_custom.build_custom_value_head(out),
-    "armo_gating": lambda out: tiny_custom.build_armo_gating(out),
-    "qwen2_token_rm": lambda out: tiny_custom.build_qwen2_token_rm(out),
-    "qwen2_prm": lambda out: tiny_custom.build_qwen2_prm(out),
-    "token_classification_prm": lambda out: tiny_custom.build_token_classification_prm(out),
-    "deepspeed_chat_opt": lambda out: tiny_custom.build_deepspeed_chat_opt(out),
-    "deepspeed_chat_llama": lambda out: tiny_custom.build_deepspeed_chat_llama(out),
-    "trlx_gptj": lambda out: tiny_custom.build_trlx_gptj(out),
-}
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case torch was imported before the line above
+
+
+RAY_MODULES = ("test_ray_bulk.py", "test_bulk_kill.py", "test_ray_serve.py")
+"""The modules that start Ray clusters: under pytest-xdist they run on one worker, one after another."""
+
+
+def _order(item) -> int:
+    if item.path.name in RAY_MODULES:
+        return 0
+    return 1 if item.path.parent.name == "e2e" else 2
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests first (Ray's, then the other real servers'), so that with ``-n 2`` the
+    other worker works through the short ones meanwhile; the order is otherwise kept."""
+    items.sort(key=_order)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``-n N`` (pytest-xdist): each test module runs whole on one worker (its module fixtures,
+    servers included, are set up once), the Ray modules together on one worker, in collection order.
+    (xdist_group marks would say the same, but ``--dist loadgroup`` does not group on pytest 9.2:
+    pytest-xdist issue 1386.)"""
+    if config.getvalue("dist") != "load":  # another --dist asked for explicitly: that one
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndRay(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "ray" if module.rsplit("/", 1)[-1] in RAY_MODULES else module
+
+    config.option.loadscopereorder = False
+    return ModulesAndRay(config, log)
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory):
-    """checkpoint(name) -> folder of a tiny checkpoint, built on first use."""
-    root = tmp_path_factory.mktemp("checkpoints")
-    built: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name not in built:
-            built[name] = BUILDERS[name](root / name)
-        return built[name]
-
-    return get
+def checkpoint():
+    """checkpoint(name) -> folder of a tiny checkpoint, built on first use (checkpoints.py: the cache)."""
+    return CheckpointCache(default_cache_root()).get
 
 
 @pytest.fixture(scope="session")

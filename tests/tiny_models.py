@@ -5,6 +5,7 @@ on-disk layout users ship. Also the independent single-sequence references the t
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from pathlib import Path
@@ -23,14 +24,20 @@ ENCODER_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def hh_texts(n: int = 200) -> list[str]:
-    with gzip.open(HH, "rt") as f:
-        rows = [json.loads(line) for _, line in zip(range(n), f)]
-    return [r["chosen"] for r in rows]
+    """The chosen dialogues of the first ``n`` rows of the HH-RLHF sample."""
+    return list(_hh_chosen()[:n])
 
 
-def decoder_tokenizer(*, pad: bool = True, padding_side: str = "right"):
+@functools.cache
+def _hh_chosen() -> tuple[str, ...]:
+    with gzip.open(HH, "rt", encoding="utf-8") as f:
+        return tuple(json.loads(line)["chosen"] for line in f)
+
+
+@functools.cache
+def _trained_bpe() -> str:
+    """The decoder tokenizer's trained BPE as JSON: trained once per process, each caller gets its own copy."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -41,6 +48,30 @@ def decoder_tokenizer(*, pad: bool = True, padding_side: str = "right"):
     tok.train_from_iterator(hh_texts(), trainer)
     bos = tok.token_to_id("<s>")
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    return tok.to_str()
+
+
+@functools.cache
+def _trained_wordpiece() -> str:
+    """The encoder tokenizer's trained WordPiece as JSON, as _trained_bpe."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(hh_texts(), trainers.WordPieceTrainer(vocab_size=600, special_tokens=ENCODER_SPECIALS))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return tok.to_str()
+
+
+def decoder_tokenizer(*, pad: bool = True, padding_side: str = "right"):
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer.from_str(_trained_bpe())
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
@@ -55,19 +86,11 @@ def decoder_tokenizer(*, pad: bool = True, padding_side: str = "right"):
 
 
 def encoder_tokenizer():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(hh_texts(), trainers.WordPieceTrainer(vocab_size=600, special_tokens=ENCODER_SPECIALS))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+        tokenizer_object=Tokenizer.from_str(_trained_wordpiece()),
         cls_token="[CLS]",
         sep_token="[SEP]",
         pad_token="[PAD]",
