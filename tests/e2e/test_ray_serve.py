@@ -4,6 +4,7 @@ no request more than one retry; Ray brings a replacement up."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -22,11 +23,17 @@ pytestmark = pytest.mark.e2e
 HEADER = "x-rewardkit-replica"
 
 
+@functools.cache
+def http() -> httpx.Client:
+    """One client (a connection pool, shared by the threads): a client per request costs more than the request."""
+    return httpx.Client(timeout=60)
+
+
 def reward(url: str, text: str) -> tuple[float, str, int]:
     """One OpenRLHF-style request, retried on a failed connection or a 5xx: (reward, replica, attempts)."""
     for attempt in range(1, 6):
         try:
-            answer = httpx.post(f"{url}/get_reward", json={"query": [text]}, timeout=60)
+            answer = http().post(f"{url}/get_reward", json={"query": [text]})
         except httpx.TransportError:
             continue
         if answer.status_code < 500:
@@ -56,6 +63,8 @@ def replicas(llama_dir):
         stop_server(proc)
         raise
     yield url
+    http().close()
+    http.cache_clear()
     stop_server(proc)
     assert proc.wait(timeout=60) is not None
 
@@ -87,12 +96,18 @@ def test_a_replica_killed_under_load_costs_no_request_more_than_a_retry(replicas
             results.append((text, *reward(replicas, text)))
             i += 1
 
+    def answered(n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(results) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(results) >= n, f"{len(results)} answers, {n} expected within {timeout:.0f} s"
+
     workers = [threading.Thread(target=load) for _ in range(8)]
     for w in workers:
         w.start()
-    time.sleep(2)
+    answered(2 * len(texts))  # under load: every worker has had answers
     os.kill(int(victim.rsplit(":", 1)[1]), signal.SIGKILL)  # the replica's own PID, from its answers
-    time.sleep(6)
+    answered(len(results) + 4 * len(texts))  # requests keep coming while the replica is dead and replaced
     stop.set()
     for w in workers:
         w.join(timeout=120)

@@ -41,6 +41,13 @@ def server(llama):
         yield url
 
 
+@pytest.fixture(scope="module")
+def http():
+    """One connection pool for the property-based runs' hundreds of requests."""
+    with httpx.Client() as client:
+        yield client
+
+
 def metric(url: str, name: str) -> float:
     found = re.search(rf"^{name} ([0-9.e+-]+)$", httpx.get(url + "/metrics").text, re.M)
     return float(found.group(1)) if found else 0.0
@@ -173,8 +180,8 @@ FIELDS = ["query", "messages", "conversations", "prompt", "responses", "candidat
     route=st.sampled_from(["/get_reward", "/score", "/compare", "/rank", "/best_of_n"]),
     body=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=4) | JSON_VALUES,
 )
-def test_no_json_body_gets_a_5xx(server, route, body):
-    r = httpx.post(server + route, content=json.dumps(body), headers={"content-type": "application/json"})
+def test_no_json_body_gets_a_5xx(server, http, route, body):
+    r = http.post(server + route, content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert set(r.json()) == {"detail", "error"}
@@ -185,9 +192,9 @@ def test_no_json_body_gets_a_5xx(server, route, body):
     body=st.binary(max_size=200),
     path=st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Z")), min_size=1, max_size=30),
 )
-def test_no_bytes_and_no_path_gets_a_5xx(server, body, path):
-    r = httpx.post(server + "/get_reward", content=body, headers={"content-type": "application/json"})
-    odd = httpx.get(server + "/" + path.replace("?", "").replace("#", ""))
+def test_no_bytes_and_no_path_gets_a_5xx(server, http, body, path):
+    r = http.post(server + "/get_reward", content=body, headers={"content-type": "application/json"})
+    odd = http.get(server + "/" + path.replace("?", "").replace("#", ""))
     assert r.status_code < 500 and odd.status_code < 500
     assert set(r.json()) == {"detail", "error"}
 

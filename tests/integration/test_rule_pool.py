@@ -22,6 +22,9 @@ import os, time
 
 def picky(response):
     if "hang" in response:
+        if os.environ.get("HANG_MARK"):  # a line in this file says: a worker is inside the hang
+            with open(os.environ["HANG_MARK"], "a") as mark:
+                mark.write("in\\n")
         time.sleep(60)
     if "boom" in response:
         raise ZeroDivisionError("cannot score a boom")
@@ -44,6 +47,24 @@ def rules_file(tmp_path):
     path = tmp_path / "pool_rules.py"
     path.write_text(RULES)
     return path
+
+
+@pytest.fixture
+def hang_mark(tmp_path, monkeypatch) -> Path:
+    """The file the 'hang' rule writes a line to as it starts hanging (workers inherit the environment)."""
+    path = tmp_path / "hanging"
+    monkeypatch.setenv("HANG_MARK", str(path))
+    return path
+
+
+def hanging(mark: Path, workers: int, timeout: float = 30.0) -> None:
+    """Wait until ``workers`` workers are inside the 'hang' rule."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mark.is_file() and len(mark.read_text().splitlines()) >= workers:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{workers} workers were not inside the hanging rule within {timeout:.0f} s")
 
 
 @pytest.fixture
@@ -94,14 +115,14 @@ async def test_calls_are_spread_over_the_workers(rules_file):
     assert len(seen) == 2
 
 
-async def test_a_request_the_pool_can_never_queue_is_413_and_a_full_pool_is_503(rules_file):
-    pool = RulePool([f"{rules_file}:picky"], RewardsConfig(reward_fn_timeout=5), max_pending=3)
+async def test_a_request_the_pool_can_never_queue_is_413_and_a_full_pool_is_503(rules_file, hang_mark):
+    pool = RulePool([f"{rules_file}:picky"], RewardsConfig(reward_fn_timeout=2), max_pending=3)
     pool.start()
     try:
         with pytest.raises(TooManyItemsError, match="split the request"):
             await pool.score(samples_from(["a"] * 4, None, None))
         stalled = asyncio.ensure_future(pool.score(samples_from(["hang", "a"], None, None)))
-        await asyncio.sleep(0.3)
+        await asyncio.to_thread(hanging, hang_mark, 1)
         with pytest.raises(QueueFullError, match="retry"):
             await pool.score(samples_from(["a", "a"], None, None))
         with pytest.raises(RuleFailedError):
@@ -118,7 +139,7 @@ async def test_math_without_labels_is_refused_before_any_work(pool):
         pool.labels_needed(["72", {"answer": 72}], 2)
 
 
-def test_workers_do_not_outlive_a_killed_server(rules_file, tmp_path):
+def test_workers_do_not_outlive_a_killed_server(rules_file, tmp_path, hang_mark):
     """A server SIGKILLed while a rule hangs cannot close the workers' pipes: they end by themselves."""
     script = tmp_path / "server.py"
     script.write_text(
@@ -132,7 +153,7 @@ def test_workers_do_not_outlive_a_killed_server(rules_file, tmp_path):
     )
     server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert server.stdout.readline().strip() == "ready"
-    time.sleep(1.0)  # both workers are inside the hanging rule now
+    hanging(hang_mark, 2)
     workers = _children(server.pid)
     server.kill()
     server.wait()

