@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml Makefile src/rewardkit/models/builtin_head.json
 serve: setup
 	$(VENV)/bin/rewardkit serve builtin $(ARGS)
 
+# the whole suite on 2 pytest-xdist workers (ARGS="-n 4" for more, ARGS="-n 0" for one process)
 test: setup
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n 2 $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
