@@ -42,8 +42,9 @@ import httpx
 from bench_model import ensure_model, load_tokenizer
 from noise import NoiseGuard
 from servers import SERVERS, start_server
+from shared_data import SHARED_DATA, require
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_eval"
+DATA = SHARED_DATA / "alpaca_eval"
 METHODS = ("best_of_n", "score+argmax", "hf loop")
 _T0 = time.monotonic()
 
@@ -56,7 +57,7 @@ def build_groups(args: argparse.Namespace, tokenizer: Any) -> tuple[list[tuple[s
     """G (instruction, candidates) groups, in a seeded order, whose candidates all fit unchanged."""
     from rewardkit.evaluation.bon import alpaca_eval_pool
 
-    pool = alpaca_eval_pool([args.data])
+    pool = alpaca_eval_pool([require(args.data, "AlpacaEval annotation files")])
     random.Random(args.seed).shuffle(pool)
     groups, tokens = [], 0
     for row in pool:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench_model import build_checkpoint
+from shared_data import require
 from workloads import HH_PATH
 
 SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
@@ -55,7 +56,7 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN
 
 
 def dialogues() -> list[str]:
-    with gzip.open(HH_PATH, "rt") as f:
+    with gzip.open(require(HH_PATH, "HH-RLHF harmless-base dialogues", option=None), "rt") as f:
         return [json.loads(line)["chosen"] for line in f]
 
 

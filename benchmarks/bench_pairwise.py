@@ -26,14 +26,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_model import SMOLLM2_SHAPE, TINY_SHAPE, build_checkpoint
+from shared_data import SHARED_DATA, require
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_eval"
+DATA = SHARED_DATA / "alpaca_eval"
 
 
 def candidate_sets(instructions: int, candidates: int, chars: int) -> list[tuple[str, list[str]]]:
     """(instruction, answers from `candidates` different generators), answers cut to `chars`."""
     by_instruction: dict[str, list[str]] = {}
-    for path in sorted(DATA.glob("*.json.gz"))[:candidates]:
+    for path in sorted(require(DATA, "AlpacaEval annotation files", option=None).glob("*.json.gz"))[:candidates]:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             for row in json.load(f):
                 by_instruction.setdefault(row["instruction"], []).append(row["output_2"][:chars])

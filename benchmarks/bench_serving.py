@@ -55,6 +55,7 @@ from machine import Peak, peak_flops, read_cpuinfo, tokens_flops
 from noise import NoiseGuard
 from report import LABELS, compute_ratios, evaluate_targets, format_report, median_runs
 from servers import SERVERS, VLLM_VENV, RssSampler, RunningServer, ServerKind, start_server, vllm_kind
+from shared_data import require
 from workloads import HH_PATH, WORKLOADS, RowsExhausted, Workload, build_rounds
 from worktree import REPO_ROOT, BeforeBuild, before_kind, before_worktree, resolve_ref
 
@@ -191,6 +192,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json-out", type=Path, default=None, help="Write all figures, ratios and targets here.")
     args = p.parse_args(argv)
+    require(args.data, "HH-RLHF harmless-base dialogues")
     if args.servers is None:
         args.servers = list(DEFAULT_SERVERS) + (["rewardkit-before"] if args.before_ref else [])
     if "rewardkit-before" in args.servers and not args.before_ref:

@@ -15,16 +15,17 @@ import gzip
 import json
 import random
 import statistics
-from pathlib import Path
+
+from shared_data import SHARED_DATA, require
 
 from rewardkit.engine.batcher import Batcher, Pending
 
-HH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl.gz"
+HH = SHARED_DATA / "hh_rlhf_harmless_base_test.jsonl.gz"
 
 
 def dialogue_lengths(seed: int, max_tokens: int = 512) -> list[int]:
     """Approximate token counts (1.35 tokens a word) of the hh-rlhf dialogues, shuffled."""
-    with gzip.open(HH, "rt") as f:
+    with gzip.open(require(HH, "HH-RLHF harmless-base dialogues", option=None), "rt") as f:
         lengths = [min(max_tokens, max(8, int(len(json.loads(line)["chosen"].split()) * 1.35))) for line in f]
     random.Random(seed).shuffle(lengths)
     return lengths

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared_data import SHARED_DATA, require
+
 __all__ = ["HH_PATH", "WORKLOADS", "RowsExhausted", "Workload", "build_rounds", "build_workloads", "load_dialogues"]
 
-HH_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl.gz"
+HH_PATH = SHARED_DATA / "hh_rlhf_harmless_base_test.jsonl.gz"
 ASSISTANT = "\n\nAssistant:"
 WORKLOADS = ("online", "bulk", "bon", "grpo")
 BON_GROUP = 8
@@ -50,7 +52,7 @@ class Workload:
 
 def load_dialogues(path: Path = HH_PATH, seed: int = 0) -> list[dict[str, str]]:
     """All rows, in a fixed shuffled order (the file's order groups similar topics)."""
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
+    with gzip.open(require(path, "HH-RLHF harmless-base dialogues", option=None), "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     random.Random(seed).shuffle(rows)
     return rows

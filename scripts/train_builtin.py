@@ -40,6 +40,8 @@ from rewardkit.training.trainer import load_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+"""The full data files, beside the clone (the repository holds only the tests' small samples)."""
+RECIPE_FILES = ("hh_rlhf_harmless_base_test.jsonl.gz", "alpaca_eval", "llmbar/Natural.json", "TruthfulQA.csv")
 NEW, PREVIOUS = "builtin", "previous builtin"
 
 
@@ -108,7 +110,7 @@ def plot_best_of_n(bon: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/rewardkit-builtin-train"))
-    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="the full data files (default ../shared/data)")
     parser.add_argument("--output", type=Path, default=HEAD_FILE, help="where the head JSON goes")
     parser.add_argument(
         "--previous",
@@ -126,6 +128,13 @@ def main() -> None:
     parser.add_argument("--features-only", action="store_true", help="stop after the (cached) feature pass")
     args = parser.parse_args()
 
+    missing = [name for name in RECIPE_FILES if not (args.data_dir / name).exists()]
+    if missing:
+        parser.exit(
+            2,
+            f"train_builtin.py: {', '.join(missing)} missing from {args.data_dir}: the recipe's full data "
+            "files, kept beside the clone in ../shared/data (not in the repository); pass --data-dir\n",
+        )
     data = read_recipe_data(args.data_dir.resolve())
     config = ModelConfig(dtype="float32")
     model = load_decoder(gguf_path(), args.work_dir, config, "--head-only")
