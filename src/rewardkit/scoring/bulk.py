@@ -17,8 +17,8 @@ the output:
 
 A run whose input, model or settings differ from the recorded ones is refused, naming what differs,
 unless ``overwrite`` (``--restart``) starts it over. What only changes how rows are batched
-(``--chunk-rows``, ``--max-batch-tokens``, the device, packing, the backend and its actors) may change
-between runs; the scores then differ by float noise at most.
+(``--chunk-rows``, ``--max-batch-tokens``, the device, packing, the fused forward, the backend and its
+actors) may change between runs; the scores then differ by float noise at most.
 """
 
 from __future__ import annotations
@@ -295,10 +295,14 @@ def model_fingerprint(model: RewardModel) -> dict[str, Any]:
     return {"path": str(folder), "format": model.info.format, "sha256": digest.hexdigest()}
 
 
+BATCHING_ONLY = ("device", "packing", "fused_forward", "compile")
+"""ModelConfig fields that change how rows are computed, never what a score means."""
+
+
 def _settings(model: RewardModel, columns: Columns) -> dict[str, Any]:
     """What changes a row's score (not --on-error: a stopped run may continue with skip; not what only
     changes how rows are batched)."""
-    config = {k: v for k, v in asdict(model.core.config).items() if k not in ("device", "packing", "compile")}
+    config = {k: v for k, v in asdict(model.core.config).items() if k not in BATCHING_ONLY}
     return {
         "columns": asdict(columns),
         "dtype": model.info.dtype,
