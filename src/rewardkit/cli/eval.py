@@ -5,6 +5,7 @@ rewardkit.evaluation; the benchmark files are read in rewardkit.data."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,35 @@ def _sample(items: list[Any], limit: int | None, seed: int) -> list[Any]:
         return items
     chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
     return [items[i] for i in chosen]
+
+
+def _evaluate(
+    data: list[Path],
+    read: Callable[[list[Path]], Any],
+    evaluate: Callable[[Any, Any], Any],
+    *,
+    models: list[str] | None,
+    options: dict[str, Any],
+    output: Path,
+    api_key: str | None,
+    max_batch_tokens: int | None,
+) -> tuple[Any, Any, list[Path]]:
+    """(scorer, report, paths written) of an eval command: the data read (and sampled) by ``read``,
+    then the scorer opened, ``evaluate`` run and the report written; a CLI error ends the command."""
+    from rewardkit.evaluation.report import write_report
+
+    try:
+        dataset = read(data)
+        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
+        report = evaluate(scorer, dataset)
+        paths = write_report(report, output)
+    except CLI_ERRORS as exc:
+        fail(exc)
+    return scorer, report, paths
+
+
+def _wrote(paths: list[Path]) -> None:
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 def _print_rows(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -74,16 +104,21 @@ def pairs(
 
     from rewardkit.data.readers import read_pairs
     from rewardkit.evaluation.pairs import evaluate_pairs
-    from rewardkit.evaluation.report import write_report
 
-    try:
-        dataset = read_pairs(data)
-        dataset = replace(dataset, pairs=_sample(list(dataset.pairs), limit, seed))
-        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
-        report = evaluate_pairs(scorer, dataset)
-        paths = write_report(report, output)
-    except CLI_ERRORS as exc:
-        fail(exc)
+    def read(files: list[Path]) -> Any:
+        dataset = read_pairs(files)
+        return replace(dataset, pairs=_sample(list(dataset.pairs), limit, seed))
+
+    scorer, report, paths = _evaluate(
+        data,
+        read,
+        evaluate_pairs,
+        models=models,
+        options=options,
+        output=output,
+        api_key=api_key,
+        max_batch_tokens=max_batch_tokens,
+    )
     results = [("overall", report.combined.overall), *report.combined.subsets.items()]
     _print_rows(
         f"{scorer.name}: accuracy (%) on {report.combined.overall.n} pairs",
@@ -92,7 +127,7 @@ def pairs(
     )
     for name, member in report.members.items():
         typer.echo(f"member {name}: {_pct(member.overall.accuracy)}%")
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    _wrote(paths)
 
 
 @eval_app.command("mc")
@@ -118,16 +153,21 @@ def multiple_choice(
 
     from rewardkit.data.readers import read_multiple_choice
     from rewardkit.evaluation.mc import evaluate_mc
-    from rewardkit.evaluation.report import write_report
 
-    try:
-        dataset = read_multiple_choice(data)
-        dataset = replace(dataset, questions=_sample(list(dataset.questions), limit, seed))
-        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
-        report = evaluate_mc(scorer, dataset)
-        paths = write_report(report, output)
-    except CLI_ERRORS as exc:
-        fail(exc)
+    def read(files: list[Path]) -> Any:
+        dataset = read_multiple_choice(files)
+        return replace(dataset, questions=_sample(list(dataset.questions), limit, seed))
+
+    scorer, report, paths = _evaluate(
+        data,
+        read,
+        evaluate_mc,
+        models=models,
+        options=options,
+        output=output,
+        api_key=api_key,
+        max_batch_tokens=max_batch_tokens,
+    )
     m = report.combined.overall
     _print_rows(
         f"{scorer.name}: multiple choice over {m.n} questions",
@@ -139,7 +179,7 @@ def multiple_choice(
             ["mean correct / best score", f"{m.mean_correct_score:.4f} / {m.mean_best_score:.4f}"],
         ],
     )
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    _wrote(paths)
 
 
 def _benchmark_table(title: str, rows: list[tuple[str, str, list[float]]], columns: list[str]) -> None:
@@ -172,25 +212,29 @@ def rewardbench2(
     first correct answer is among the k answers at the top score; Ties by its weighted formula; the
     score is the unweighted mean of the subsets. The length baseline and each ensemble member alongside."""
     from rewardkit.data.rewardbench2 import check_rewardbench2, sample_rewardbench2
-    from rewardkit.evaluation.report import write_report
     from rewardkit.evaluation.rewardbench2 import evaluate_rewardbench2
 
-    try:
-        rows = check_rewardbench2(data)
-        if limit is not None:
-            rows = rows.take(sample_rewardbench2(rows, limit, seed))
-        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
-        report = evaluate_rewardbench2(scorer, rows)
-        paths = write_report(report, output)
-    except CLI_ERRORS as exc:
-        fail(exc)
+    def read(files: list[Path]) -> Any:
+        rows = check_rewardbench2(files)
+        return rows if limit is None else rows.take(sample_rewardbench2(rows, limit, seed))
+
+    scorer, report, paths = _evaluate(
+        data,
+        read,
+        evaluate_rewardbench2,
+        models=models,
+        options=options,
+        output=output,
+        api_key=api_key,
+        max_batch_tokens=max_batch_tokens,
+    )
     results = [report.combined, *report.members.values(), report.length]
     table = [("score", str(sum(report.counts.values())), [r.score for r in results])]
     table += [(name, str(n), [r.subsets[name] for r in results]) for name, n in report.counts.items()]
     _benchmark_table(
         f"RewardBench 2 (%): {scorer.name}", table, [scorer.name, *report.members, f"longer ({report.length_unit})"]
     )
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    _wrote(paths)
 
 
 @eval_app.command("rm-bench")
@@ -215,18 +259,22 @@ def rm_bench(
     and easy (lower triangle); overall figures are means over the domains. The length baseline and each
     ensemble member alongside."""
     from rewardkit.data.rm_bench import check_rm_bench
-    from rewardkit.evaluation.report import write_report
     from rewardkit.evaluation.rm_bench import evaluate_rm_bench
 
-    try:
-        rows = check_rm_bench(data)
-        if limit is not None:
-            rows = rows.take(rows.sample(limit, seed))
-        scorer = open_scorer(models, options, api_key=api_key, max_batch_tokens=max_batch_tokens)
-        report = evaluate_rm_bench(scorer, rows)
-        paths = write_report(report, output)
-    except CLI_ERRORS as exc:
-        fail(exc)
+    def read(files: list[Path]) -> Any:
+        rows = check_rm_bench(files)
+        return rows if limit is None else rows.take(rows.sample(limit, seed))
+
+    scorer, report, paths = _evaluate(
+        data,
+        read,
+        evaluate_rm_bench,
+        models=models,
+        options=options,
+        output=output,
+        api_key=api_key,
+        max_batch_tokens=max_batch_tokens,
+    )
     table = []
     for name in [*report.counts, "overall"]:
         mine = report.combined if name == "overall" else report.combined.domains[name]
@@ -239,4 +287,4 @@ def rm_bench(
         table,
         ["hard", "normal", "easy", "score", *report.members, f"longer ({report.length_unit})"],
     )
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    _wrote(paths)

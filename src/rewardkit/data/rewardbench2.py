@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rewardkit.data.streams import CheckedRows, Located, check_rows, open_rows
+from rewardkit.data.streams import AnswerSetRow, CheckedRows, Located, answer_list, check_rows, open_rows
 from rewardkit.errors import InvalidInputError
 
 __all__ = ["COLUMNS", "Rb2Meta", "Rb2Row", "check_rewardbench2", "is_ties", "read_row", "sample_rewardbench2"]
@@ -36,20 +36,13 @@ def is_ties(subset: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Rb2Row:
+class Rb2Row(AnswerSetRow):
     """One prompt and its answers, the correct ones (``chosen``) first."""
 
     id: str
-    prompt: str
-    chosen: tuple[str, ...]
-    rejected: tuple[str, ...]
     num_correct: int
     subset: str
     source: str
-
-    @property
-    def answers(self) -> tuple[str, ...]:
-        return self.chosen + self.rejected
 
     @property
     def ties_key(self) -> tuple[str, int] | None:
@@ -76,10 +69,7 @@ def _answers(row: dict[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         got = "an empty list" if isinstance(value, (list, tuple)) else f"a {type(value).__name__}"
         raise InvalidInputError(f"'{key}' must be a non-empty list of strings (got {got})")
-    for k, answer in enumerate(value):
-        if not isinstance(answer, str):
-            raise InvalidInputError(f"'{key}'[{k}] must be a string (got a {type(answer).__name__})")
-    return tuple(value)
+    return answer_list(value, key)
 
 
 def _count(row: dict[str, Any], key: str, expected: int, what: str) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardkit.data.streams import CheckedRows, Located, check_rows, open_rows
+from rewardkit.data.streams import AnswerSetRow, CheckedRows, Located, answer_list, check_rows, open_rows
 from rewardkit.errors import InvalidInputError
 
 __all__ = ["ANSWERS", "COLUMNS", "DOMAINS", "RmBenchRow", "check_rm_bench", "domain_of", "read_row"]
@@ -35,17 +35,9 @@ def domain_of(name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class RmBenchRow:
-    id: Any
-    prompt: str
-    chosen: tuple[str, ...]
-    rejected: tuple[str, ...]
+class RmBenchRow(AnswerSetRow):
     domain: str
     source: str
-
-    @property
-    def answers(self) -> tuple[str, ...]:
-        return self.chosen + self.rejected
 
 
 def _answers(row: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -54,10 +46,7 @@ def _answers(row: dict[str, Any], key: str) -> tuple[str, ...]:
         raise InvalidInputError(f"'{key}' must be a list of {ANSWERS} strings (got a {type(value).__name__})")
     if len(value) != ANSWERS:
         raise InvalidInputError(f"'{key}' must hold exactly {ANSWERS} answers (got {len(value)})")
-    for k, answer in enumerate(value):
-        if not isinstance(answer, str):
-            raise InvalidInputError(f"'{key}'[{k}] must be a string (got a {type(answer).__name__})")
-    return tuple(value)
+    return answer_list(value, key)
 
 
 def _domain(row: dict[str, Any], file: Path | None) -> str:

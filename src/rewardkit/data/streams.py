@@ -5,7 +5,9 @@ without ever holding the file: a JSON list is decoded object by object from a bo
 Each row comes with where it is (``file row N (line L)``, ``file row N`` for Parquet, ``name row N``
 for a ``datasets`` name; N counts from 1) and the file it came from. `check_rows` reads a stream once
 through a format's row reader, keeping only what the reader's caller asks to keep of each row, so
-that a bad row anywhere is an error before any scoring starts. Knows nothing about what rows mean.
+that a bad row anywhere is an error before any scoring starts. `AnswerSetRow` and `answer_list` are
+what the benchmarks' rows of one prompt and several answers share; beyond that, knows nothing about
+what rows mean.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from rewardkit.errors import InvalidInputError
 
-__all__ = ["SUFFIXES", "CheckedRows", "Located", "RowStream", "check_rows", "open_rows"]
+__all__ = ["SUFFIXES", "AnswerSetRow", "CheckedRows", "Located", "RowStream", "answer_list", "check_rows", "open_rows"]
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".parquet")
 CHUNK = 1 << 20
@@ -143,6 +145,28 @@ def check_rows(stream: RowStream, read: Callable[[Located], T], keep: Callable[[
     if not meta:
         raise InvalidInputError(f"no {what} in {', '.join(stream.names)}")
     return CheckedRows(stream, read, meta)
+
+
+@dataclass(frozen=True)
+class AnswerSetRow:
+    """One prompt and its answers, the correct ones (``chosen``) first."""
+
+    id: Any
+    prompt: str
+    chosen: tuple[str, ...]
+    rejected: tuple[str, ...]
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return self.chosen + self.rejected
+
+
+def answer_list(value: Sequence[Any], key: str) -> tuple[str, ...]:
+    """``value``, the list in column ``key``, as a tuple; an error names the first item not a string."""
+    for k, answer in enumerate(value):
+        if not isinstance(answer, str):
+            raise InvalidInputError(f"'{key}'[{k}] must be a string (got a {type(answer).__name__})")
+    return tuple(value)
 
 
 # ------------------------------------------------------------------------------------------- formats

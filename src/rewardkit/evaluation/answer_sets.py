@@ -6,15 +6,18 @@ same text in a row always gets the same score).
 
 The length baseline comes along: each answer's length in the model's tokens, read from the scorer
 (the conversation's token count; a row's answers share the prompt, so the longer answer has more),
-or in characters when the scorer gives no counts. Knows the Scorer protocol, nothing about files
-or about what a benchmark does with the scores.
+or in characters when the scorer gives no counts. `AnswerSetReport` is the report both benchmarks
+write: the combined scorer's figures, each member's and the length baseline's, from one function of
+a score per answer. Knows the Scorer protocol, nothing about files or about what a benchmark does
+with the scores.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from rewardkit.errors import InvalidInputError
 from rewardkit.evaluation.pairs import score_distinct
 from rewardkit.scoring.scorer import Scorer
 
-__all__ = ["AnswerScores", "refuse_pairwise", "score_answer_sets"]
+__all__ = ["AnswerScores", "AnswerSetReport", "refuse_pairwise", "score_answer_sets", "score_rows"]
 
 CHUNK_ANSWERS = 256
 """Answers sent to the scorer per call (whole rows; the last row may go past it)."""
@@ -116,3 +119,81 @@ def score_answer_sets(
         length_unit="tokens" if by_tokens else "characters",
         truncated=truncated,
     )
+
+
+class AnswerSet(Protocol):
+    """A benchmark row as scoring reads it."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def answers(self) -> Sequence[str]: ...
+
+
+def score_rows(
+    scorer: Scorer, rows: Iterable[AnswerSet], total_answers: int, benchmark: str, *, progress: bool = True
+) -> AnswerScores:
+    """`score_answer_sets` of a benchmark's rows, a pairwise scorer refused first (`refuse_pairwise`)."""
+    refuse_pairwise(scorer, benchmark)
+    return score_answer_sets(scorer, ((r.source, r.prompt, r.answers) for r in rows), total_answers, progress=progress)
+
+
+class Figures(Protocol):
+    def as_dict(self) -> dict[str, object]: ...
+
+
+F = TypeVar("F", bound=Figures)
+R = TypeVar("R", bound="AnswerSetReport[Any]")
+
+
+@dataclass(frozen=True)
+class AnswerSetReport(Generic[F]):
+    """``members`` is empty for a single model; ``length`` is the length baseline on the same rows."""
+
+    benchmark: ClassVar[str]
+    scorer: str
+    combined: F
+    members: dict[str, F]
+    length: F
+    length_unit: str
+    counts: dict[str, int]
+    truncated: int
+    answers: int
+    files: list[str]
+
+    @classmethod
+    def of(
+        cls: type[R],
+        scorer: Scorer,
+        scores: AnswerScores,
+        figures: Callable[[np.ndarray], Any],
+        counts: dict[str, int],
+        files: list[str],
+    ) -> R:
+        """The report of ``scores``: ``figures`` of the combined scores, each member's and the lengths."""
+        return cls(
+            scorer=scorer.name,
+            combined=figures(scores.combined),
+            members={name: figures(values) for name, values in scores.members.items()},
+            length=figures(scores.lengths),
+            length_unit=scores.length_unit,
+            counts=counts,
+            truncated=scores.truncated,
+            answers=len(scores.combined),
+            files=files,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "benchmark": self.benchmark,
+            "scorer": self.scorer,
+            **self.combined.as_dict(),
+            "counts": self.counts,
+            "members": {name: r.as_dict() for name, r in self.members.items()},
+            "length_baseline": {"unit": self.length_unit, **self.length.as_dict()},
+            "data": {"files": self.files, "answers": self.answers, "truncated": self.truncated},
+        }

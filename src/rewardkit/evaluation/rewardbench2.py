@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from rewardkit.data.rewardbench2 import Rb2Meta, Rb2Row, is_ties
 from rewardkit.data.streams import CheckedRows
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.answer_sets import AnswerScores, refuse_pairwise, score_answer_sets
+from rewardkit.evaluation.answer_sets import AnswerSetReport, score_rows
 from rewardkit.scoring.scorer import Scorer
 
 __all__ = ["Rb2Report", "Rb2Results", "TiesScore", "evaluate_rewardbench2", "rewardbench2_results", "row_result"]
@@ -149,51 +150,25 @@ def rewardbench2_results(meta: Sequence[Rb2Meta], scores: Sequence[np.ndarray]) 
 
 
 @dataclass(frozen=True)
-class Rb2Report:
+class Rb2Report(AnswerSetReport[Rb2Results]):
     """``members`` is empty for a single model; ``length`` is the length baseline on the same rows."""
 
-    scorer: str
-    combined: Rb2Results
-    members: dict[str, Rb2Results]
-    length: Rb2Results
-    length_unit: str
-    counts: dict[str, int]
-    truncated: int
-    answers: int
-    files: list[str]
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "benchmark": "rewardbench2",
-            "scorer": self.scorer,
-            **self.combined.as_dict(),
-            "counts": self.counts,
-            "members": {name: r.as_dict() for name, r in self.members.items()},
-            "length_baseline": {"unit": self.length_unit, **self.length.as_dict()},
-            "data": {"files": self.files, "answers": self.answers, "truncated": self.truncated},
-        }
+    benchmark: ClassVar[str] = "rewardbench2"
 
 
 def evaluate_rewardbench2(scorer: Scorer, rows: CheckedRows[Rb2Row, Rb2Meta], *, progress: bool = True) -> Rb2Report:
     """RewardBench 2 figures of ``scorer`` on rows already checked (`check_rewardbench2`)."""
-    refuse_pairwise(scorer, "RewardBench 2")
-    scores: AnswerScores = score_answer_sets(
-        scorer, ((r.source, r.prompt, r.answers) for r in rows), sum(m.answers for m in rows.meta), progress=progress
-    )
+    scores = score_rows(scorer, rows, sum(m.answers for m in rows.meta), "RewardBench 2", progress=progress)
     meta = rows.meta
     counts: dict[str, int] = {}
     for m in meta:
         counts[m.subset] = counts.get(m.subset, 0) + 1
-    return Rb2Report(
-        scorer=scorer.name,
-        combined=rewardbench2_results(meta, scores.rows(scores.combined)),
-        members={name: rewardbench2_results(meta, scores.rows(v)) for name, v in scores.members.items()},
-        length=rewardbench2_results(meta, scores.rows(scores.lengths)),
-        length_unit=scores.length_unit,
-        counts=dict(sorted(counts.items())),
-        truncated=scores.truncated,
-        answers=len(scores.combined),
-        files=rows.stream.names,
+    return Rb2Report.of(
+        scorer,
+        scores,
+        lambda values: rewardbench2_results(meta, scores.rows(values)),
+        dict(sorted(counts.items())),
+        rows.stream.names,
     )
 
 

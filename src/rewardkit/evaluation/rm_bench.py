@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from rewardkit.data.rm_bench import ANSWERS, DOMAINS, RmBenchRow
 from rewardkit.data.streams import CheckedRows
 from rewardkit.errors import InvalidInputError
-from rewardkit.evaluation.answer_sets import refuse_pairwise, score_answer_sets
+from rewardkit.evaluation.answer_sets import AnswerSetReport, score_rows
 from rewardkit.scoring.scorer import Scorer
 
 __all__ = [
@@ -116,46 +117,20 @@ def rm_bench_results(domains: Sequence[str], scores: np.ndarray) -> RmBenchResul
 
 
 @dataclass(frozen=True)
-class RmBenchReport:
+class RmBenchReport(AnswerSetReport[RmBenchResults]):
     """``members`` is empty for a single model; ``length`` is the length baseline on the same rows."""
 
-    scorer: str
-    combined: RmBenchResults
-    members: dict[str, RmBenchResults]
-    length: RmBenchResults
-    length_unit: str
-    counts: dict[str, int]
-    truncated: int
-    answers: int
-    files: list[str]
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "benchmark": "rm-bench",
-            "scorer": self.scorer,
-            **self.combined.as_dict(),
-            "counts": self.counts,
-            "members": {name: r.as_dict() for name, r in self.members.items()},
-            "length_baseline": {"unit": self.length_unit, **self.length.as_dict()},
-            "data": {"files": self.files, "answers": self.answers, "truncated": self.truncated},
-        }
+    benchmark: ClassVar[str] = "rm-bench"
 
 
 def evaluate_rm_bench(scorer: Scorer, rows: CheckedRows[RmBenchRow, str], *, progress: bool = True) -> RmBenchReport:
     """RM-Bench figures of ``scorer`` on rows already checked (`check_rm_bench`)."""
-    refuse_pairwise(scorer, "RM-Bench")
-    scores = score_answer_sets(
-        scorer, ((r.source, r.prompt, r.answers) for r in rows), 2 * ANSWERS * len(rows), progress=progress
-    )
+    scores = score_rows(scorer, rows, 2 * ANSWERS * len(rows), "RM-Bench", progress=progress)
     domains = rows.meta
-    return RmBenchReport(
-        scorer=scorer.name,
-        combined=rm_bench_results(domains, scores.combined),
-        members={name: rm_bench_results(domains, values) for name, values in scores.members.items()},
-        length=rm_bench_results(domains, scores.lengths),
-        length_unit=scores.length_unit,
-        counts={d: domains.count(d) for d in DOMAINS if d in domains},
-        truncated=scores.truncated,
-        answers=len(scores.combined),
-        files=rows.stream.names,
+    return RmBenchReport.of(
+        scorer,
+        scores,
+        lambda values: rm_bench_results(domains, values),
+        {d: domains.count(d) for d in DOMAINS if d in domains},
+        rows.stream.names,
     )

@@ -7,7 +7,8 @@ taken at the recipe's read positions only, and only the LM head rows the card re
 there (bias, logit scale and final soft-capping included, so each logit equals the full head's).
 
 Readers say where a sequence is read and what the logits there become: per-step probabilities
-(process reward models) or one value at the last token.
+(process reward models) or one value at the last token. `rows_model` loads and assembles such a
+model from the token ids a recipe reads.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel, StepRewards
 from rewardkit.models.format import Loading
 from rewardkit.models.packing import Packing
-from rewardkit.models.recipes._recipe import Recipe, causal_lm_architecture
+from rewardkit.models.recipes._recipe import Recipe, causal_lm_architecture, reward_model
 
-__all__ = ["LMRowsModel", "LastTokenReader", "StepReader", "load_rows", "require_causal_lm"]
+__all__ = ["LMRowsModel", "LastTokenReader", "StepReader", "load_rows", "require_causal_lm", "rows_model"]
 
 
 class StepReader:
@@ -156,3 +157,10 @@ class LMRowsModel(Packing, LoadedModel):
     def forward_packed(self, sequences: Sequence[Sequence[int]]) -> Any:
         reads = [self.reader.positions(ids) for ids in sequences]
         return self.reader.outputs(self.packed_head(sequences, reads), reads)
+
+
+def rows_model(source: Loading, recipe: Recipe, token_ids: Sequence[int], **fields: Any) -> LoadedModel:
+    """The recipe's LMRowsModel over ``token_ids``'s LM head rows (`load_rows`); ``fields`` (head_text,
+    pooling, reader, rendering, steps) go to `assemble`."""
+    backbone, head = load_rows(source, recipe, token_ids)
+    return reward_model(LMRowsModel, recipe, source, module=backbone, head=head, **fields)

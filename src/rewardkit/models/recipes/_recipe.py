@@ -1,6 +1,7 @@
 """What every recipe module builds on: the Recipe record (a ModelFormat with the family, the card
 it follows and its reading rule in words) and the checks recipes share: tokens found from their
-text the way a card finds them, the prompt and response of a conversation, names on disk.
+text the way a card finds them, the prompt and response of a conversation, names on disk, a chat
+template; and the one-reward LoadedModel every recipe assembles.
 
 Knows checkpoints and tokenizers; knows no family in particular.
 """
@@ -12,11 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
+from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import ModelFormat
+from rewardkit.models.format import Loading, ModelFormat, assemble
 from rewardkit.types import Conversation
 
-__all__ = ["Recipe", "causal_lm_architecture", "named_on_disk", "prompt_and_response", "single_token"]
+__all__ = [
+    "Recipe",
+    "causal_lm_architecture",
+    "chat_template_text",
+    "named_on_disk",
+    "prompt_and_response",
+    "require_chat_template",
+    "reward_model",
+    "single_token",
+]
 
 
 @dataclass(frozen=True)
@@ -63,3 +74,19 @@ def named_on_disk(ckpt: Checkpoint, pattern: str) -> str | None:
         if isinstance(value, str) and (found := re.search(pattern, value, flags=re.IGNORECASE)):
             return f"{where} names {found.group(0)!r}"
     return None
+
+
+def require_chat_template(tokenizer: Any, recipe: str, does: str) -> None:
+    """An error naming the recipe and what it ``does`` with the chat template unless the tokenizer has one."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelLoadError(f"the {recipe} recipe {does}, but this tokenizer has no chat template")
+
+
+def chat_template_text(tokenizer: Any, conversation: Any) -> str:
+    """The conversation through the chat template as text, no generation prompt."""
+    return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
+
+
+def reward_model(model_cls: type[LoadedModel], recipe: Recipe, source: Loading, **fields: Any) -> LoadedModel:
+    """The recipe's LoadedModel with one output, "reward"; ``fields`` go to `assemble`."""
+    return assemble(model_cls, recipe, source, num_labels=1, outputs=["reward"], **fields)

@@ -20,8 +20,8 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._recipe import Recipe
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._recipe import Recipe, reward_model
 from rewardkit.models.value_head import ValueHeadModel
 
 __all__ = ["RECIPE"]
@@ -52,7 +52,7 @@ def load(source: Loading) -> LoadedModel:
     ckpt, dtype, device = source.ckpt, source.dtype, source.device
     head = score_head(ckpt, dtype, device)
     backbone = load_backbone(ckpt, dtype=dtype, device=device, prefix="model")
-    return assemble(
+    return reward_model(
         ValueHeadModel,
         RECIPE,
         source,
@@ -60,8 +60,6 @@ def load(source: Loading) -> LoadedModel:
         head=head,
         head_text=f"score: Linear({head[0].in_features} -> {head[0].out_features}), ReLU, Linear(-> 1)",
         pooling="last token (attention mask)",
-        num_labels=1,
-        outputs=["reward"],
     )
 
 

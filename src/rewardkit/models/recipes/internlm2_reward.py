@@ -23,8 +23,8 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._recipe import Recipe
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._recipe import Recipe, chat_template_text, require_chat_template, reward_model
 from rewardkit.templating import Rendering
 
 __all__ = ["RECIPE", "InternLM2RewardModel"]
@@ -71,10 +71,6 @@ def reward_token(ckpt: Checkpoint, tokenizer: Any) -> int:
     return token
 
 
-def render(tokenizer: Any, conversation: Any) -> str:
-    return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
-
-
 def load(source: Loading) -> LoadedModel:
     ckpt, tokenizer = source.ckpt, source.tokenizer
     token = reward_token(ckpt, tokenizer)
@@ -83,27 +79,22 @@ def load(source: Loading) -> LoadedModel:
             f"{ckpt.path}: the internlm2-reward recipe runs the checkpoint's own {CLASS} through config.json "
             f"auto_map 'AutoModel', which is missing (auto_map: {ckpt.auto_map or 'none'})"
         )
-    if not getattr(tokenizer, "chat_template", None):
-        raise ModelLoadError(
-            "the internlm2-reward recipe templates the conversation, but this tokenizer has no chat template"
-        )
+    require_chat_template(tokenizer, "internlm2-reward", "templates the conversation")
     import transformers
 
     module = transformers.AutoModel.from_pretrained(str(ckpt.path), dtype=source.dtype, trust_remote_code=True)
     module.to(source.device).eval()
     name = tokenizer.convert_ids_to_tokens(token)
-    return assemble(
+    return reward_model(
         InternLM2RewardModel,
         RECIPE,
         source,
         module=module,
         head_text=f"the model's own v_head ({type(module).__name__}), read at the reward token {name!r} ({token})",
         pooling="the model's own: the last attended token, the appended reward token (right-padded, attention mask)",
-        num_labels=1,
-        outputs=["reward"],
         rendering=Rendering(
             name=f"internlm2-reward: the chat template, encoded without special tokens, reward token {token} appended",
-            conversation=render,
+            conversation=chat_template_text,
             special_tokens=False,
             text_special_tokens=False,
             suffix=(token,),

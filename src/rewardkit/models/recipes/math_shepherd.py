@@ -21,8 +21,8 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._lm_rows import LMRowsModel, StepReader, load_rows, require_causal_lm
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._lm_rows import StepReader, require_causal_lm, rows_model
 from rewardkit.models.recipes._recipe import Recipe, causal_lm_architecture, named_on_disk, prompt_and_response
 from rewardkit.templating import Rendering
 
@@ -74,21 +74,16 @@ def load(source: Loading) -> LoadedModel:
     good, bad = candidate_tokens(tokenizer)
     tag = config.step_separator or STEP_TAG
     tag_id = step_tag_id(tokenizer, tag)
-    backbone, head = load_rows(source, RECIPE, (good, bad))
     rendering = Rendering(
         name="math-shepherd: question + ' ' + answer, encoded with special tokens (no chat template)",
         conversation=render,
     )
-    return assemble(
-        LMRowsModel,
-        RECIPE,
+    return rows_model(
         source,
-        module=backbone,
-        head=head,
+        RECIPE,
+        (good, bad),
         head_text=f"LM head rows of '+' ({good}) and '-' ({bad})",
         pooling=f"P('+') = softmax of the two logits at each step tag {tag!r} ({tag_id}); else at the last token",
-        num_labels=1,
-        outputs=["reward"],
         steps={
             "step_tag": tag,
             "step_tag_id": tag_id,

@@ -13,14 +13,17 @@ rewardkit applies that one LM head row to the last hidden state only.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._lm_rows import LastTokenReader, LMRowsModel, load_rows, require_causal_lm
-from rewardkit.models.recipes._recipe import Recipe, causal_lm_architecture, named_on_disk
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._lm_rows import LastTokenReader, require_causal_lm, rows_model
+from rewardkit.models.recipes._recipe import (
+    Recipe,
+    causal_lm_architecture,
+    chat_template_text,
+    named_on_disk,
+    require_chat_template,
+)
 from rewardkit.templating import Rendering
 
 __all__ = ["RECIPE"]
@@ -34,33 +37,22 @@ def detect(ckpt: Checkpoint) -> str | None:
     return named_on_disk(ckpt, r"llama-3\.1-nemotron-70b-reward-hf")
 
 
-def render(tokenizer: Any, conversation: Any) -> str:
-    return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
-
-
 def load(source: Loading) -> LoadedModel:
     require_causal_lm(source, RECIPE)
-    if not getattr(source.tokenizer, "chat_template", None):
-        raise ModelLoadError(
-            "the nemotron-reward recipe templates the conversation as the card does (apply_chat_template), but "
-            "this tokenizer has no chat template"
-        )
-    backbone, head = load_rows(source, RECIPE, (REWARD_ID,))
+    require_chat_template(
+        source.tokenizer, "nemotron-reward", "templates the conversation as the card does (apply_chat_template)"
+    )
     token = source.tokenizer.convert_ids_to_tokens(REWARD_ID)
-    return assemble(
-        LMRowsModel,
-        RECIPE,
+    return rows_model(
         source,
-        module=backbone,
-        head=head,
+        RECIPE,
+        (REWARD_ID,),
         head_text=f"LM head row of vocabulary id {REWARD_ID} ({token!r})",
         pooling="the raw logit of id 0 at the last token",
-        num_labels=1,
-        outputs=["reward"],
         reader=LastTokenReader("logit"),
         rendering=Rendering(
             name="nemotron-reward: the chat template, no generation prompt, tokenized as apply_chat_template does",
-            conversation=render,
+            conversation=chat_template_text,
             special_tokens=False,
         ),
     )

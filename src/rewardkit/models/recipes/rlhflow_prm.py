@@ -25,13 +25,14 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._lm_rows import LMRowsModel, StepReader, load_rows, require_causal_lm
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._lm_rows import StepReader, require_causal_lm, rows_model
 from rewardkit.models.recipes._recipe import (
     Recipe,
     causal_lm_architecture,
     named_on_disk,
     prompt_and_response,
+    require_chat_template,
     single_token,
 )
 from rewardkit.templating import Rendering
@@ -72,10 +73,7 @@ def _ids(tokenizer: Any, conversation: list[dict[str, str]]) -> list[int]:
 def assistant_turn(tokenizer: Any, plus: int) -> tuple[int, ...]:
     """The tokens of an assistant '+' turn in this chat template, checked on a two-step probe so that
     one forward over the whole conversation reads what the card's forward per prefix reads."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ModelLoadError(
-            "the rlhflow-prm recipe writes steps as chat turns, but this tokenizer has no chat template"
-        )
+    require_chat_template(tokenizer, "rlhflow-prm", "writes steps as chat turns")
     turns = step_turns("What is 1 + 1?", "1 + 1 = 2.\n\nThe answer is 2.", "\n\n")
     one, whole = _ids(tokenizer, turns[:2]), _ids(tokenizer, turns)
     user = _ids(tokenizer, turns[:1])
@@ -121,7 +119,6 @@ def load(source: Loading) -> LoadedModel:
             )
     pattern = assistant_turn(tokenizer, plus)
     separator = config.step_separator or default_separator(ckpt)
-    backbone, head = load_rows(source, RECIPE, (plus, minus))
 
     def render(tok: Any, conversation: Any) -> str:
         prompt, answer = prompt_and_response(conversation)
@@ -133,16 +130,12 @@ def load(source: Loading) -> LoadedModel:
         conversation=render,
         special_tokens=False,
     )
-    return assemble(
-        LMRowsModel,
-        RECIPE,
+    return rows_model(
         source,
-        module=backbone,
-        head=head,
+        RECIPE,
+        (plus, minus),
         head_text=f"LM head rows of '+' ({plus}) and '-' ({minus})",
         pooling="P('+') = softmax over the two logits at the token predicting each assistant '+' (the card's -3)",
-        num_labels=1,
-        outputs=["reward"],
         steps={
             "separator": separator,
             "assistant_turn": list(pattern),

@@ -18,9 +18,9 @@ from typing import Any
 from rewardkit.errors import InvalidInputError, ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
-from rewardkit.models.format import Loading, assemble
-from rewardkit.models.recipes._lm_rows import LastTokenReader, LMRowsModel, load_rows, require_causal_lm
-from rewardkit.models.recipes._recipe import Recipe, prompt_and_response, single_token
+from rewardkit.models.format import Loading
+from rewardkit.models.recipes._lm_rows import LastTokenReader, require_causal_lm, rows_model
+from rewardkit.models.recipes._recipe import Recipe, prompt_and_response, require_chat_template, single_token
 from rewardkit.templating import Rendering
 
 __all__ = ["DEFAULT_JUDGE_TEMPLATE", "RECIPE", "judge_template"]
@@ -73,14 +73,11 @@ def verifier_tokens(tokenizer: Any, tokens: str) -> tuple[tuple[str, str], tuple
 def load(source: Loading) -> LoadedModel:
     tokenizer, config = source.tokenizer, source.config
     require_causal_lm(source, RECIPE)
-    if not getattr(tokenizer, "chat_template", None):
-        raise ModelLoadError(
-            "the yes-no-verifier recipe asks its question through the chat template with a generation prompt, "
-            "but this tokenizer has no chat template"
-        )
+    require_chat_template(
+        tokenizer, "yes-no-verifier", "asks its question through the chat template with a generation prompt"
+    )
     template = judge_template(config.judge_template)
     names, ids = verifier_tokens(tokenizer, config.verifier_tokens)
-    backbone, head = load_rows(source, RECIPE, ids)
 
     def render(tok: Any, conversation: Any) -> str:
         prompt, response = prompt_and_response(conversation)
@@ -92,20 +89,16 @@ def load(source: Loading) -> LoadedModel:
         return tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
 
     output = config.verifier_output
-    return assemble(
-        LMRowsModel,
-        RECIPE,
+    return rows_model(
         source,
-        module=backbone,
-        head=head,
+        RECIPE,
+        ids,
         head_text=f"LM head rows of {names[0]!r} ({ids[0]}) and {names[1]!r} ({ids[1]})",
         pooling=(
             f"P({names[0]!r}) / (P({names[0]!r}) + P({names[1]!r})) at the next-token position"
             if output == "probability"
             else f"logit({names[0]!r}) - logit({names[1]!r}) at the next-token position"
         ),
-        num_labels=1,
-        outputs=["reward"],
         reader=LastTokenReader("probability" if output == "probability" else "logit-diff"),
         rendering=Rendering(
             name="yes-no-verifier: the judge template as one user message, chat template with a generation prompt",
