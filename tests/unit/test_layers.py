@@ -34,9 +34,6 @@ LAYERS = [
 ]
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 
-DEPRECATED_ALIASES = {"model", "service", "ensemble", "server", "_deprecated"}
-"""Old import paths kept for one release: each imports its new home, and nothing imports them."""
-
 PURE = [
     *["selection", "rules", "plan.py", "config.py", "types.py", "errors.py"],
     *["evaluation/metrics.py", "evaluation/rewardbench2.py", "evaluation/rm_bench.py", "evaluation/answer_sets.py"],
@@ -72,8 +69,8 @@ def _violations() -> list[str]:
     problems = []
     for module, path in _modules():
         unit = _unit(module)
-        if module == "rewardkit" or unit in DEPRECATED_ALIASES:
-            continue  # the lazy facade, and the aliases, sit above everything on purpose
+        if module == "rewardkit":
+            continue  # the lazy facade sits above everything on purpose
         if unit not in LEVEL:
             problems.append(f"{path.relative_to(SRC)}: not in any layer; add it to LAYERS (and docs/architecture.md)")
             continue
@@ -83,9 +80,7 @@ def _violations() -> list[str]:
                 problems.append(f"{where} imports {names} from the top-level facade; import their home")
                 continue
             other = _unit(target)
-            if other in DEPRECATED_ALIASES:
-                problems.append(f"{where} imports the deprecated alias {target}")
-            elif other not in LEVEL:
+            if other not in LEVEL:
                 problems.append(f"{where} imports {target}, which is in no layer")
             elif LEVEL[other] > LEVEL[unit]:
                 problems.append(f"{where}: {unit} (layer {LEVEL[unit]}) imports {target} (layer {LEVEL[other]})")
