@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem", "conversation_key"]
+__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem", "conversation_key", "with_answer"]
 
 Message = dict[str, str]
 """One chat turn: ``{"role": "user" | "assistant" | "system", "content": str}``."""
@@ -16,6 +17,19 @@ def conversation_key(conversation: Conversation) -> tuple[tuple[str, str], ...]:
     """What makes two conversations the same input: their roles and contents, in order (whatever
     else a message carries, or the order of its keys)."""
     return tuple((m["role"], m["content"]) for m in conversation)
+
+
+def with_answer(context: str | Sequence[Message], answer: str) -> Conversation:
+    """The conversation that scores ``answer`` as the reply to ``context``: the turns so far (a
+    string is one user turn) followed by ``answer`` as the assistant's turn.
+
+    A reward model judges a response where its chat template puts the assistant's last turn, so
+    every caller that scores a response to a prompt (pairs, candidates, Best-of-N, /score's
+    query-document pairs, training) builds that conversation the same way; this is the one place
+    it is built. ``context`` is copied, never changed.
+    """
+    turns = [{"role": "user", "content": context}] if isinstance(context, str) else list(context)
+    return [*turns, {"role": "assistant", "content": answer}]
 
 
 @dataclass(frozen=True, slots=True)

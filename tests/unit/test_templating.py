@@ -5,6 +5,7 @@ import tiny_models
 
 from rewardkit.errors import InputTooLongError, InvalidInputError
 from rewardkit.templating import Templater, validate_conversation
+from rewardkit.types import with_answer
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +86,10 @@ def test_legacy_append_eos_strips_padding_and_adds_one_eos(decoder_tok):
     t = Templater(decoder_tok, max_length=100, append_eos=True)
     ids = t.encode_texts(["hello<pad><pad></s>"])[0].input_ids
     assert list(ids) == decoder_tok("hello</s>")["input_ids"]
+
+
+def test_with_answer_puts_the_answer_after_the_context_as_the_assistant_turn():
+    context = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert with_answer(context, "hello") == [*context, {"role": "assistant", "content": "hello"}]
+    assert len(context) == 2  # copied, not changed
+    assert with_answer("hi", "hello") == OK  # a string is one user turn

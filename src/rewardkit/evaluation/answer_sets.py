@@ -24,6 +24,7 @@ import numpy as np
 from rewardkit.errors import InvalidInputError
 from rewardkit.evaluation.pairs import score_distinct
 from rewardkit.scoring.scorer import Scorer
+from rewardkit.types import with_answer
 
 __all__ = ["AnswerScores", "AnswerSetReport", "refuse_pairwise", "score_answer_sets", "score_rows"]
 
@@ -98,7 +99,7 @@ def score_answer_sets(
         for source, prompt, answers in rows:
             counts.append(len(answers))
             for answer in answers:
-                conversations.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}])
+                conversations.append(with_answer(prompt, answer))
                 sources.append(source)
                 characters.append(len(answer))
             if len(conversations) >= chunk_answers:

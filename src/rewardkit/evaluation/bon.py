@@ -27,7 +27,7 @@ from rewardkit.scoring.plans import unique_texts
 from rewardkit.scoring.scorer import Scorer
 from rewardkit.selection.best_of_n import CurvePoint, best_of_n, default_ns, pool_curve
 from rewardkit.templating import validate_context
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, with_answer
 
 __all__ = [
     "BonEvaluation",
@@ -143,7 +143,7 @@ def score_pool(scorer: Scorer, pool: Sequence[PoolPrompt], *, progress: bool = T
     for prompt in pool:
         unique, positions = unique_texts(prompt.candidates)
         offset = len(conversations)
-        conversations += [[*prompt.context, {"role": "assistant", "content": text}] for text in unique]
+        conversations += [with_answer(prompt.context, text) for text in unique]
         index.append([offset + i for i in positions])
     table = scorer.score(conversations, progress=progress)
     series = {"proxy": table.combined, **table.members}

@@ -22,6 +22,7 @@ from rewardkit.errors import InvalidInputError, ModelOutputError
 from rewardkit.evaluation.metrics import McMetrics, group_indices, mc_metrics
 from rewardkit.evaluation.pairs import score_columns, score_conversations
 from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
+from rewardkit.types import with_answer
 
 __all__ = ["McReport", "McResults", "evaluate_mc"]
 
@@ -93,7 +94,7 @@ def evaluate_mc(scorer: Scorer, questions: McData | Sequence[MultipleChoice], *,
     if scorer.pairwise:
         scores, members = score_columns(_pairwise_table(scorer, items, progress), sources)
     else:
-        conversations = [[*q.context, {"role": "assistant", "content": c}] for q in items for c in q.choices]
+        conversations = [with_answer(q.context, c) for q in items for c in q.choices]
         scores, members = score_conversations(scorer, conversations, sources, progress=progress)
     groups = group_indices([q.subset for q in items])
     data = questions if isinstance(questions, McData) else None

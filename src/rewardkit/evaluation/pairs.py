@@ -23,7 +23,7 @@ from rewardkit.evaluation.metrics import (
     rewardbench_sections,
 )
 from rewardkit.scoring.scorer import PairToJudge, Scorer, ScoreTable
-from rewardkit.types import Conversation, conversation_key
+from rewardkit.types import Conversation, conversation_key, with_answer
 
 __all__ = ["PairResults", "PairsReport", "evaluate_pairs", "score_columns", "score_conversations", "score_distinct"]
 
@@ -146,8 +146,8 @@ def evaluate_pairs(scorer: Scorer, pairs: PairData | Sequence[PreferencePair], *
             prob[asked] = _checked("preference", judged, [items[i].source for i in asked])
         scores, members = np.concatenate([prob, 1.0 - prob]), {}
     else:
-        conversations = [[*x.context, {"role": "assistant", "content": x.first}] for x in items]
-        conversations += [[*x.context, {"role": "assistant", "content": x.second}] for x in items]
+        conversations = [with_answer(x.context, x.first) for x in items]
+        conversations += [with_answer(x.context, x.second) for x in items]
         scores, members = score_conversations(scorer, conversations, [x.source for x in items] * 2, progress=progress)
     groups = group_indices([x.subset for x in items])
     generators = [x.second_generator for x in items]

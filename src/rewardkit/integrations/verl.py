@@ -29,6 +29,7 @@ import weakref
 from typing import Any
 
 from rewardkit.client import AsyncClient, Client
+from rewardkit.types import with_answer
 
 __all__ = ["compute_score", "compute_score_sync", "prompt_messages"]
 
@@ -73,7 +74,7 @@ def _call(client: AsyncClient | Client, solution_str: str, ground_truth: Any, ex
     prompt = prompt_messages(extra_info)
     if prompt is None:
         return client.get_reward([solution_str], None, labels)
-    return client.get_reward_conversations([[*prompt, {"role": "assistant", "content": solution_str}]], labels)
+    return client.get_reward_conversations([with_answer(prompt, solution_str)], labels)
 
 
 def _verl_answer(answer: dict[str, Any]) -> dict[str, Any]:

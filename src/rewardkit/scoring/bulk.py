@@ -41,7 +41,7 @@ from rewardkit.errors import InvalidInputError, RewardKitError
 from rewardkit.scoring.model import RewardModel
 from rewardkit.scoring.steps import ScoreConversations, ScoreTexts
 from rewardkit.templating import validate_conversation
-from rewardkit.types import Conversation, ScoreResult, TokenizedItem
+from rewardkit.types import Conversation, ScoreResult, TokenizedItem, with_answer
 
 __all__ = [
     "BulkSettings",
@@ -88,9 +88,7 @@ class Columns:
         """What ``row`` asks to score (an InvalidInputError says which column is wrong)."""
         if self.prompt is not None and self.response is not None:
             prompt, response = (_string(row, self.prompt), _string(row, self.response))
-            return validate_conversation(
-                [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
-            )
+            return validate_conversation(with_answer(prompt, response))
         if self.messages is not None:
             return validate_conversation(_present(row, self.messages))
         if self.text is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from rewardkit.errors import InputTooLongError, InvalidInputError
 from rewardkit.selection.ranking import Plan, plan
 from rewardkit.templating import Templater
-from rewardkit.types import Conversation, TokenizedItem
+from rewardkit.types import Conversation, TokenizedItem, with_answer
 
 __all__ = [
     "Comparison",
@@ -196,5 +196,5 @@ def pointwise_conversations(
     """One conversation per response, for scoring candidates with a pointwise reward model."""
     if (prompt is None) == (messages is None):
         raise InvalidInputError("send exactly one of 'prompt' (a string) or 'messages' (the conversation so far)")
-    base = [{"role": "user", "content": prompt}] if prompt is not None else list(messages or [])
-    return [[*base, {"role": "assistant", "content": response}] for response in responses]
+    context = prompt if prompt is not None else list(messages or [])
+    return [with_answer(context, response) for response in responses]

@@ -15,7 +15,7 @@ from rewardkit.scoring.ensemble import gather_or_cancel
 from rewardkit.serving.common import count_truncated, service_of, within_limits
 from rewardkit.serving.dialects import activated, read_body, result_labels, result_values, speaking
 from rewardkit.serving.parsing import JSONRoute
-from rewardkit.types import ScoreResult
+from rewardkit.types import ScoreResult, with_answer
 
 __all__ = ["rerank", "router"]
 
@@ -67,9 +67,7 @@ async def _score_items(request: Request, items: list[tuple[str, ...]]) -> list[S
     service = service_of(request)
     lone = [i for i, item in enumerate(items) if len(item) == 1]
     pairs = [i for i, item in enumerate(items) if len(item) == 2]
-    conversations = [
-        [{"role": "user", "content": items[i][0]}, {"role": "assistant", "content": items[i][1]}] for i in pairs
-    ]
+    conversations = [with_answer(items[i][0], items[i][1]) for i in pairs]
     jobs = []
     if lone:
         jobs.append(service.score_texts([items[i][0] for i in lone]))

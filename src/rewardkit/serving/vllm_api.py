@@ -28,7 +28,7 @@ from rewardkit.serving.dialects import (
     text_messages,
 )
 from rewardkit.serving.parsing import JSONRoute
-from rewardkit.types import Conversation, ScoreResult
+from rewardkit.types import Conversation, ScoreResult, with_answer
 
 __all__ = ["rerank", "router", "score"]
 
@@ -250,7 +250,7 @@ def _pairs(raw: dict[str, Any]) -> list[tuple[str, str]]:
 def _conversations(pairs: Sequence[tuple[str, str]]) -> list[Conversation]:
     """A (query, document) pair is scored as the reward of the document answering the query: one
     user turn and one assistant turn through the model's chat template."""
-    return [[{"role": "user", "content": q}, {"role": "assistant", "content": d}] for q, d in pairs]
+    return [with_answer(q, d) for q, d in pairs]
 
 
 def is_vllm_score(raw: Any) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from rewardkit.data.records import MultipleChoice, PreferencePair
 from rewardkit.training.mixture import Instruction, instruction_context, instructions_from_pool, split_instructions
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, with_answer
 
 __all__ = [
     "CONTROLLED",
@@ -125,10 +125,6 @@ def read_recipe_data(data_dir: Path, settings: dict = SETTINGS) -> RecipeData:
     )
 
 
-def _answered(context: Conversation, text: str) -> Conversation:
-    return [*context, {"role": "assistant", "content": text}]
-
-
 def alpaca_training_pairs(data: RecipeData, settings: dict = SETTINGS) -> list[TrainingPair]:
     """Judged pairs of the training instructions' drawn answers, with length controlled as
     ``settings["alpaca_length_control"]`` says."""
@@ -154,14 +150,14 @@ def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str,
         out = []
         for p in pairs:
             first, second = (p.chosen, p.rejected) if isinstance(p, TrainingPair) else (p.first, p.second)
-            out += [_answered(p.context, first), _answered(p.context, second)]
+            out += [with_answer(p.context, first), with_answer(p.context, second)]
         return out
 
     def answers(items: list[Instruction]) -> list[Conversation]:
-        return [_answered(i.context, c.text) for i in items for c in i.candidates]
+        return [with_answer(i.context, c.text) for i in items for c in i.candidates]
 
     drawn = [
-        _answered(i.context, text)
+        with_answer(i.context, text)
         for i in data.alpaca_train
         for p in judged_pairs(i, settings["alpaca_picks"], 0.0, settings["seed"], drop_unlabeled=False)
         for text in (p.chosen, p.rejected)
@@ -172,7 +168,7 @@ def feature_sets(data: RecipeData, settings: dict = SETTINGS) -> list[tuple[str,
         ("alpaca held-out", answers(data.alpaca_test)),
         ("hh train", pair_texts(data.hh_train)),
         ("alpaca train", drawn),
-        ("truthfulqa", [_answered(q.context, c) for q in data.truthfulqa for c in q.choices]),
+        ("truthfulqa", [with_answer(q.context, c) for q in data.truthfulqa for c in q.choices]),
     ]
 
 
@@ -206,8 +202,8 @@ def train_recipe_head(
     alpaca = alpaca_training_pairs(data, settings)
     truthful = truthfulqa_pairs(data.truthfulqa_train)
     pairs = [*data.hh_train, *alpaca, *truthful]
-    chosen = bank.features([_answered(p.context, p.chosen) for p in pairs])  # type: ignore[attr-defined]
-    rejected = bank.features([_answered(p.context, p.rejected) for p in pairs])  # type: ignore[attr-defined]
+    chosen = bank.features([with_answer(p.context, p.chosen) for p in pairs])  # type: ignore[attr-defined]
+    rejected = bank.features([with_answer(p.context, p.rejected) for p in pairs])  # type: ignore[attr-defined]
     target = torch.tensor([p.p for p in pairs], dtype=torch.float32)
     margin = torch.zeros(len(pairs))
     weight, losses = train_head(

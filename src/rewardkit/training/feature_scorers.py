@@ -19,7 +19,7 @@ import numpy as np
 from rewardkit.scoring.pairwise import comparison
 from rewardkit.scoring.scorer import PairToJudge, ScoreTable
 from rewardkit.training.features import FeatureBank
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, with_answer
 
 __all__ = ["HeadScorer", "LengthScorer"]
 
@@ -33,9 +33,7 @@ class _Pointwise(ABC):
     def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable: ...
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
-        conversations = [
-            [*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.first, p.second)
-        ]
+        conversations = [with_answer(p.context, text) for p in pairs for text in (p.first, p.second)]
         rewards = self.score(conversations, progress=progress).combined
         return np.array([comparison(scores=rewards[i : i + 2]).probability for i in range(0, len(rewards), 2)])
 

@@ -21,6 +21,7 @@ from rewardkit.models.checkpoint import reward_config
 from rewardkit.training.head import HeadTraining, train_head
 from rewardkit.training.pairs import TrainingPair, oriented, split_pairs
 from rewardkit.training.ssrm import SSRMSettings, read_pool, train_rounds
+from rewardkit.types import with_answer
 
 __all__ = [
     "SSRMSettings",
@@ -141,7 +142,7 @@ def load_decoder(base: str | Path, out: Path, config: ModelConfig, flag: str) ->
 
 def pair_conversations(pairs: Sequence[TrainingPair]) -> list[Any]:
     """Each pair's chosen then rejected conversation, interleaved."""
-    return [[*p.context, {"role": "assistant", "content": text}] for p in pairs for text in (p.chosen, p.rejected)]
+    return [with_answer(p.context, text) for p in pairs for text in (p.chosen, p.rejected)]
 
 
 def seed_dir(out: Path, seeds: Sequence[int], seed: int) -> Path:
