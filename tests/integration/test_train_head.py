@@ -169,3 +169,49 @@ def test_a_new_base_in_the_same_output_dir_does_not_reuse_old_work(checkpoint, d
     reused = train_head_only(second, [data], tmp_path / "rm", training=FAST, progress=False).seeds[0]
     fresh = train_head_only(second, [data], tmp_path / "fresh", training=FAST, progress=False).seeds[0]
     assert reused.losses == pytest.approx(fresh.losses, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def alpaca(tmp_path_factory):
+    """AlpacaEval annotations whose judge prefers the polite answer, never with certainty."""
+    rng = random.Random(1)
+    rows = []
+    for i in range(40):
+        good = " ".join(rng.choice(GOOD) for _ in range(3))
+        bad = " ".join(rng.choice(BAD) for _ in range(3))
+        strength = rng.choice((0.6, 0.75, 0.9))  # P(good better)
+        first, second, preference = (good, bad, 2 - strength) if i % 2 else (bad, good, 1 + strength)
+        rows.append({"instruction": f"question {i}?", "output_1": first, "output_2": second, "preference": preference})
+    path = tmp_path_factory.mktemp("alpaca") / "annotations.json"
+    path.write_text(json.dumps(rows))
+    return path, rows
+
+
+def test_soft_labels_train_on_alpaca_eval_preferences(llama_dir, alpaca, tmp_path):
+    path, rows = alpaca
+    soft = train_head_only(
+        llama_dir, [path], tmp_path / "soft", training=FAST, test_fraction=0.0, progress=False, soft_labels=True
+    )
+    hard = train_head_only(llama_dir, [path], tmp_path / "hard", training=FAST, test_fraction=0.0, progress=False)
+    assert soft.settings["soft_labels"] is True and soft.settings["soft_pairs"] == len(rows)
+    assert "soft_labels" not in hard.settings  # off unless asked for
+    # the soft loss cannot go below the labels' own entropy; hard labels drive it towards zero
+    p = torch.tensor([abs(r["preference"] - 1.5) + 0.5 for r in rows])
+    entropy = float(-(p * p.log() + (1 - p) * (1 - p).log()).mean())
+    assert soft.seeds[0].losses[-1] >= entropy - 1e-4
+    assert soft.seeds[0].losses[-1] < soft.seeds[0].losses[0]
+    assert hard.seeds[0].losses[-1] < entropy
+    served = RewardModel.load(tmp_path / "soft")
+    rewards = served.score_messages(
+        [conversation(r["instruction"], text) for r in rows for text in (r["output_1"], r["output_2"])]
+    )
+    agree = [(rewards[2 * i] > rewards[2 * i + 1]) == (r["preference"] < 1.5) for i, r in enumerate(rows)]
+    assert sum(agree) / len(agree) >= 0.9
+
+
+def test_cli_soft_labels_flag(llama_dir, alpaca, tmp_path):
+    args = ["train", str(llama_dir), str(alpaca[0]), "-o", str(tmp_path / "rm"), "--num-train-epochs", "2"]
+    result = CliRunner().invoke(app, [*args, "--soft-labels", "--test-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "rm" / "train_report.json").read_text())
+    assert report["settings"]["soft_labels"] is True

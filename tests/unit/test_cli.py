@@ -113,6 +113,8 @@ def test_train_mode_switches_have_no_negative_form(switch, tmp_path):
         (["--lora-r", "4"], "--lora-r applies to LoRA training (--use-peft) only"),
         (["--save-steps", "5"], "--save-steps applies to --use-peft and --full training, not --head-only"),
         (["--seeds", "1,1"], "--seeds names 1 more than once"),
+        (["--soft-labels", "--use-peft"], "--soft-labels applies to --head-only training"),
+        (["--soft-labels", "--unlabeled", "u.jsonl"], "--soft-labels trains without SSRM rounds"),
     ],
 )
 def test_train_refuses_out_of_range_or_unused_flags_before_loading(flags, message, tmp_path):

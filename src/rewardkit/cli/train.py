@@ -40,6 +40,10 @@ def _refuse_unused(mode: str, config: TrainConfig) -> None:
     for name in LORA_ONLY:
         if getattr(config, name) is not None and mode != "lora":
             fail(ValueError(f"{_flag(name)} applies to LoRA training (--use-peft) only"))
+    if config.soft_labels and mode != "head-only":
+        fail(ValueError("--soft-labels applies to --head-only training; --use-peft and --full train on hard labels"))
+    if config.soft_labels and config.unlabeled:
+        fail(ValueError("--soft-labels trains without SSRM rounds: leave out --unlabeled"))
 
 
 def _seeds(seeds: str) -> list[int]:
@@ -95,6 +99,7 @@ def train(
                 model_config=config,
                 unlabeled=settings.unlabeled or [],
                 ssrm=ssrm,
+                soft_labels=settings.soft_labels,
             )
         else:
             from rewardkit.training.finetune import train_finetune

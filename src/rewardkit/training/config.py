@@ -119,6 +119,15 @@ class TrainConfig:
         f"resumes from; delete that folder once done ({_BOTH}). Default: {_TUNE.save_steps}.",
         min=1,
     )
+    soft_labels: bool = _opt(
+        False,
+        "Train on each pair's soft label P(chosen better) with the soft Bradley-Terry loss "
+        "-[p log sigmoid(gap) + (1 - p) log sigmoid(-gap)] (the built-in recipe's loss) instead of counting "
+        "every pair as certain. Soft labels come from AlpacaEval annotations' 'preference' in [1, 2] "
+        "(p = |preference - 1.5| + 0.5 for the preferred output); other formats' pairs keep p = 1 "
+        "(--head-only, without --unlabeled).",
+        switch=True,
+    )
     seeds: str = _opt(
         "0",
         "Comma-separated seeds. Several train one member each (initialization and data order differ) "

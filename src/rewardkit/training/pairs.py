@@ -32,15 +32,17 @@ class TrainingPair:
 
 
 def oriented(pairs: Sequence[PreferencePair]) -> tuple[list[TrainingPair], int]:
-    """Chosen first; soft labels count for the side they favour; exact draws (0.5) carry no
-    preference and are dropped (their count is returned)."""
+    """Chosen first; soft labels count for the side they favour, and ``p`` keeps how strongly
+    (P(chosen better), used by soft-label training); exact draws (0.5) carry no preference and are
+    dropped (their count is returned)."""
     out, draws = [], 0
     for pair in pairs:
         if pair.p_first == 0.5:
             draws += 1
             continue
         chosen, rejected = (pair.first, pair.second) if pair.p_first > 0.5 else (pair.second, pair.first)
-        out.append(TrainingPair(pair.context, chosen, rejected, pair.margin, pair.source))
+        p = max(pair.p_first, 1.0 - pair.p_first)
+        out.append(TrainingPair(pair.context, chosen, rejected, pair.margin, pair.source, p=p))
     return out, draws
 
 

@@ -191,11 +191,14 @@ def train_head_only(
     progress: bool = True,
     unlabeled: Sequence[str | Path] = (),
     ssrm: SSRMSettings | None = None,
+    soft_labels: bool = False,
 ) -> TrainReport:
     """Train one head per seed; write each as a servable checkpoint and a report (train_report.json).
 
     With ``unlabeled`` pair files, each seed runs semi-supervised rounds (``ssrm``, default
-    SSRMSettings()): its checkpoint is the last round's and its report lists every round."""
+    SSRMSettings()): its checkpoint is the last round's and its report lists every round.
+    ``soft_labels`` trains on each pair's P(chosen better) (AlpacaEval's ``preference``) with the
+    soft Bradley-Terry loss, as the built-in recipe does; without it every label counts as certain."""
     import torch
 
     from rewardkit.scoring.core import ModelCore
@@ -203,6 +206,8 @@ def train_head_only(
     training = training or HeadTraining()
     if ssrm is not None and not unlabeled:
         raise InvalidInputError("SSRM settings need unlabeled pairs to pseudo-label (none were given)")
+    if soft_labels and unlabeled:
+        raise InvalidInputError("soft labels train without SSRM rounds: leave out the unlabeled pairs")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     prepared = read_training_data(data, test_fraction)
@@ -218,12 +223,16 @@ def train_head_only(
     pool_pairs = [TrainingPair(p.context, p.first, p.second) for p in pool]  # first/second, unoriented
     pool_features = _features(model, templater, pool_pairs, cache, base_id, progress) if pool else (None, None)
     margin = torch.tensor([p.margin for p in train], dtype=torch.float32)
+    labels = torch.tensor([p.p for p in train], dtype=torch.float32) if soft_labels else None
     report = TrainReport(
         base=str(base),
         train_pairs=len(train),
         test_pairs=len(test),
         dropped=prepared.dropped,
-        settings={k: v for k, v in asdict(training).items() if k != "seed"},  # each seed's is its own
+        settings={
+            **{k: v for k, v in asdict(training).items() if k != "seed"},  # each seed's is its own
+            **({"soft_labels": True, "soft_pairs": sum(p.p < 1.0 for p in train)} if soft_labels else {}),
+        },
         length_baseline=length,
         ssrm={**pool_summary, "rounds": ssrm.rounds, "threshold": ssrm.threshold} if pool_summary else None,
     )
@@ -246,7 +255,13 @@ def train_head_only(
             weight, losses, rounds = run.weight, run.losses, run.rounds
         else:
             weight, losses = train_head(
-                train_c, train_r, margin, settings, state_path=target / "head_state.pt", progress=progress
+                train_c,
+                train_r,
+                margin,
+                settings,
+                state_path=target / "head_state.pt",
+                progress=progress,
+                target=labels,
             )
         rewards = torch.cat([train_c @ weight.T, train_r @ weight.T]).flatten()
         result = SeedResult.from_rewards(
