@@ -60,7 +60,6 @@ class _Linear:
     def __init__(self, weight: Any, bias: Any, prepack: bool) -> None:
         import torch
 
-        self.out_features = int(weight.shape[0])
         self.bias = bias
         self.packed = None
         self.weight = weight
@@ -178,9 +177,10 @@ class FusedDecoder:
         weights = "weights prepacked for oneDNN" if self.prepack else "plain weights"
         return f"{len(self.layers)} layers, QKV and gate/up fused, {weights}"
 
-    def __call__(self, ids: Any, positions: Any, segments: Sequence[tuple[int, int, int, int]]) -> Any:
-        """Final hidden states [T, hidden] of a packed row: ``ids`` and ``positions`` [T] on the
-        device, ``segments`` the row's (start, end, prefix start, prefix end) (models/packing.Row)."""
+    def __call__(self, ids: Any, positions: Any, segments: Sequence[tuple[int, int, int, int]], rows: Any) -> Any:
+        """Final hidden states [len(rows), hidden] at the row positions ``rows`` of a packed row:
+        ``ids`` and ``positions`` [T] on the device, ``segments`` the row's (start, end, prefix start,
+        prefix end) (models/packing.Row). The final norm runs on those rows only."""
         import torch.nn.functional as F
 
         from rewardkit.models.segment_attention import attend_segments
@@ -196,8 +196,8 @@ class FusedDecoder:
             qkv = layer.qkv(normed)
             # head-major [heads, T, dim]: each segment of each head is one contiguous block for attention
             if layer.q_norm is None:  # queries and keys rotated in one pass
-                rows = qkv[:, : q_width + kv_width].view(total, heads + kv_heads, dim)
-                both = _rotate(rows.transpose(0, 1), cos, sin)
+                stacked = qkv[:, : q_width + kv_width].view(total, heads + kv_heads, dim)
+                both = _rotate(stacked.transpose(0, 1), cos, sin)
                 query, key = both[:heads], both[heads:]
             else:
                 query = layer.q_norm(qkv[:, :q_width].view(total, heads, dim)).transpose(0, 1)
@@ -211,7 +211,7 @@ class FusedDecoder:
             half = gate_up.shape[-1] // 2
             activated = layer.act(gate_up[:, :half])
             hidden.add_(layer.down(activated.mul_(gate_up[:, half:])))
-        return F.rms_norm(hidden, (width,), self.final_norm, self.final_eps)
+        return F.rms_norm(hidden[rows], (width,), self.final_norm, self.final_eps)
 
 
 def _rotary_tables(cos: Any, sin: Any) -> tuple[Any, Any]:

@@ -148,9 +148,8 @@ def packed_hidden(
         reads = [[len(s) - 1] for s in sequences]
     index = [row.at(i, p) for i, positions in enumerate(reads) for p in positions]
     if fused is not None:
-        ids = torch.tensor(row.ids, device=device)
-        hidden = fused(ids, torch.tensor(row.positions, device=device), row.segments)
-        return hidden[torch.tensor(index, device=device)]
+        ids, positions = torch.tensor(row.ids, device=device), torch.tensor(row.positions, device=device)
+        return fused(ids, positions, row.segments, torch.tensor(index, device=device))
     ids, positions, segments = row.ids, row.positions, row.segments
     width = bucket(len(ids)) if bucket else len(ids)
     if width > len(ids):
