@@ -56,7 +56,9 @@ class ModelConfig:
     )
     max_length: int | None = _opt(
         None,
-        "Longest input in tokens (after the chat template). Default: the model's own limit, at most 8192.",
+        "Longest input in tokens (after the chat template). Default: the model's own limit, at most 8192. "
+        "Above the model's position limit (max_position_embeddings or the like in config.json) the load is "
+        "refused, as vLLM refuses --max-model-len.",
     )
     truncation: Truncation = _opt(
         "left",
@@ -158,8 +160,9 @@ class ModelConfig:
     )
     pairwise_template: str = _opt(
         PAIRWISE_TEMPLATE,
-        "Pairwise models: the user message, with {context}, {response_a} and {response_b}; sent through the "
-        "chat template with a generation prompt.",
+        "Pairwise models: the user message, with {context}, {response_a} and {response_b}. As RLHFlow's code "
+        "does, it is rendered as one user turn by the chat template WITHOUT a generation prompt (BOS text "
+        "dropped), and the answer token is read at the position right after it.",
     )
     pairwise_tokens: str = _opt(
         "A,B", "Pairwise models: the two answer tokens, comma-separated; each must be a single token."
@@ -223,7 +226,8 @@ class ServerConfig:
     port: int = _opt(8000, "Port to bind.")
     api_key: str | None = _opt(
         None,
-        "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_API_KEY. "
+        "Require 'Authorization: Bearer KEY' on every route but /health. Also read from REWARDKIT_SERVER_API_KEY "
+        "(never from REWARDKIT_API_KEY, the key clients send). "
         "An empty key is refused (it usually means an unset shell variable).",
     )
     api_key_file: str | None = _opt(
@@ -255,11 +259,18 @@ class ServerConfig:
         "HTTP 503, then exit.",
     )
     log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])
+    ui: bool = _opt(
+        True,
+        "Serve a playground and a live dashboard at /ui: score candidates, see rankings, objectives, step "
+        "scores, ensemble members and metrics. Its files need no key; all data comes through the API (with "
+        "the key when one is set). --no-ui turns it off (404).",
+    )
     ray_replicas: int = _opt(
         0,
         "Serve N replicas of this server behind one HTTP endpoint on Ray Serve (each its own model copy, engine "
         "and batching; Ray restarts a replica that dies). Connects to RAY_ADDRESS, else starts a local Ray. "
         "0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
+        panel="Ray",
     )
     served_model_name: str | None = _opt(
         None,
@@ -267,8 +278,10 @@ class ServerConfig:
         "name); the 'model' a request sends is not checked (one server serves one model). Default: the MODEL "
         "argument as given ('builtin', a path).",
     )
-    ray_cpus_per_replica: float = _opt(1.0, "With --ray-replicas: CPUs each replica reserves (its torch threads).")
-    ray_gpus_per_replica: float = _opt(0.0, "With --ray-replicas: GPUs each replica reserves.")
+    ray_cpus_per_replica: float = _opt(
+        1.0, "With --ray-replicas: CPUs each replica reserves (its torch threads).", panel="Ray"
+    )
+    ray_gpus_per_replica: float = _opt(0.0, "With --ray-replicas: GPUs each replica reserves.", panel="Ray")
 
 
 @dataclass(frozen=True, kw_only=True)

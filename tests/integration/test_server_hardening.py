@@ -58,12 +58,24 @@ async def test_a_non_ascii_authorization_header_is_a_401_and_a_non_ascii_key_wor
 
 @pytest.mark.parametrize("key", ["", "  "])
 def test_an_empty_api_key_is_refused_at_start_up(llama, key, monkeypatch):
-    monkeypatch.delenv("REWARDKIT_API_KEY", raising=False)
+    monkeypatch.delenv("REWARDKIT_SERVER_API_KEY", raising=False)
     with pytest.raises(InvalidInputError, match="--api-key is empty"):
         build(llama, server_config=ServerConfig(api_key=key))
-    monkeypatch.setenv("REWARDKIT_API_KEY", "")
-    with pytest.raises(InvalidInputError, match="REWARDKIT_API_KEY is empty"):
+    monkeypatch.setenv("REWARDKIT_SERVER_API_KEY", "")
+    with pytest.raises(InvalidInputError, match="REWARDKIT_SERVER_API_KEY is empty"):
         build(llama)
+
+
+async def test_the_server_reads_its_own_key_variable_never_the_clients(llama, monkeypatch):
+    monkeypatch.setenv("REWARDKIT_API_KEY", "the-key-a-trainer-sends")  # exported for clients in this shell
+    monkeypatch.delenv("REWARDKIT_SERVER_API_KEY", raising=False)
+    async with serving(llama) as c:
+        assert (await c.post("/get_reward", json={"query": ["x"]})).status_code == 200
+    monkeypatch.setenv("REWARDKIT_SERVER_API_KEY", "s3rver")
+    async with serving(llama) as c:
+        refused = await c.post("/get_reward", json={"query": ["x"]})
+        accepted = await c.post("/get_reward", json={"query": ["x"]}, headers={"Authorization": "Bearer s3rver"})
+    assert (refused.status_code, accepted.status_code) == (401, 200)
 
 
 async def test_random_paths_do_not_grow_metrics_and_head_answers_where_get_does(llama):
@@ -94,7 +106,7 @@ def test_serve_refuses_an_empty_api_key_before_listening(llama_dir, monkeypatch)
 
     from rewardkit.cli import app
 
-    monkeypatch.delenv("REWARDKIT_API_KEY", raising=False)
+    monkeypatch.delenv("REWARDKIT_SERVER_API_KEY", raising=False)
     result = CliRunner().invoke(app, ["serve", str(llama_dir), "--api-key", ""])
     assert result.exit_code == 2
     assert "--api-key is empty" in result.output

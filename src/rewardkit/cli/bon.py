@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli.common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
+from rewardkit.cli.common import BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, SERVER_API_KEY, fail, open_scorer
 from rewardkit.cli.generate import generate
 from rewardkit.cli.options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
@@ -72,7 +72,7 @@ def select(
     pool_path: Path = POOL_ARG,
     output: Path = typer.Option(..., "-o", "--output", help="JSONL: each row plus proxy_scores, best, best_candidate."),
     models: list[str] | None = SCORER_MODELS,
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -80,7 +80,7 @@ def select(
     from rewardkit.evaluation.bon import select_best
 
     try:
-        prompts, scores = _scored(pool_path, models, options, api_key, max_batch_tokens)
+        prompts, scores = _scored(pool_path, models, options, server_api_key, max_batch_tokens)
         rows = select_best(prompts, scores)
     except CLI_ERRORS as exc:
         fail(exc)
@@ -97,7 +97,7 @@ def evaluate(
     output: Path = typer.Option(Path("bon_eval"), "-o", "--output", help="Folder for the JSON, CSV and PNG."),
     models: list[str] | None = SCORER_MODELS,
     ns: str | None = typer.Option(None, "--ns", help="Comma-separated n values. Default: 1, 2, 4, ... up to N."),
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -112,7 +112,7 @@ def evaluate(
     except ValueError:
         fail(ValueError(f"--ns must be comma-separated integers, got {ns!r}"))
     try:
-        prompts, scores = _scored(pool_path, models, options, api_key, max_batch_tokens)
+        prompts, scores = _scored(pool_path, models, options, server_api_key, max_batch_tokens)
         evaluation = evaluate_pool(prompts, scores, n_values)
         paths = write_bon_outputs(evaluation, output)
     except CLI_ERRORS as exc:

@@ -13,7 +13,7 @@ from rewardkit.cli.options import build_config
 from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, help_text
 from rewardkit.errors import RewardKitError
 
-__all__ = ["API_KEY", "BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "accuracy_text", "fail", "open_scorer"]
+__all__ = ["BATCH_TOKENS", "CLI_ERRORS", "SCORER_MODELS", "SERVER_API_KEY", "accuracy_text", "fail", "open_scorer"]
 
 CLI_ERRORS = (RewardKitError, OSError, httpx.HTTPError)
 """What a command reports as `error: ...` and exit 2: ours, files, and a server that cannot be reached."""
@@ -26,7 +26,12 @@ SCORER_MODELS = typer.Option(
     "checkpoints (combined by --ensemble). Default: builtin.",
 )
 
-API_KEY = typer.Option(None, "--api-key", help="Bearer key for a --model URL (also $REWARDKIT_API_KEY).")
+SERVER_API_KEY = typer.Option(
+    None,
+    "--server-api-key",
+    help="The key sent as 'Authorization: Bearer' to a model that is a server URL. Default: $REWARDKIT_API_KEY. "
+    "(On `rewardkit serve`, --api-key is the key the server requires.)",
+)
 BATCH_TOKENS = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens") + " Local models only.")
 
 

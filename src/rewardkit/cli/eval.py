@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli.common import API_KEY, BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, fail, open_scorer
+from rewardkit.cli.common import BATCH_TOKENS, CLI_ERRORS, SCORER_MODELS, SERVER_API_KEY, fail, open_scorer
 from rewardkit.cli.options import config_options
 from rewardkit.config import EnsembleConfig, ModelConfig
 
@@ -93,7 +93,7 @@ def pairs(
     output: Path = OUTPUT,
     limit: int | None = LIMIT,
     seed: int = SEED,
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -116,7 +116,7 @@ def pairs(
         models=models,
         options=options,
         output=output,
-        api_key=api_key,
+        api_key=server_api_key,
         max_batch_tokens=max_batch_tokens,
     )
     results = [("overall", report.combined.overall), *report.combined.subsets.items()]
@@ -142,7 +142,7 @@ def multiple_choice(
     output: Path = OUTPUT,
     limit: int | None = LIMIT,
     seed: int = SEED,
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -165,7 +165,7 @@ def multiple_choice(
         models=models,
         options=options,
         output=output,
-        api_key=api_key,
+        api_key=server_api_key,
         max_batch_tokens=max_batch_tokens,
     )
     m = report.combined.overall
@@ -204,7 +204,7 @@ def rewardbench2(
         "ref/tied partner), for a quick look.",
     ),
     seed: int = SEED,
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -225,7 +225,7 @@ def rewardbench2(
         models=models,
         options=options,
         output=output,
-        api_key=api_key,
+        api_key=server_api_key,
         max_batch_tokens=max_batch_tokens,
     )
     results = [report.combined, *report.members.values(), report.length]
@@ -250,7 +250,7 @@ def rm_bench(
     output: Path = OUTPUT,
     limit: int | None = LIMIT,
     seed: int = SEED,
-    api_key: str | None = API_KEY,
+    server_api_key: str | None = SERVER_API_KEY,
     max_batch_tokens: int | None = BATCH_TOKENS,
     **options: Any,
 ) -> None:
@@ -272,7 +272,7 @@ def rm_bench(
         models=models,
         options=options,
         output=output,
-        api_key=api_key,
+        api_key=server_api_key,
         max_batch_tokens=max_batch_tokens,
     )
     table = []

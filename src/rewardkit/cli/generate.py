@@ -35,7 +35,9 @@ def generate(
     max_tokens: int = typer.Option(512, help="Most tokens per candidate."),
     concurrency: int = typer.Option(8, help="Prompts in flight at once."),
     seed: int | None = typer.Option(None, help="Sampling seed sent to the server (top-up requests use seed+1, ...)."),
-    api_key: str | None = typer.Option(None, help="Sent as 'Authorization: Bearer'. Default: $OPENAI_API_KEY."),
+    openai_api_key: str | None = typer.Option(
+        None, help="Sent to --base-url as 'Authorization: Bearer'. Default: $OPENAI_API_KEY."
+    ),
     completions: bool = typer.Option(
         False, "--completions", help="Send raw 'prompt'/'instruction' strings to /v1/completions (no chat template)."
     ),
@@ -62,7 +64,7 @@ def generate(
             max_tokens=max_tokens,
             concurrency=concurrency,
             seed=seed,
-            api_key=api_key,
+            api_key=openai_api_key,
             completions=completions,
             timeout=timeout,
             max_retries=max_retries,

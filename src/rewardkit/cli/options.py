@@ -1,7 +1,8 @@
 """Typer options generated from the config dataclasses, so each flag's help lives in one place.
 
 A field becomes ``--field-name``; its metadata gives the help text and, where a command needs them,
-``short`` (e.g. "-o"), ``switch`` (a bool flag with no --no- form) and ``min``/``max`` bounds. A field
+``short`` (e.g. "-o"), ``switch`` (a bool flag with no --no- form), ``min``/``max`` bounds and ``panel``
+(the help panel, when not its class's: the Ray flags of ServerConfig). A field
 with no default is a required option; one whose default is None shows no default (the command
 chooses it)."""
 
@@ -20,6 +21,14 @@ __all__ = ["build_config", "config_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+PANELS = {"RewardsConfig": "Rules"}
+"""Help panels named otherwise than their class (ModelConfig -> "Model", ...)."""
+
+
+def panel_name(cls: type, f: Field) -> str:
+    """The --help panel a field's flag is listed in."""
+    return f.metadata.get("panel") or PANELS.get(cls.__name__) or cls.__name__.removesuffix("Config")
+
 
 def _option(cls: type, f: Field, annotation: Any, *, panel: bool) -> inspect.Parameter:
     meta = dict(f.metadata)
@@ -33,7 +42,7 @@ def _option(cls: type, f: Field, annotation: Any, *, panel: bool) -> inspect.Par
     origin_args = typing.get_args(annotation)
     kwargs: dict[str, Any] = {"help": meta.get("help", ""), "show_default": default is not None}
     if panel:
-        kwargs["rich_help_panel"] = cls.__name__.removesuffix("Config") + " options"
+        kwargs["rich_help_panel"] = panel_name(cls, f)
     kwargs.update({bound: meta[bound] for bound in ("min", "max") if bound in meta})
     is_bool = annotation is bool or (bool in origin_args and type(None) in origin_args)
     flags = [f"{flag}/--no-{flag[2:]}" if is_bool and not meta.get("switch") else flag]
@@ -49,7 +58,7 @@ def _option(cls: type, f: Field, annotation: Any, *, panel: bool) -> inspect.Par
 
 def config_options(*config_classes: type, panels: bool = True) -> Callable[[F], F]:
     """Add every field of ``config_classes`` as a --flag to a typer command taking ``**options``.
-    With ``panels`` each class's flags get their own help panel ("Model options", ...); without,
+    With ``panels`` each class's flags get their own help panel ("Model", "Engine", ...); without,
     they join the command's own options."""
 
     def decorate(func: F) -> F:

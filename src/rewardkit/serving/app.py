@@ -81,10 +81,16 @@ def create_app(
     return app
 
 
+SERVER_KEY_ENV = "REWARDKIT_SERVER_API_KEY"
+"""The environment variable a server reads its key from (clients read REWARDKIT_API_KEY)."""
+
+
 def _api_key(config: ServerConfig) -> str | None:
-    """--api-key, else $REWARDKIT_API_KEY, else none. An empty or blank key is refused: it usually
-    means an unset shell variable, and would otherwise turn authentication off without a word."""
-    for source, key in (("--api-key", config.api_key), ("REWARDKIT_API_KEY", os.environ.get("REWARDKIT_API_KEY"))):
+    """--api-key, else $REWARDKIT_SERVER_API_KEY, else none. Never $REWARDKIT_API_KEY: that is the key
+    clients send, and a trainer's shell that exports it must not turn auth on in a server started there.
+    An empty or blank key is refused: it usually means an unset shell variable, and would otherwise turn
+    authentication off without a word."""
+    for source, key in (("--api-key", config.api_key), (SERVER_KEY_ENV, os.environ.get(SERVER_KEY_ENV))):
         if key is not None:
             if not key.strip():
                 raise InvalidInputError(f"{source} is empty; give a key, or leave it unset to serve without one")

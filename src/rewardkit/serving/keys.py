@@ -1,4 +1,4 @@
-"""The API keys a server accepts: --api-key, $REWARDKIT_API_KEY, and --api-key-file (one key per
+"""The API keys a server accepts: --api-key, $REWARDKIT_SERVER_API_KEY, and --api-key-file (one key per
 line, several allowed, re-read when the file changes), so keys need never sit on a command line and
 can be rotated without a restart."""
 
