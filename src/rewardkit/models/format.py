@@ -14,6 +14,7 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel, ModelInfo
 from rewardkit.models.checkpoint import Checkpoint
+from rewardkit.models.positions import position_limit
 
 __all__ = [
     "MAX_DEFAULT_LENGTH",
@@ -54,11 +55,11 @@ def pad_token_id(tokenizer: Any) -> tuple[int, bool]:
 
 
 def default_max_length(ckpt: Checkpoint, tokenizer: Any) -> int:
+    """The model's position limit, the tokenizer's model_max_length, at most MAX_DEFAULT_LENGTH."""
     limits = [MAX_DEFAULT_LENGTH]
-    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
-        value = ckpt.config.get(key)
-        if isinstance(value, int) and value > 0:
-            limits.append(value)
+    positions = position_limit(ckpt.config)
+    if positions is not None:
+        limits.append(positions.tokens)
     model_max = getattr(tokenizer, "model_max_length", None)
     if isinstance(model_max, int) and 0 < model_max < 1_000_000:
         limits.append(model_max)

@@ -18,6 +18,7 @@ from rewardkit.errors import ModelLoadError
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat
+from rewardkit.models.positions import check_max_length
 
 __all__ = ["FORMATS", "detect_format", "load_model", "open_model", "resolve_device", "resolve_dtype"]
 
@@ -114,6 +115,8 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     else:
         fmt, reason = detect_format(ckpt)
     check_options(config, fmt)
+    if config.max_length is not None:  # before any weight is read
+        check_max_length(config.max_length, ckpt.config, str(ckpt.path))
     if fmt.runs_custom_code and not config.trust_remote_code:
         raise ModelLoadError(
             f"{ckpt.path}: the checkpoint ships custom model code (auto_map: {ckpt.auto_map}). "
