@@ -19,10 +19,11 @@ from rewardkit.scoring.service import RewardService
 from rewardkit.serving.errors import install_error_handlers
 from rewardkit.serving.keys import ApiKeys
 from rewardkit.serving.metrics import ServerMetrics
-from rewardkit.serving.middleware import Drain, GuardMiddleware, Limits
+from rewardkit.serving.middleware import OPEN_PATHS, Drain, GuardMiddleware, Limits
 from rewardkit.serving.rewards import NoModel, RewardParts
 from rewardkit.serving.routes import router
 from rewardkit.serving.tei_api import router as tei_router
+from rewardkit.serving.ui import PAGE_PATHS, install_ui
 from rewardkit.serving.vllm_api import router as vllm_router
 
 __all__ = ["build", "build_ensemble", "build_from_sources", "create_app", "is_url"]
@@ -69,6 +70,7 @@ def create_app(
     routers = (router, vllm_router, tei_router)
     for each in routers:
         app.include_router(each)
+    ui_paths = PAGE_PATHS if config.ui else frozenset()
     app.add_middleware(
         GuardMiddleware,
         metrics=metrics,
@@ -76,8 +78,12 @@ def create_app(
         limits=Limits(config.max_request_bytes, config.body_timeout, config.request_timeout),
         drain=app.state.drain,
         saturated=service.saturated,
-        routes=frozenset([*(r.path for each in routers for r in each.routes), app.openapi_url, app.docs_url]) - {None},
+        routes=frozenset([*(r.path for each in routers for r in each.routes), app.openapi_url, app.docs_url, *ui_paths])
+        - {None},
+        open_paths=OPEN_PATHS | ui_paths,  # the page's files hold no data: the login form must load
     )
+    if config.ui:
+        install_ui(app)
     return app
 
 

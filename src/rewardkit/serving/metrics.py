@@ -1,6 +1,13 @@
-"""Prometheus metrics for one app: HTTP traffic plus engine events (it is the engine's observer)."""
+"""Prometheus metrics for one app: HTTP traffic plus engine events (it is the engine's observer).
+The same counters are read back as JSON by ``summary`` (GET /metrics/summary, the /ui dashboard):
+nothing is counted twice."""
 
 from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -13,6 +20,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.started = time.monotonic()
         r = self.registry
         self.requests = Counter(
             "rewardkit_requests", "HTTP requests by route and status.", ["route", "status"], registry=r
@@ -61,3 +69,62 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def summary(self, scoring_routes: Collection[str]) -> dict[str, Any]:
+        """Every counter as JSON, cumulative since the start (a reader takes differences between two
+        reads for rates); histograms as cumulative bucket counts, as Prometheus keeps them.
+        ``scoring_routes`` are the routes whose requests count as scoring traffic (the app's POST
+        routes), so that dashboards polling /info or /metrics do not count as load."""
+        samples = _samples(self.registry)
+        by_route: dict[str, dict[str, int]] = {}
+        for labels, value in samples.get("rewardkit_requests_total", []):
+            by_route.setdefault(labels["route"], {})[labels["status"]] = int(value)
+        latency = _histogram(
+            samples, "rewardkit_request_latency_seconds", keep=lambda lb: lb["route"] in scoring_routes
+        )
+        tokens = {labels["kind"]: int(value) for labels, value in samples.get("rewardkit_batch_tokens_total", [])}
+        batches = _histogram(samples, "rewardkit_batch_size")
+        return {
+            "uptime_s": time.monotonic() - self.started,
+            "requests": {
+                "scoring": sum(
+                    sum(statuses.values()) for route, statuses in by_route.items() if route in scoring_routes
+                ),
+                "by_route": by_route,
+            },
+            "latency_seconds": latency,
+            "sequences_scored": _total(samples, "rewardkit_sequences_scored_total"),
+            "truncated": _total(samples, "rewardkit_truncated_total"),
+            "tokens": {"real": tokens.get("real", 0), "computed": tokens.get("padded", 0)},
+            "batches": {**batches, "seconds": _total(samples, "rewardkit_batch_seconds_sum", float)},
+            "queue_depth": _total(samples, "rewardkit_queue_depth"),
+            "errors": {labels["kind"]: int(value) for labels, value in samples.get("rewardkit_errors_total", [])},
+        }
+
+
+def _samples(registry: CollectorRegistry) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Every sample of ``registry`` by its exposed name (``..._total``, ``..._bucket``, ``..._sum``)."""
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for metric in registry.collect():
+        for sample in metric.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def _total(samples: dict, name: str, kind: type = int) -> Any:
+    return kind(sum(value for _, value in samples.get(name, [])))
+
+
+def _histogram(samples: dict, name: str, keep: Any = lambda labels: True) -> dict[str, Any]:
+    """One histogram summed over the label sets ``keep`` accepts: ``buckets`` as [upper bound,
+    cumulative count] pairs (the last bound is null for +Inf, which JSON cannot hold)."""
+    cumulative: dict[float, float] = {}
+    for labels, value in samples.get(f"{name}_bucket", []):
+        if keep(labels):
+            bound = float(labels["le"])
+            cumulative[bound] = cumulative.get(bound, 0.0) + value
+    return {
+        "count": int(sum(value for labels, value in samples.get(f"{name}_count", []) if keep(labels))),
+        "sum": float(sum(value for labels, value in samples.get(f"{name}_sum", []) if keep(labels))),
+        "buckets": [[None if math.isinf(b) else b, int(cumulative[b])] for b in sorted(cumulative)],
+    }

@@ -1,6 +1,7 @@
 """Pure-ASGI middleware around every request: what must hold whatever a client sends or does.
 
-- Bearer-token auth (serving/keys.py), before anything is read.
+- Bearer-token auth (serving/keys.py), before anything is read; /health and the paths given as
+  ``open_paths`` (the /ui page's static files, which hold no data) are served without a key.
 - The body is read up to --max-request-bytes on the bytes actually received (a chunked upload has no
   Content-Length to check) and within --body-timeout (a stalled upload does not hold a connection).
 - While the app works, the connection is watched: a client that leaves cancels its request, and the
@@ -78,6 +79,7 @@ class GuardMiddleware:
         drain: Drain,
         saturated: Callable[[], float | None] = lambda: None,
         routes: frozenset[str] = frozenset(),
+        open_paths: frozenset[str] = OPEN_PATHS,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -86,6 +88,7 @@ class GuardMiddleware:
         self.drain = drain
         self.saturated = saturated
         self.routes = routes
+        self.open_paths = open_paths
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -105,7 +108,7 @@ class GuardMiddleware:
     async def _guarded(self, scope: dict, receive: Any, response: _Response) -> None:
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
         path = scope.get("path", "")
-        if self.keys.required and path not in OPEN_PATHS and not self._authorized(headers):
+        if self.keys.required and path not in self.open_paths and not self._authorized(headers):
             await response.error(
                 401,
                 "Unauthorized",

@@ -157,3 +157,11 @@ async def info(request: Request) -> dict:
 @router.head("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/metrics/summary", summary="Metrics as JSON (the /ui dashboard reads it)")
+async def metrics_summary(request: Request) -> dict:
+    """The Prometheus counters as JSON, cumulative since the start; scoring traffic is the app's POST
+    routes, so polling this or /info does not count as load."""
+    scoring = {route.path for route in request.app.routes if "POST" in (getattr(route, "methods", None) or ())}
+    return request.app.state.metrics.summary(scoring)
