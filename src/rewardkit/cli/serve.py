@@ -51,5 +51,8 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
         )
     except CLI_ERRORS as exc:
         fail(exc)
-    typer.echo(f"rewardkit: {what}; http://{server_config.host}:{server_config.port}")
+    url = f"http://{server_config.host}:{server_config.port}"
+    typer.echo(f"rewardkit: {what}; {url}")
+    if server_config.ui:
+        typer.echo(f"rewardkit: playground and dashboard at {url}/ui")
     run_server(application, server_config)
