@@ -54,13 +54,27 @@ def _modules() -> list[tuple[str, Path]]:
     return found
 
 
-def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
-    """(line, module imported, names taken from it) for every rewardkit import in the file."""
+def _absolute(node: ast.ImportFrom, module: str, path: Path) -> list[str]:
+    """The modules a relative import names, as absolute names: ``from ..serving import app`` in
+    rewardkit/engine/worker.py is rewardkit.serving; ``from .. import serving`` names it too."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    base = package.split(".")[: max(0, package.count(".") + 1 - (node.level - 1))]
+    if node.module:
+        return [".".join([*base, node.module])]
+    return [".".join([*base, alias.name]) for alias in node.names]
+
+
+def _imports(path: Path, module: str = "") -> list[tuple[int, str, list[str]]]:
+    """(line, module imported, names taken from it) for every rewardkit import in the file, relative
+    imports (``from ..serving import app``) included."""
     out = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name, []) for alias in node.names if alias.name.startswith("rewardkit")]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("rewardkit"):
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            names = [alias.name for alias in node.names]
+            out += [(node.lineno, target, names) for target in _absolute(node, module, path)]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rewardkit"):
             out.append((node.lineno, node.module or "", [alias.name for alias in node.names]))
     return out
 
@@ -74,7 +88,7 @@ def _violations() -> list[str]:
         if unit not in LEVEL:
             problems.append(f"{path.relative_to(SRC)}: not in any layer; add it to LAYERS (and docs/architecture.md)")
             continue
-        for line, target, names in _imports(path):
+        for line, target, names in _imports(path, module):
             where = f"{path.relative_to(SRC)}:{line}"
             if target == "rewardkit":
                 problems.append(f"{where} imports {names} from the top-level facade; import their home")
@@ -100,6 +114,27 @@ def test_the_layer_check_sees_lazy_imports(tmp_path, monkeypatch):
     (fake / "engine" / "worker.py").write_text("def f():\n    from rewardkit.serving import app\n")
     monkeypatch.setattr(__import__(__name__), "SRC", fake)
     assert any("engine (layer 6) imports rewardkit.serving" in p for p in _violations())
+
+
+@pytest.mark.parametrize(
+    ("code", "where"),
+    [
+        ("from ...serving import app", "engine/runner/deep.py"),
+        ("from ..serving.app import build", "engine/worker.py"),
+        ("from .. import serving", "engine/worker.py"),
+        ("from ..serving import app", "engine/__init__.py"),
+    ],
+)
+def test_the_layer_check_follows_relative_imports(tmp_path, monkeypatch, code, where):
+    """``from ..serving import app`` inside engine/ is as upward as ``from rewardkit.serving import app``."""
+    fake = tmp_path / "rewardkit"
+    module = fake / where
+    module.parent.mkdir(parents=True, exist_ok=True)
+    for folder in [fake, *module.parent.relative_to(fake).parents, module.parent.relative_to(fake)]:
+        (fake / folder / "__init__.py").touch()
+    module.write_text(f"def f():\n    {code}\n")
+    monkeypatch.setattr(__import__(__name__), "SRC", fake)
+    assert any("engine (layer 6) imports rewardkit.serving" in p for p in _violations()), _violations()
 
 
 @pytest.mark.parametrize("part", PURE)
