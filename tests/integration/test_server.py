@@ -81,6 +81,16 @@ async def test_malformed_json_is_400(llama):
     assert r.status_code == 400 and r.json()["error"] == "MalformedJSON"
 
 
+@pytest.mark.parametrize("raw", [b'{"query": ["\xff\xfe"]}', b"[" * 100_000 + b"]" * 100_000])
+async def test_bodies_that_do_not_decode_or_parse_get_the_frameworks_400(llama, raw):
+    """The body is parsed before the framework sees it; what fails there still fails its way."""
+    async with serving(llama) as c:
+        r = await c.post("/get_reward", content=raw, headers={"content-type": "application/json"})
+        ok = await c.post("/get_reward", content=b'{"query": ["x"]}', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and ok.status_code == 200
+    assert len(ok.json()["rewards"]) == 1
+
+
 async def test_over_long_input_with_truncation_error_is_413(llama_dir):
     model = load_model(llama_dir, ModelConfig(max_length=16))
     async with serving(model, ModelConfig(truncation="error")) as c:
