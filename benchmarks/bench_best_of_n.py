@@ -93,7 +93,7 @@ async def _served(base_url: str, groups: list[tuple[str, list[str]]], concurrenc
             async with gate:
                 t0 = time.perf_counter()
                 if per_candidate:
-                    replies = await asyncio.gather(*(rk.score_messages([conversation(prompt, a)]) for a in answers))
+                    replies = await asyncio.gather(*(rk.score([conversation(prompt, a)]) for a in answers))
                     scores = [r[0] for r in replies]
                     best = argmax(scores)
                 else:

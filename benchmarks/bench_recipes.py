@@ -143,15 +143,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for q, answers in groups
     ]
     texts = [[prm.templater.render(c) for c in group] for group in conversations]  # the same token sequences
-    prm.score_conversations(conversations[0][:1])  # warm-up: first-call allocations out of the figures
-    plain.score_texts(texts[0][:1])
+    prm.score_results(conversations[0][:1])  # warm-up: first-call allocations out of the figures
+    plain.score_results(texts[0][:1])
     rows = []
     for repeat in range(args.repeats):
         t0 = time.perf_counter()
-        ours = [prm.score_conversations(group) for group in conversations]  # one call per Best-of-N group
+        ours = [prm.score_results(group) for group in conversations]  # one call per Best-of-N group
         t1 = time.perf_counter()
         for group in texts:
-            plain.score_texts(group)
+            plain.score_results(group)
         t2 = time.perf_counter()
         theirs = [[card.steps(q, a) for a in answers] for q, answers in groups] if repeat < args.card_repeats else None
         t3 = time.perf_counter()

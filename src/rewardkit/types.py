@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-__all__ = ["Conversation", "Message", "ScoreResult", "TokenizedItem", "conversation_key", "with_answer"]
+from rewardkit.errors import InvalidInputError
+
+__all__ = [
+    "Conversation",
+    "Message",
+    "ScoreResult",
+    "TokenizedItem",
+    "conversation_key",
+    "score_inputs",
+    "with_answer",
+]
 
 Message = dict[str, str]
 """One chat turn: ``{"role": "user" | "assistant" | "system", "content": str}``."""
@@ -17,6 +28,29 @@ def conversation_key(conversation: Conversation) -> tuple[tuple[str, str], ...]:
     """What makes two conversations the same input: their roles and contents, in order (whatever
     else a message carries, or the order of its keys)."""
     return tuple((m["role"], m["content"]) for m in conversation)
+
+
+def score_inputs(inputs: Iterable[Any]) -> tuple[Literal["texts", "conversations"], list[Any]]:
+    """What ``score(inputs)`` was given, as a list: full texts (strings) or conversations (lists of
+    messages), never a mix: one list is either rendered by the model's chat template or not at all.
+    A lone string or message is refused rather than read as a list of characters or keys."""
+    if isinstance(inputs, (str, bytes, dict)):
+        raise InvalidInputError("expected a list of texts or conversations; wrap a single one in a list")
+    items = list(inputs)
+    strings = sum(isinstance(item, str) for item in items)
+    if strings == len(items):
+        return "texts", items
+    if strings:
+        raise InvalidInputError(
+            "the inputs mix full texts (strings) and conversations (lists of messages); score each kind in its own call"
+        )
+    for item in items:
+        if not isinstance(item, (list, tuple)):
+            raise InvalidInputError(
+                f"each input is a full text (a string) or a conversation (a list of messages), not a "
+                f"{type(item).__name__}; a single conversation goes in a list: [[{{'role': ..., 'content': ...}}]]"
+            )
+    return "conversations", items
 
 
 def with_answer(context: str | Sequence[Message], answer: str) -> Conversation:

@@ -39,7 +39,7 @@ def servers(checkpoint):
 def local_scores(folder, texts):
     rm = RewardModel(load_model(folder, ModelConfig()))
     return np.array(
-        rm.score_messages([[{"role": "user", "content": PROMPT}, {"role": "assistant", "content": t}] for t in texts])
+        rm.score([[{"role": "user", "content": PROMPT}, {"role": "assistant", "content": t}] for t in texts])
     )
 
 

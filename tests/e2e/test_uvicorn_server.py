@@ -35,7 +35,7 @@ def test_sync_client_scores_texts_and_messages(server, checkpoint):
     with Client(server, api_key="k3y") as rk:
         assert rk.health()
         assert rk.score(texts) == pytest.approx([reference(checkpoint, t) for t in texts], abs=1e-4)
-        assert len(rk.score_messages([CONV, CONV])) == 2
+        assert len(rk.score([CONV, CONV])) == 2
         assert rk.info()["format"] == "hf-sequence-classification"
 
 
@@ -52,7 +52,7 @@ def test_async_client_under_concurrency_matches_reference(server, checkpoint):
 
 def test_client_raises_a_clear_error_without_retrying_4xx(server):
     with Client(server, api_key="k3y") as rk, pytest.raises(ServerResponseError) as info:
-        rk.score_messages([[{"role": "wizard", "content": "x"}, *CONV]])
+        rk.score([[{"role": "wizard", "content": "x"}, *CONV]])
     assert info.value.status_code == 422 and "unknown role" in str(info.value)
     with Client(server) as anonymous, pytest.raises(ServerResponseError) as info:
         anonymous.score(["x"])
@@ -82,7 +82,7 @@ def test_trl_reward_function_with_strings_and_conversations(server, checkpoint):
     assert got == pytest.approx([reference(checkpoint, "Say hi: hi"), reference(checkpoint, "Count: 1 2 3")], abs=1e-4)
     conv = fn(prompts=[[CONV[0]]], completions=[[CONV[1]]])
     with Client(server, api_key="k3y") as rk:
-        assert conv == pytest.approx(rk.score_messages([CONV]), abs=1e-6)
+        assert conv == pytest.approx(rk.score([CONV]), abs=1e-6)
 
 
 FRANCE_DETAILED = "The capital of France is Paris, known for the Eiffel Tower."
@@ -100,7 +100,7 @@ def test_make_serve_default_serves_the_trained_builtin_model():
     try:
         with Client(url) as rk:
             info = rk.info()
-            scores = rk.score_messages([CONV])
+            scores = rk.score([CONV])
             rewards = rk.get_reward([templated])["rewards"]
             # the README's first /best_of_n example
             france = rk.best_of_n(["Paris.", FRANCE_DETAILED, "London."], prompt="What is the capital of France?")
@@ -109,7 +109,7 @@ def test_make_serve_default_serves_the_trained_builtin_model():
     assert france["best"] != 2, france["scores"]
     assert info["architecture"] == "LlamaForSequenceClassification" and info["pad_token"] == "<|im_end|>"
     assert info["evaluation"] == builtin_head()["evaluation"]
-    assert scores == pytest.approx(local.score_messages([CONV]), abs=1e-4)
+    assert scores == pytest.approx(local.score([CONV]), abs=1e-4)
     assert rewards == pytest.approx(scores, abs=1e-4)  # templated by the client or by the server: one reward
 
 
@@ -127,8 +127,8 @@ def test_served_custom_code_model_returns_objectives_through_the_clients(checkpo
     proc, url = start_server(str(path), "--trust-remote-code", "--objective", "correctness")
     try:
         with Client(url) as rk:
-            chosen = rk.score_messages([CONV])
-            gated = rk.score_messages([CONV], objective="score")
+            chosen = rk.score([CONV])
+            gated = rk.score([CONV], objective="score")
             ranked = rk.rank(["hello there", "go away"], prompt="hi")
             compared = rk.compare(["hello there", "go away"], prompt="hi")
         tok = tiny_models.decoder_tokenizer()

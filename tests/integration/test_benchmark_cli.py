@@ -100,7 +100,7 @@ def direct(model, rows):
     """Each distinct (prompt, answer) scored once: {(prompt, answer): (score, tokens)}."""
     keys = sorted({(r["prompt"], a) for r in rows for a in r["chosen"] + r["rejected"]})
     conversations = [[{"role": "user", "content": p}, {"role": "assistant", "content": a}] for p, a in keys]
-    return {key: (r.score, r.num_tokens) for key, r in zip(keys, model.score_results(conversations=conversations))}
+    return {key: (r.score, r.num_tokens) for key, r in zip(keys, model.score_results(conversations))}
 
 
 def first_at_top(values):

@@ -74,7 +74,7 @@ def direct_scores(folder):
     rm = RewardModel(load_model(folder, ModelConfig()))
     pools = []
     for ctx, row in zip(contexts(), POOL):
-        scores = [rm.score_messages([[*ctx, {"role": "assistant", "content": t}]])[0] for t in texts(row)]
+        scores = [rm.score([[*ctx, {"role": "assistant", "content": t}]])[0] for t in texts(row)]
         first = {}
         for i, t in enumerate(texts(row)):
             assert scores[i] == pytest.approx(scores[first.setdefault(t, i)], abs=1e-5)

@@ -78,7 +78,7 @@ def test_a_conversation_is_read_at_its_last_token_as_in_training(reference, serv
     expected = float(states[-1] @ weight)
 
     # served in a batch with a longer conversation, so this one is padded with <|im_end|> ids
-    scores = served.score_messages([CONV, LONGER])
+    scores = served.score([CONV, LONGER])
     assert scores[0] == pytest.approx(expected, abs=1e-4)
     assert abs(float(states[-2] @ weight) - expected) > 1e-3  # a neighbouring token would be caught
 

@@ -83,7 +83,7 @@ def test_packed_and_padded_features_give_the_served_rewards(llama_dir, served):
     torch.testing.assert_close(packed_features, padded_features, atol=1e-5, rtol=1e-4)
     rewards = (packed_features @ head_weight(served)).tolist()
     for conversation, reward in zip(CONVERSATIONS, rewards, strict=True):
-        assert reward == pytest.approx(served.score_messages([conversation])[0], abs=1e-4)  # alone, unpadded
+        assert reward == pytest.approx(served.score([conversation])[0], abs=1e-4)  # alone, unpadded
 
 
 class NoForward:

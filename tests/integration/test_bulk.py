@@ -111,7 +111,7 @@ def test_prompt_and_response_columns_are_templated_as_a_conversation(tmp_path, m
     rows = [{"q": CONV[0]["content"], "a": CONV[1]["content"]}, {"q": "2+2?", "a": "4"}]
     write_input(tmp_path / "in.jsonl", rows)
     score_table(model, tmp_path / "in.jsonl", tmp_path / "out.jsonl", Columns(prompt="q", response="a"), progress=False)
-    expected = model.score_messages(
+    expected = model.score(
         [[{"role": "user", "content": r["q"]}, {"role": "assistant", "content": r["a"]}] for r in rows]
     )
     assert [r["score"] for r in read_output(tmp_path / "out.jsonl")] == pytest.approx(expected, abs=TOL)
@@ -123,7 +123,7 @@ def test_named_text_and_messages_columns(tmp_path, model, texts):
     score_table(model, tmp_path / "in.jsonl", tmp_path / "t.jsonl", Columns(text="body"), progress=False)
     score_table(model, tmp_path / "in.jsonl", tmp_path / "m.jsonl", Columns(messages="chat"), progress=False)
     assert read_output(tmp_path / "t.jsonl")[0]["score"] == pytest.approx(model.score([texts[0]])[0], abs=TOL)
-    assert read_output(tmp_path / "m.jsonl")[0]["score"] == pytest.approx(model.score_messages([CONV])[0], abs=TOL)
+    assert read_output(tmp_path / "m.jsonl")[0]["score"] == pytest.approx(model.score([CONV])[0], abs=TOL)
     with pytest.raises(InvalidInputError, match="go together"):
         Columns(prompt="q")
 

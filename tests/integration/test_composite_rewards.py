@@ -56,10 +56,12 @@ async def test_the_reward_is_the_weighted_sum_of_its_parts(llama, rules_file):
     queries = [PROMPT + a for a in ANSWERS]
     async with served(llama, rules_file, weights="model=2,math=0.5,agree=-1") as c:
         chat = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
-        model_only = (await c.post("/score", json={"conversations": [chat]})).status_code
+        unlabelled = await c.post("/score", json={"conversations": [chat]})
+        labels = ["72", "72", "5"]
         answer = (
-            await c.post("/get_reward", json={"query": queries, "prompts": [PROMPT] * 3, "labels": ["72", "72", "5"]})
+            await c.post("/get_reward", json={"query": queries, "prompts": [PROMPT] * 3, "labels": labels})
         ).json()
+        scored = (await c.post("/score", json={"texts": queries, "labels": labels})).json()
         info = (await c.get("/info")).json()
     assert "extra_logs" in answer, answer
     logs = answer["extra_logs"]
@@ -70,7 +72,11 @@ async def test_the_reward_is_the_weighted_sum_of_its_parts(llama, rules_file):
         2 * m + 0.5 * a + b - g for m, a, b, g in zip(logs["model"], logs["math"], logs["brevity"], logs["agree"])
     ]
     assert answer["rewards"] == pytest.approx(expected) and answer["scores"] == answer["rewards"]
-    assert len(logs["num_tokens"]) == 3 and model_only == 200
+    assert len(logs["num_tokens"]) == 3
+    # the same input gets the same reward on /score, with the model's own and each function's beside it
+    assert scored["scores"] == pytest.approx(answer["rewards"]) and scored["model_scores"] == answer["model_rewards"]
+    assert scored["model_scores"] == logs["model"] and scored["rule_scores"]["math"] == logs["math"]
+    assert unlabelled.status_code == 422 and "labels" in unlabelled.json()["detail"]
     assert info["reward_functions"]["weights"] == {"model": 2.0, "math": 0.5, "brevity": 1.0, "agree": -1.0}
     assert [r["form"] for r in info["reward_functions"]["rules"]] == ["per-sample", "per-sample", "batch"]
 

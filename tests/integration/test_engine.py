@@ -26,8 +26,8 @@ async def test_concurrent_requests_share_batches_without_changing_scores(checkpo
     service = RewardService(model, engine_config=EngineConfig(max_batch_tokens=budget, max_wait_ms=20))
     await service.start()
     try:
-        singles = asyncio.gather(*[service.score_texts([t]) for t in texts[:8]])
-        group = service.score_texts(texts[8:])
+        singles = asyncio.gather(*[service.score_results([t]) for t in texts[:8]])
+        group = service.score_results(texts[8:])
         single_results, group_results = await asyncio.gather(singles, group)
     finally:
         await service.stop()
@@ -43,7 +43,7 @@ async def test_stopped_engine_refuses_new_work(llama_dir):
     await service.stop()
     assert not service.healthy
     with pytest.raises(EngineDeadError):
-        await service.score_texts(["late"])
+        await service.score_results(["late"])
 
 
 async def test_a_single_string_is_refused_by_both_fronts_not_scored_as_characters(llama_dir):
@@ -57,6 +57,6 @@ async def test_a_single_string_is_refused_by_both_fronts_not_scored_as_character
     await service.start()
     try:
         with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
-            await service.score_texts("a whole text")
+            await service.score_results("a whole text")
     finally:
         await service.stop()

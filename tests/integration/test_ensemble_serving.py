@@ -40,7 +40,7 @@ def alone(members):
     scores = {}
     for arch, model in members.items():
         rm = RewardModel(model)
-        scores[arch] = {"texts": np.array(rm.score(TEXTS)), "candidates": np.array(rm.score_messages(conversations))}
+        scores[arch] = {"texts": np.array(rm.score(TEXTS)), "candidates": np.array(rm.score(conversations))}
     return scores
 
 
@@ -168,7 +168,7 @@ async def test_best_of_n_with_a_single_model_and_a_pairwise_model(members, check
     responses = ["good good answer", "bad bad answer", "good answer"]
     async with serving(pairwise, config) as client:
         bon = (await client.post("/best_of_n", json={"prompt": "q", "candidates": responses})).json()
-        rank = (await client.post("/rank", json={"prompt": "q", "responses": responses})).json()
+        rank = (await client.post("/rank", json={"prompt": "q", "candidates": responses})).json()
     assert bon["method"] == "knockout"
     assert bon["order"] == rank["order"]
     assert bon["best"] == rank["best"]

@@ -50,8 +50,8 @@ def test_eval_pairs_report_matches_direct_scoring(tmp_path, llama_dir, llama):
     invoke(["eval", "pairs", str(data), "-m", str(llama_dir), "-o", str(tmp_path / "out")])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     correct = [
-        llama.score_messages([user_assistant(r["prompt"], r["chosen"])])[0]
-        > llama.score_messages([user_assistant(r["prompt"], r["rejected"])])[0]
+        llama.score([user_assistant(r["prompt"], r["chosen"])])[0]
+        > llama.score([user_assistant(r["prompt"], r["rejected"])])[0]
         for r in PAIRS
     ]
     assert report["combined"]["overall"]["n"] == 5
@@ -80,8 +80,8 @@ def test_eval_mc_report_matches_direct_scoring(tmp_path, llama_dir, llama):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     ranks, top1 = [], []
     for q in QUESTIONS:
-        correct = llama.score_messages([user_assistant(q["question"], q["correct"])])[0]
-        wrong = llama.score_messages([user_assistant(q["question"], a) for a in q["incorrect"]])
+        correct = llama.score([user_assistant(q["question"], q["correct"])])[0]
+        wrong = llama.score([user_assistant(q["question"], a) for a in q["incorrect"]])
         ranks.append(1 + sum(w >= correct for w in wrong))
         top1.append(all(w < correct for w in wrong))
     overall = report["combined"]["overall"]

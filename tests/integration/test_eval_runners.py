@@ -30,7 +30,7 @@ class ModelScorer:
 
     def score(self, conversations, *, progress=False):
         self.calls += 1
-        scores = np.array(self.model.score_messages(conversations))
+        scores = np.array(self.model.score(conversations))
         return ScoreTable(combined=scores, members={self.name: scores})
 
     def prefer(self, pairs, *, progress=False):
@@ -42,7 +42,7 @@ class TwoMembers(ModelScorer):
     """An 'ensemble' whose second member is the first one negated: its accuracy mirrors the first's."""
 
     def score(self, conversations, *, progress=False):
-        scores = np.array(self.model.score_messages(conversations))
+        scores = np.array(self.model.score(conversations))
         return ScoreTable(combined=scores, members={"a": scores, "minus_a": -scores})
 
 
@@ -77,7 +77,7 @@ def real_pairs(n: int, seed: int = 0) -> list[PreferencePair]:
 
 
 def direct_score(model: RewardModel, context, response: str) -> float:
-    return model.score_messages([[*context, {"role": "assistant", "content": response}]])[0]
+    return model.score([[*context, {"role": "assistant", "content": response}]])[0]
 
 
 def test_pair_accuracy_matches_scoring_each_pair_directly(llama):

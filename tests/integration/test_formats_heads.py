@@ -121,13 +121,13 @@ def test_armo_gating_returns_the_gated_score_and_named_objectives(checkpoint):
     expected = [[score, *rewards] for score, rewards, _ in refs]
 
     def rows(batch):
-        return [[r.score, *(r.objectives[n] for n in names)] for r in model.score_results(conversations=batch)]
+        return [[r.score, *(r.objectives[n] for n in names)] for r in model.score_results(batch)]
 
     assert_batch_independent(model, convs, expected, score=rows)
     # One objective as the reward, by flag and per request.
     helpful = RewardModel.load(path, trust_remote_code=True, objective="helpfulness")
-    assert helpful.score_messages(convs) == pytest.approx([r[1][0] for r in refs], abs=TOL)
-    per_request = model.score_results(conversations=convs, objective="verbosity")
+    assert helpful.score(convs) == pytest.approx([r[1][0] for r in refs], abs=TOL)
+    per_request = model.score_results(convs, objective="verbosity")
     assert [r.score for r in per_request] == pytest.approx([r[1][3] for r in refs], abs=TOL)
 
 
@@ -218,7 +218,7 @@ def test_step_separators_in_the_prompt_and_template_are_not_steps(checkpoint, ma
     positions = [i for i, t in enumerate(ids) if t == sep]
     in_response = [p for p, (i, _) in zip(probs, (offsets[i] for i in positions)) if start <= i < start + len(response)]
     assert len(in_response) == 3 and len(positions) > 3
-    result = model.score_results(conversations=[conversation])[0]
+    result = model.score_results([conversation])[0]
     assert list(result.steps) == pytest.approx(in_response, abs=TOL)
 
 

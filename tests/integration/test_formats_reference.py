@@ -54,7 +54,7 @@ def test_conversation_scores_match_reference(checkpoint, name):
         tiny_models.reference_classifier_score(path, tiny_models.reference_conversation_ids(tok, c))
         for c in conversations
     ]
-    got = model.score_messages(conversations)
+    got = model.score(conversations)
     assert got == pytest.approx(expected, abs=TOL)
 
 

@@ -38,7 +38,7 @@ def test_score_command_keeps_order_and_fields(tmp_path, llama_dir):
     assert [r["id"] for r in out] == [r["id"] for r in rows]
     model = RewardModel.load(llama_dir)
     assert [r["score"] for r in out[:-1]] == pytest.approx(model.score(texts), abs=1e-5)
-    assert out[-1]["score"] == pytest.approx(model.score_messages([CONV])[0], abs=1e-5)
+    assert out[-1]["score"] == pytest.approx(model.score([CONV])[0], abs=1e-5)
 
 
 def test_score_file_writes_objectives_and_steps(tmp_path, checkpoint):

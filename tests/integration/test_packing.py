@@ -44,7 +44,7 @@ def test_packed_scores_equal_the_single_sequence_reference_in_any_batch(checkpoi
     outputs = model.model.info.outputs or ["reward"]
 
     def all_outputs(batch):
-        results = model.score_texts(batch)
+        results = model.score_results(batch)
         return [[r.objectives[o] for o in outputs] if r.objectives else [r.score] for r in results]
 
     assert_batch_independent(model, texts, expected, score=all_outputs)
@@ -114,7 +114,7 @@ async def test_best_of_n_over_http_shares_the_prompt_and_matches_scoring_alone(c
     prompt = tiny_models.hh_texts(3)[2][:400]
     candidates = [t[:90] for t in tiny_models.hh_texts(12)[3:11]]
     conversations = [[{"role": "user", "content": prompt}, {"role": "assistant", "content": c}] for c in candidates]
-    alone = [RewardModel(model).score_messages([c])[0] for c in conversations]  # one at a time: nothing shared
+    alone = [RewardModel(model).score([c])[0] for c in conversations]  # one at a time: nothing shared
     async with serving(model) as c:
         pick = (await c.post("/best_of_n", json={"prompt": prompt, "candidates": candidates})).json()
     assert pick["scores"] == pytest.approx(alone, abs=TOL)
@@ -185,7 +185,7 @@ def test_process_reward_steps_in_a_conversation_prompt_are_not_steps_when_packed
         [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
         for answer in ["Add two.\nDouble it.\nSo 8.\n", "Add.\nSo 8.\n", "It is 8.\n"]
     ]
-    got = [list(r.steps) for r in packed.score_conversations(conversations)]
-    want = [list(r.steps) for r in padded.score_conversations(conversations)]
+    got = [list(r.steps) for r in packed.score_results(conversations)]
+    want = [list(r.steps) for r in padded.score_results(conversations)]
     assert [len(g) for g in got] == [3, 2, 1]
     assert got == [pytest.approx(w, abs=TOL) for w in want]

@@ -113,7 +113,7 @@ def test_long_context_loses_its_start_not_the_responses(checkpoint):
 def test_pointwise_models_compare_and_rank_by_reward(checkpoint):
     model = RewardModel.load(checkpoint("llama"))
     candidates = ["Sure, here is how.", "No.", "I cannot help with that, sorry."]
-    scores = model.score_messages(
+    scores = model.score(
         [[{"role": "user", "content": "help?"}, {"role": "assistant", "content": c}] for c in candidates]
     )
     ranking = model.rank(candidates, prompt="help?")

@@ -80,7 +80,7 @@ def problems(n_questions: int = 4, answers: int = 3, seed: int = 0, make=None):
 
 def results_of(model):
     """Each conversation's [reward, *step scores], what the references give."""
-    return lambda conversations: [[r.score, *(r.steps or ())] for r in model.score_conversations(conversations)]
+    return lambda conversations: [[r.score, *(r.steps or ())] for r in model.score_results(conversations)]
 
 
 # ---- math-shepherd -------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_math_shepherd_texts_and_step_aggregation(recipe_dir):
     pairs = problems(2, 2, seed=5)
     texts = [f"{p} {a}" for p, a in pairs]  # the card's own text
     model = RewardModel.load(path, step_aggregation="mean")
-    got = model.score_texts(texts)
+    got = model.score_results(texts)
     for (p, a), result in zip(pairs, got):
         steps = tiny_recipes.reference_math_shepherd(path, p, a)
         assert list(result.steps) == pytest.approx(steps, abs=TOL)
@@ -119,7 +119,7 @@ def test_math_shepherd_texts_and_step_aggregation(recipe_dir):
 def test_math_shepherd_answer_without_a_step_tag_has_no_steps(recipe_dir):
     path = recipe_dir("math_shepherd")
     model = RewardModel.load(path)
-    [result] = model.score_conversations([conversation("What is 3 + 4?", "The answer is 7.")])
+    [result] = model.score_results([conversation("What is 3 + 4?", "The answer is 7.")])
     assert result.steps == ()
     expected = tiny_recipes.reference_math_shepherd_last(path, "What is 3 + 4?", "The answer is 7.")
     assert result.score == pytest.approx(expected, abs=TOL)
@@ -150,7 +150,7 @@ def test_rlhflow_mistral_data_splits_on_its_step_tag(recipe_dir):
     model = RewardModel.load(path, step_aggregation="min")
     assert model.info.steps["separator"] == "ки\n" and "Mistral-Data" in model.info.detected_by
     pairs = problems(2, 2, seed=3, make=lambda r: tiny_recipes.shepherd_answer(r))
-    got = model.score_conversations([conversation(p, a) for p, a in pairs])
+    got = model.score_results([conversation(p, a) for p, a in pairs])
     for (p, a), result in zip(pairs, got):
         steps = tiny_recipes.reference_rlhflow(path, p, a, separator="ки\n")
         assert len(steps) > 1 and list(result.steps) == pytest.approx(steps, abs=TOL)
@@ -178,7 +178,7 @@ def test_nemotron_reward_matches_the_cards_generate(recipe_dir, packing):
     assert model.info.recipe == "nemotron-reward" and "id 0" in model.info.head
     conversations = chats()
     expected = [tiny_recipes.reference_nemotron(path, c) for c in conversations]
-    assert_batch_independent(model, conversations, expected, model.score_messages)
+    assert_batch_independent(model, conversations, expected, model.score)
 
 
 JUDGE = "Problem: {{ prompt }}\nCandidate: {{ response }}\nIs the candidate right? Yes or No."
@@ -200,7 +200,7 @@ def test_yes_no_verifier_matches_a_next_token_reading(recipe_dir, tmp_path, pack
     )
     conversations = chats(6, seed=2)[:-1]
     expected = [tiny_recipes.reference_verifier(path, judged(c, JUDGE), output=output) for c in conversations]
-    assert_batch_independent(model, conversations, expected, model.score_messages)
+    assert_batch_independent(model, conversations, expected, model.score)
 
 
 def test_yes_no_verifier_default_template_and_tokens(recipe_dir):
@@ -210,7 +210,7 @@ def test_yes_no_verifier_default_template_and_tokens(recipe_dir):
     model = RewardModel.load(path, recipe="yes-no-verifier", verifier_tokens="No,Yes")
     c = conversation("Is 2 + 2 = 4?", "Yes, it is.")
     expected = tiny_recipes.reference_verifier(path, judged(c, DEFAULT_JUDGE_TEMPLATE), tokens=("No", "Yes"))
-    assert model.score_messages([c]) == pytest.approx([expected], abs=TOL)
+    assert model.score([c]) == pytest.approx([expected], abs=TOL)
 
 
 def test_internlm2_reward_matches_get_score_in_any_batch(recipe_dir):
@@ -219,7 +219,7 @@ def test_internlm2_reward_matches_get_score_in_any_batch(recipe_dir):
     assert model.info.recipe == "internlm2-reward" and "InternLM2ForRewardModel" in model.info.detected_by
     conversations = chats(8, seed=4)
     expected = [tiny_recipes.reference_internlm2(path, c) for c in conversations]
-    assert_batch_independent(model, conversations, expected, model.score_messages)
+    assert_batch_independent(model, conversations, expected, model.score)
     # a templated text gets the reward token appended once, whether or not it already ends with it
     tok = model.model.tokenizer
     text = tok.apply_chat_template(conversations[0], tokenize=False)
@@ -234,7 +234,7 @@ def test_inf_orm_matches_the_cards_class_in_any_batch(recipe_dir, packing):
     assert model.info.recipe == "inf-orm" and "INFORMForSequenceClassification" in model.info.detected_by
     conversations = chats(8, seed=6)
     expected = [tiny_recipes.reference_inf_orm(path, c) for c in conversations]
-    assert_batch_independent(model, conversations, expected, model.score_messages)
+    assert_batch_independent(model, conversations, expected, model.score)
 
 
 # ---- over HTTP -----------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def answer(messages: list[dict]) -> tuple[int, dict]:
         ("/get_reward", {"query": ["a", "b", "c", "d"]}),
         ("/score", {"conversations": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]] * 4}),
         ("/best_of_n", {"prompt": "q", "candidates": ["a", "b", "c", "d"]}),
-        ("/rank", {"prompt": "q", "responses": ["a", "b", "c", "d"]}),
+        ("/rank", {"prompt": "q", "candidates": ["a", "b", "c", "d"]}),
     ],
 )
 async def test_too_many_items_is_a_413_naming_the_flag(llama, route, payload):

@@ -42,7 +42,7 @@ def test_local_scorer_matches_the_model(llama_dir):
     scorer = build_scorer([str(llama_dir)])
     assert isinstance(scorer, LocalScorer) and not scorer.pairwise
     table = scorer.score(CONVERSATIONS)
-    direct = RewardModel(load_model(llama_dir, ModelConfig())).score_messages(CONVERSATIONS)
+    direct = RewardModel(load_model(llama_dir, ModelConfig())).score(CONVERSATIONS)
     np.testing.assert_allclose(table.combined, direct, atol=1e-5)
     assert table.members == {}
 
@@ -70,7 +70,7 @@ def test_remote_scorers_through_real_servers(llama_dir, pairwise_dir):
     with app_in_thread(build(load_model(llama_dir, ModelConfig())), lifespan="on") as url:
         scorer = build_scorer([url])
         assert isinstance(scorer, RemoteScorer) and not scorer.pairwise
-        direct = RewardModel(load_model(llama_dir, ModelConfig())).score_messages(CONVERSATIONS)
+        direct = RewardModel(load_model(llama_dir, ModelConfig())).score(CONVERSATIONS)
         np.testing.assert_allclose(scorer.score(CONVERSATIONS).combined, direct, atol=1e-5)
     with app_in_thread(build(load_model(pairwise_dir, config), config), lifespan="on") as url:
         scorer = build_scorer([url])

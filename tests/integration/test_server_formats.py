@@ -71,13 +71,13 @@ async def test_compare_and_rank_with_a_pairwise_model(checkpoint):
     async with serving(model, config) as c:
         compared = (await c.post("/compare", json={"prompt": context, "responses": ["thanks helpful", "rude"]})).json()
         ranked = await c.post(
-            "/rank", json={"prompt": context, "responses": ["wrong", "mean", "kind correct"], "method": "round_robin"}
+            "/rank", json={"prompt": context, "candidates": ["wrong", "mean", "kind correct"], "method": "round_robin"}
         )
-        knockout = (await c.post("/rank", json={"prompt": context, "responses": ["wrong", "great", "mean"]})).json()
+        knockout = (await c.post("/rank", json={"prompt": context, "candidates": ["wrong", "great", "mean"]})).json()
         pointwise = await c.post("/get_reward", json={"query": ["anything"]})
         three = await c.post("/compare", json={"prompt": context, "responses": ["a", "b", "c"]})
         both = await c.post("/compare", json={"prompt": context, "messages": CONV, "responses": ["a", "b"]})
-        method = await c.post("/rank", json={"prompt": context, "responses": ["a"], "method": "swiss"})
+        method = await c.post("/rank", json={"prompt": context, "candidates": ["a"], "method": "swiss"})
         info = (await c.get("/info")).json()
     assert compared["probability"] == pytest.approx(expected, abs=1e-4) and compared["winner"] == 0
     assert len(compared["orders"]) == 2
@@ -94,8 +94,8 @@ async def test_a_round_robin_larger_than_the_queue_is_refused_before_any_work(ch
     model, config = loaded(checkpoint("pairwise_lm"), pairwise=True)
     async with serving(model, config, EngineConfig(max_queue=64)) as c:
         responses = [f"answer {i}" for i in range(20)]
-        big = await c.post("/rank", json={"prompt": "q", "responses": responses, "method": "round_robin"})
-        fine = await c.post("/rank", json={"prompt": "q", "responses": responses, "method": "knockout"})
+        big = await c.post("/rank", json={"prompt": "q", "candidates": responses, "method": "round_robin"})
+        fine = await c.post("/rank", json={"prompt": "q", "candidates": responses, "method": "knockout"})
     assert big.status_code == 413 and "knockout" in big.json()["detail"]
     assert fine.status_code == 200 and fine.json()["comparisons"] == 19
 
@@ -105,11 +105,11 @@ async def test_compare_and_rank_with_a_pointwise_model(checkpoint):
     model, config = loaded(path)
     reference = RewardModel.load(path)
     candidates = ["Sure.", "No way.", "Here is a longer answer with detail."]
-    scores = reference.score_messages(
+    scores = reference.score(
         [[{"role": "user", "content": "q"}, {"role": "assistant", "content": x}] for x in candidates]
     )
     async with serving(model, config) as c:
-        ranked = (await c.post("/rank", json={"prompt": "q", "responses": candidates})).json()
+        ranked = (await c.post("/rank", json={"prompt": "q", "candidates": candidates})).json()
         compared = (await c.post("/compare", json={"prompt": "q", "responses": candidates[:2]})).json()
     assert ranked["method"] == "scores" and ranked["scores"] == pytest.approx(scores, abs=1e-4)
     assert compared["scores"] == pytest.approx(scores[:2], abs=1e-4) and "orders" not in compared
@@ -131,7 +131,7 @@ async def test_every_format_serves_get_reward_and_score_unchanged(checkpoint, na
     reference = RewardModel.load(path, **options)
     texts = ["Human: hi\n\nAssistant: hello\n", "one more text to score\n"]
     expected = reference.score(texts)
-    expected_conv = reference.score_messages([CONV])
+    expected_conv = reference.score([CONV])
     model, config = loaded(path, **options)
     async with serving(model, config) as c:
         got = (await c.post("/get_reward", json={"query": texts})).json()

@@ -19,7 +19,7 @@ BODIES = {
     "/get_reward": '{"query": [%s]}',
     "/score": '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": %s}]}',
     "/compare": '{"prompt": "q", "responses": ["a", %s]}',
-    "/rank": '{"prompt": %s, "responses": ["a", "b"]}',
+    "/rank": '{"prompt": %s, "candidates": ["a", "b"]}',
     "/best_of_n": '{"prompt": "q", "candidates": [%s, "b"]}',
 }
 

@@ -115,7 +115,7 @@ def test_loss_goes_down_weights_change_and_the_served_model_is_the_trained_one(m
     assert served.info.format == "hf-sequence-classification"
     assert served.info.normalization == pytest.approx({"mean": result.reward_mean, "std": result.reward_std})
     train = read_training_data([data], 0.25).train
-    scores = torch.tensor(served.score_messages(pair_conversations(train)))
+    scores = torch.tensor(served.score(pair_conversations(train)))
     assert float(scores.mean()) == pytest.approx(result.reward_mean, abs=1e-4)
     assert float(scores.std()) == pytest.approx(result.reward_std, abs=1e-4)
     config = json.loads((out / "config.json").read_text())
@@ -137,7 +137,7 @@ def test_pad_id_pooling_would_read_another_token(pad_is_eos, data):
     module = AutoModelForSequenceClassification.from_pretrained(str(pad_is_eos)).eval()
     with torch.no_grad():
         own = module(**batch).logits.flatten().tolist()
-    assert own != pytest.approx(RewardModel.load(pad_is_eos).score_messages(convs), abs=1e-3)
+    assert own != pytest.approx(RewardModel.load(pad_is_eos).score(convs), abs=1e-3)
 
 
 class Interrupt(Exception):
@@ -333,4 +333,4 @@ def test_seeds_on_a_causal_lm_base_train_distinct_members(causal_lm, small_data,
     members = [RewardModel.load(tmp_path / "ens" / f"seed-{k}") for k in (1, 2)]
     assert all(m.info.format == "hf-sequence-classification" for m in members)
     conv = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "great thanks"}]]
-    assert members[0].score_messages(conv) != pytest.approx(members[1].score_messages(conv), abs=1e-4)
+    assert members[0].score(conv) != pytest.approx(members[1].score(conv), abs=1e-4)

@@ -50,7 +50,7 @@ def test_loss_goes_down_and_the_served_model_is_the_trained_one(llama_dir, data,
     assert served.info.normalization == pytest.approx({"mean": result.reward_mean, "std": result.reward_std})
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     convs = [conversation(r["prompt"], text) for r in rows for text in (r["chosen"], r["rejected"])]
-    new, old = served.score_messages(convs), before.score_messages(convs)
+    new, old = served.score(convs), before.score(convs)
     assert new != pytest.approx(old, abs=1e-3)  # the head changed
     # the held-out figures were computed from training features; the served model agrees on them
     wins = [new[2 * i] > new[2 * i + 1] for i in range(len(rows))]
@@ -67,7 +67,7 @@ def test_training_features_are_the_served_reward_inputs(llama_dir, data, tmp_pat
     report = train_head_only(llama_dir, [data], tmp_path / "rm", training=FAST, test_fraction=0.0, progress=False)
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     convs = [conversation(r["prompt"], text) for r in rows for text in (r["chosen"], r["rejected"])]
-    served = RewardModel.load(tmp_path / "rm").score_messages(convs)
+    served = RewardModel.load(tmp_path / "rm").score(convs)
     assert sum(served) / len(served) == pytest.approx(report.seeds[0].reward_mean, abs=1e-4)
 
 
@@ -117,10 +117,10 @@ def test_seeds_train_ensemble_members(llama_dir, data, tmp_path):
     assert "seed" not in report.settings and report.settings["learning_rate"] == FAST.learning_rate
     members = [RewardModel.load(tmp_path / "ens" / f"seed-{k}") for k in (1, 2)]
     conv = [conversation("q", "great thanks"), conversation("q", "awful rude")]
-    first, second = members[0].score_messages(conv), members[1].score_messages(conv)
+    first, second = members[0].score(conv), members[1].score(conv)
     assert first != pytest.approx(second, abs=1e-4)  # different initialization and order
     ensemble = Ensemble(members, ["seed-1", "seed-2"])
-    assert ensemble.score_messages(conv) == pytest.approx([(a + b) / 2 for a, b in zip(first, second)], abs=1e-5)
+    assert ensemble.score(conv) == pytest.approx([(a + b) / 2 for a, b in zip(first, second)], abs=1e-5)
 
 
 def test_a_causal_lm_base_becomes_a_reward_model(checkpoint, data, tmp_path):
@@ -202,7 +202,7 @@ def test_soft_labels_train_on_alpaca_eval_preferences(llama_dir, alpaca, tmp_pat
     assert soft.seeds[0].losses[-1] < soft.seeds[0].losses[0]
     assert hard.seeds[0].losses[-1] < entropy
     served = RewardModel.load(tmp_path / "soft")
-    rewards = served.score_messages(
+    rewards = served.score(
         [conversation(r["instruction"], text) for r in rows for text in (r["output_1"], r["output_2"])]
     )
     agree = [(rewards[2 * i] > rewards[2 * i + 1]) == (r["preference"] < 1.5) for i, r in enumerate(rows)]

@@ -89,7 +89,7 @@ def served_p_first(checkpoint, pairs):
     import math
 
     convs = [[*ctx, {"role": "assistant", "content": text}] for _, ctx, a, b, _ in pairs for text in (a, b)]
-    scores = RewardModel.load(checkpoint).score_messages(convs)
+    scores = RewardModel.load(checkpoint).score(convs)
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     return [(sig(a - b) + 1 - sig(b - a)) / 2 for a, b in zip(scores[0::2], scores[1::2])]
 
@@ -212,9 +212,9 @@ def test_the_next_head_is_trained_on_the_pseudo_labels_as_kept(llama_dir, files,
     both = write_jsonl(tmp_path / "both.jsonl", rows)
     train_head_only(llama_dir, [both], tmp_path / "by-hand", test_fraction=0.0, **common)
     probe = [[*ctx, {"role": "assistant", "content": t}] for _, ctx, a, b, _ in runs["pairs"][:12] for t in (a, b)]
-    by_hand = RewardModel.load(tmp_path / "by-hand").score_messages(probe)
-    assert RewardModel.load(tmp_path / "ssrm").score_messages(probe) == pytest.approx(by_hand, abs=1e-4)
-    round_zero = RewardModel.load(runs["root"] / "plain" / f"seed-{seed}").score_messages(probe)
+    by_hand = RewardModel.load(tmp_path / "by-hand").score(probe)
+    assert RewardModel.load(tmp_path / "ssrm").score(probe) == pytest.approx(by_hand, abs=1e-4)
+    round_zero = RewardModel.load(runs["root"] / "plain" / f"seed-{seed}").score(probe)
     assert round_zero != pytest.approx(by_hand, abs=1e-3)
 
 
@@ -246,8 +246,8 @@ def test_threshold_one_half_keeps_every_pair_and_one_keeps_none(llama_dir, files
     assert nothing.seeds[0].losses == pytest.approx(reference.losses, abs=1e-6)
     assert nothing.seeds[0].test == pytest.approx(reference.test, abs=1e-6)
     probe = [[*ctx, {"role": "assistant", "content": a}] for _, ctx, a, _, _ in runs["pairs"][:8]]
-    plain_scores = RewardModel.load(runs["root"] / "plain" / f"seed-{SEEDS[0]}").score_messages(probe)
-    assert RewardModel.load(tmp_path / "one").score_messages(probe) == pytest.approx(plain_scores, abs=1e-6)
+    plain_scores = RewardModel.load(runs["root"] / "plain" / f"seed-{SEEDS[0]}").score(probe)
+    assert RewardModel.load(tmp_path / "one").score(probe) == pytest.approx(plain_scores, abs=1e-6)
 
 
 def test_more_rounds_into_the_same_folder_continue_the_run(llama_dir, files, runs, tmp_path):

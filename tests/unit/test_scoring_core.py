@@ -10,7 +10,7 @@ import math
 import pytest
 
 from rewardkit.config import CPU_DEFAULTS, CUDA_DEFAULTS, EngineConfig
-from rewardkit.errors import TooManyItemsError
+from rewardkit.errors import InvalidInputError, TooManyItemsError
 from rewardkit.plan import drive, translate
 from rewardkit.scoring.front import AsyncFront, SyncFront
 from rewardkit.scoring.steps import ComparePairs, ScoreConversations, ScoreTexts
@@ -61,8 +61,10 @@ class Async(AsyncFront):
 CANDIDATES = ["fine", "great", "bad", "good", "great"]
 CALLS = [
     ("score", (["good", "bad"],), {}),
-    ("score_texts", (["good", "bad"],), {}),
-    ("score_messages", ([[{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]],), {}),
+    ("score_results", (["good", "bad"],), {}),
+    ("score", ([[{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]],), {}),
+    ("score_results", ([[{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]],), {}),
+    ("score", ([],), {}),
     ("compare", (["good", "bad"],), {"prompt": "q"}),
     ("rank", (CANDIDATES,), {"prompt": "q"}),
     ("best_of_n", (CANDIDATES,), {"prompt": "q"}),
@@ -133,3 +135,17 @@ def test_engine_defaults_by_device_come_from_one_place(device, defaults):
     assert filled.max_lookahead == expected_lookahead
     explicit = EngineConfig(max_batch_tokens=123, max_padding_ratio=0.0, max_lookahead=2).for_device(device)
     assert (explicit.max_batch_tokens, explicit.max_padding_ratio, explicit.max_lookahead) == (123, 0.0, 2)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ("one text", "wrap a single one in a list"),
+        ([{"role": "user", "content": "q"}], "a single conversation goes in a list"),
+        (["a text", [{"role": "user", "content": "q"}]], "mix full texts"),
+        ([3], "not a int"),
+    ],
+)
+def test_score_refuses_inputs_that_are_neither_texts_nor_conversations(inputs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        Sync(False).score(inputs)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,7 +24,7 @@ import httpx
 from rewardkit.client.endpoints import Endpoints, split_urls
 from rewardkit.client.retry import RetryPolicy, read_answer
 from rewardkit.errors import ServerResponseError
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, ScoreResult, score_inputs
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -36,7 +36,7 @@ class _Call:
     method: str
     path: str
     body: Any = None
-    pick: str | None = None  # the one key of the JSON answer the caller wants, or the whole answer
+    read: Callable[[Any], Any] | None = None  # what the caller gets from the JSON answer (None: all of it)
 
 
 def _reward_call(
@@ -55,33 +55,59 @@ def _reward_call(
     return _Call("POST", "/get_reward", body)
 
 
-def _messages_call(conversations: Sequence[Conversation], objective: str | None = None) -> _Call:
-    body: dict[str, Any] = {"conversations": [list(c) for c in conversations]}
+def _score_call(inputs: Sequence[str] | Sequence[Conversation], objective: str | None, read: Callable) -> _Call:
+    kind, items = score_inputs(inputs)
+    body: dict[str, Any] = {kind: items if kind == "texts" else [list(c) for c in items]}
     if objective is not None:
         body["objective"] = objective
-    return _Call("POST", "/score", body)
+    return _Call("POST", "/score", body, read)
 
 
-def _candidates_call(
-    path: str, responses: Sequence[str], prompt: str | None = None, messages: Conversation | None = None, **extra: Any
-) -> _Call:
-    body: dict[str, Any] = {"responses": list(responses), **extra}
+def _score_results(body: dict[str, Any]) -> list[ScoreResult]:
+    """A /score batch answer as ScoreResults, as every Python front returns them."""
+    scores = body["scores"]
+    optional = {key: body.get(key) or [None] * len(scores) for key in ("objectives", "steps", "members")}
+    return [
+        ScoreResult(
+            score=float(score),
+            num_tokens=int(tokens),
+            truncated=bool(truncated),
+            objectives=objectives or {},
+            steps=tuple(steps) if steps is not None else None,
+            members=members or {},
+        )
+        for score, tokens, truncated, objectives, steps, members in zip(
+            scores,
+            body["num_tokens"],
+            body["truncated"],
+            optional["objectives"],
+            optional["steps"],
+            optional["members"],
+            strict=True,
+        )
+    ]
+
+
+def _with_context(body: dict[str, Any], prompt: str | None, messages: Conversation | None) -> dict[str, Any]:
     if prompt is not None:
         body["prompt"] = prompt
     if messages is not None:
         body["messages"] = list(messages)
-    return _Call("POST", path, body)
+    return body
 
 
-def _best_of_n_call(
-    candidates: Sequence[str], prompt: str | None, messages: Conversation | None, objective: str | None, method: str
+def _candidates_call(
+    path: str,
+    candidates: Sequence[str],
+    prompt: str | None,
+    messages: Conversation | None,
+    objective: str | None,
+    method: str,
 ) -> _Call:
-    call = _candidates_call("/best_of_n", [], prompt, messages, method=method)
-    body = {key: value for key, value in call.body.items() if key != "responses"}
-    body["candidates"] = list(candidates)
+    body: dict[str, Any] = {"candidates": list(candidates), "method": method}
     if objective is not None:
         body["objective"] = objective
-    return _Call("POST", "/best_of_n", body)
+    return _Call("POST", path, _with_context(body, prompt, messages))
 
 
 @dataclass
@@ -176,35 +202,33 @@ class _Calls(ABC):
         "extra_logs"}``, with the server's reward functions (--reward-fn) reading ``labels``."""
         return self._send(_reward_call(None, None, labels, conversations))
 
-    def score(self, texts: Sequence[str]) -> Any:
-        """Rewards for full texts (chat template already applied)."""
-        return self._send(replace(_reward_call(texts, None, None), pick="rewards"))
+    def score(self, inputs: Sequence[str] | Sequence[Conversation], *, objective: str | None = None) -> Any:
+        """Rewards (floats) for full texts (chat template already applied) or conversations (templated
+        by the server), as `RewardModel.score` returns them; with reward functions on the server, the
+        combined reward that /get_reward gives. ``objective`` picks an output of multi-objective models."""
+        return self._send(_score_call(inputs, objective, lambda body: [float(s) for s in body["scores"]]))
 
-    def score_messages(self, conversations: Sequence[Conversation], *, objective: str | None = None) -> Any:
-        """Rewards for conversations (templated by the server); ``objective`` picks an output of
-        multi-objective models."""
-        return self._send(replace(_messages_call(conversations, objective), pick="scores"))
-
-    def score_conversations(self, conversations: Sequence[Conversation], *, objective: str | None = None) -> Any:
-        """The raw /score response: ``scores``, ``num_tokens``, ``truncated``, and ``objectives``,
-        ``steps`` or ``members`` (ensembles) where the model has them."""
-        return self._send(_messages_call(conversations, objective))
+    def score_results(self, inputs: Sequence[str] | Sequence[Conversation], *, objective: str | None = None) -> Any:
+        """A ScoreResult per input (token count, truncation, objectives, steps, ensemble members), as
+        `RewardModel.score_results` returns them."""
+        return self._send(_score_call(inputs, objective, _score_results))
 
     def compare(self, responses: Sequence[str], *, prompt: str | None = None, messages: Messages = None) -> Any:
         """``{"probability", "winner", ...}``: P(responses[0] better than responses[1]); the context is
         ``prompt`` (a string) or ``messages`` (the conversation so far)."""
-        return self._send(_candidates_call("/compare", responses, prompt, messages))
+        return self._send(_Call("POST", "/compare", _with_context({"responses": list(responses)}, prompt, messages)))
 
     def rank(
         self,
-        responses: Sequence[str],
+        candidates: Sequence[str],
         *,
         prompt: str | None = None,
         messages: Messages = None,
+        objective: str | None = None,
         method: str = "knockout",
     ) -> Any:
         """``{"order", "scores", "best", ...}``: candidates ranked best first."""
-        return self._send(_candidates_call("/rank", responses, prompt, messages, method=method))
+        return self._send(_candidates_call("/rank", candidates, prompt, messages, objective, method))
 
     def best_of_n(
         self,
@@ -216,14 +240,14 @@ class _Calls(ABC):
         method: str = "knockout",
     ) -> Any:
         """``{"best", "best_candidate", "order", "ranks", "scores", ...}`` for one group, in one call."""
-        return self._send(_best_of_n_call(candidates, prompt, messages, objective, method))
+        return self._send(_candidates_call("/best_of_n", candidates, prompt, messages, objective, method))
 
     def info(self) -> Any:
         return self._send(_Call("GET", "/info"))
 
 
 def _answer(call: _Call, body: Any) -> Any:
-    return body[call.pick] if call.pick is not None else body
+    return call.read(body) if call.read is not None else body
 
 
 class AsyncClient(_Calls):

@@ -18,7 +18,7 @@ from typing import Any
 from rewardkit.plan import Plan, drive, drive_async
 from rewardkit.scoring import plans
 from rewardkit.scoring.pairwise import PairQuestion
-from rewardkit.scoring.steps import ScoreConversations, ScoreTexts, Step
+from rewardkit.scoring.steps import Step, score_step
 from rewardkit.types import Conversation
 
 __all__ = ["AsyncFront", "Front", "SyncFront"]
@@ -36,33 +36,20 @@ class Front(ABC):
     def run(self, plan: Plan[Any], *, progress: bool = False) -> Any:
         """Drive ``plan`` with this front's `execute` (the driver classes below)."""
 
-    def score(self, texts: Sequence[str], *, progress: bool = False) -> Any:
-        """Rewards for full texts (chat template already applied), in input order."""
-        return self.run(plans.rewards_plan(ScoreTexts(texts)), progress=progress)
-
-    def score_messages(self, conversations: Sequence[Conversation], *, progress: bool = False) -> Any:
-        """Rewards for conversations; the model's chat template is applied here."""
-        return self.run(plans.rewards_plan(ScoreConversations(conversations)), progress=progress)
-
-    def score_texts(self, texts: Sequence[str], *, objective: str | None = None) -> Any:
-        """ScoreResults (objectives, steps, token counts, members) for full texts."""
-        return self.run(plans.results_plan(ScoreTexts(texts, objective)))
-
-    def score_conversations(self, conversations: Sequence[Conversation], *, objective: str | None = None) -> Any:
-        """ScoreResults for conversations that end with the assistant response to score."""
-        return self.run(plans.results_plan(ScoreConversations(conversations, objective)))
+    def score(
+        self, inputs: Sequence[str] | Sequence[Conversation], *, objective: str | None = None, progress: bool = False
+    ) -> Any:
+        """Rewards (floats), in input order, for full texts (chat template already applied) or
+        conversations ending with the assistant response (the model's template is applied here);
+        ``objective`` picks an output of a multi-objective model."""
+        return self.run(plans.rewards_plan(score_step(inputs, objective)), progress=progress)
 
     def score_results(
-        self,
-        texts: Sequence[str] | None = None,
-        *,
-        conversations: Sequence[Conversation] | None = None,
-        objective: str | None = None,
-        progress: bool = False,
+        self, inputs: Sequence[str] | Sequence[Conversation], *, objective: str | None = None, progress: bool = False
     ) -> Any:
-        """ScoreResults for texts or conversations, with a progress bar on request."""
-        step = ScoreTexts(texts, objective) if texts is not None else ScoreConversations(conversations or [], objective)
-        return self.run(plans.results_plan(step), progress=progress)
+        """What `score` reads, with everything beside the reward: a ScoreResult per input (token
+        count, truncation, every objective, process-reward steps, ensemble members)."""
+        return self.run(plans.results_plan(score_step(inputs, objective)), progress=progress)
 
     def compare(
         self, responses: Sequence[str], *, prompt: str | None = None, messages: Conversation | None = None
@@ -72,15 +59,17 @@ class Front(ABC):
 
     def rank(
         self,
-        responses: Sequence[str],
+        candidates: Sequence[str],
         *,
         prompt: str | None = None,
         messages: Conversation | None = None,
+        objective: str | None = None,
         method: str = "knockout",
     ) -> Any:
-        """Best first: by reward, or by a knockout / round-robin tournament for a pairwise model."""
+        """Best first: by reward, or by a knockout / round-robin tournament for a pairwise model;
+        identical candidates tie and exact ties go to the earlier one, as in `best_of_n`."""
         pairwise = self.pairwise is not None
-        return self.run(plans.rank_plan(pairwise, responses, prompt, messages, method, self.max_sequences))
+        return self.run(plans.rank_plan(pairwise, candidates, prompt, messages, method, self.max_sequences, objective))
 
     def best_of_n(
         self,

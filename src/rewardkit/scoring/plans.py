@@ -73,14 +73,17 @@ def rank_plan(
     messages: Conversation | None,
     method: str = "knockout",
     max_sequences: int | None = None,
+    objective: str | None = None,
 ) -> Plan[Ranking]:
     """Best first: by reward, or by a knockout / round-robin tournament for a pairwise model.
+    Pointwise: identical candidates are scored once (`unique_texts`) and exact ties go to the
+    earlier candidate, the rule best-of-N follows too.
 
     ``max_sequences`` is the most sequences one step may carry (a server's queue): a tournament
     whose largest round would exceed it is refused before any work."""
     responses = judge.check_responses(responses)
     if not pairwise:
-        results = yield ScoreConversations(judge.pointwise_conversations(responses, prompt, messages))
+        results = yield from _pointwise_results(responses, prompt, messages, objective)
         return by_scores([r.score for r in results])
     context = judge.render_context(prompt, messages)
     tournament = judge.tournament(method, len(responses))
@@ -106,6 +109,15 @@ def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
     return list(position), index
 
 
+def _pointwise_results(
+    candidates: Sequence[str], prompt: str | None, messages: Conversation | None, objective: str | None
+) -> Plan[list[ScoreResult]]:
+    """Each candidate's result as the answer to the context, identical candidates scored once."""
+    unique, index = unique_texts(candidates)
+    found = yield ScoreConversations(judge.pointwise_conversations(unique, prompt, messages), objective)
+    return [found[i] for i in index]
+
+
 def best_of_n_plan(
     pairwise: bool,
     candidates: Sequence[str],
@@ -119,11 +131,9 @@ def best_of_n_plan(
     model's pick follows its tournament. Each ensemble member's scores come along."""
     candidates = judge.check_responses(candidates)
     if pairwise:
-        ranking = yield from rank_plan(True, candidates, prompt, messages, method, max_sequences)
+        ranking = yield from rank_plan(True, candidates, prompt, messages, method, max_sequences, objective)
         return BestOfN(order=list(ranking.order), scores=list(ranking.scores), method=ranking.method)
-    unique, index = unique_texts(candidates)
-    found = yield ScoreConversations(judge.pointwise_conversations(unique, prompt, messages), objective)
-    results = [found[i] for i in index]
+    results = yield from _pointwise_results(candidates, prompt, messages, objective)
     pick = best_of_n([r.score for r in results])
     members = {name: [r.members[name] for r in results] for name in results[0].members}
     return BestOfN(order=pick.order, scores=pick.scores, members=members)

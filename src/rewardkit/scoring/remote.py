@@ -1,9 +1,11 @@
 """RemoteMember: another server (rewardkit, or OpenRLHF's /get_reward) as an ensemble member.
 
 An asynchronous front end whose steps are answered over HTTP: full texts by POST /get_reward,
-conversations by POST /score. What comes back is checked (count, numbers, finiteness); a member
-that fails is reported unhealthy until it answers again. Its key is ``api_key`` or
-$REWARDKIT_MEMBER_API_KEY, never this server's own inbound key.
+conversations by POST /score. A member contributes its model's own reward: where the member serves
+reward functions too (--reward-fn), its combined reward is not what the ensemble averages. What
+comes back is checked (count, numbers, finiteness); a member that fails is reported unhealthy until
+it answers again. Its key is ``api_key`` or $REWARDKIT_MEMBER_API_KEY, never this server's own
+inbound key.
 """
 
 from __future__ import annotations
@@ -59,12 +61,17 @@ class RemoteMember(AsyncFront):
                 raise InvalidInputError(f"ensemble member {self.url} is remote; pick its objective on that server")
             texts = step.texts
             body = await self._call(self._client.get_reward(texts))
-            rewards = self._checked(body, "rewards", len(texts))
+            key = "model_rewards" if isinstance(body, dict) and "model_rewards" in body else "rewards"
+            rewards = self._checked(body, key, len(texts))
             return self._results(rewards, body.get("extra_logs") if isinstance(body.get("extra_logs"), dict) else {})
         if isinstance(step, ScoreConversations):
             conversations = step.conversations
-            body = await self._call(self._client.score_conversations(conversations, objective=step.objective))
-            return self._results(self._checked(body, "scores", len(conversations)), body)
+            request = {"conversations": [list(c) for c in conversations]}
+            if step.objective is not None:
+                request["objective"] = step.objective
+            body = await self._call(self._client.request("POST", "/score", request))
+            key = "model_scores" if isinstance(body, dict) and "model_scores" in body else "scores"
+            return self._results(self._checked(body, key, len(conversations)), body)
         raise InvalidInputError(f"ensemble member {self.url} scores texts and conversations only")
 
     @staticmethod

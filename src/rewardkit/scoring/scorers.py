@@ -17,7 +17,7 @@ from rewardkit.scoring.front import SyncFront
 from rewardkit.scoring.model import RewardModel
 from rewardkit.scoring.pairwise import PairQuestion, render_context
 from rewardkit.scoring.scorer import PairToJudge, ScoreTable
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, ScoreResult
 
 __all__ = ["LocalScorer", "RemoteScorer", "build_scorer"]
 
@@ -33,13 +33,7 @@ class LocalScorer:
         self.pairwise = getattr(model, "pairwise", None) is not None
 
     def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
-        results = self.model.score_results(conversations=list(conversations), progress=progress)
-        combined = np.array([r.score for r in results], dtype=np.float64)
-        names = list(results[0].members) if results else []
-        members = {name: np.array([r.members[name] for r in results], dtype=np.float64) for name in names}
-        tokens = np.array([r.num_tokens for r in results], dtype=np.int64)
-        truncated = np.array([r.truncated for r in results], dtype=bool)
-        return ScoreTable(combined=combined, members=members, tokens=tokens, truncated=truncated)
+        return results_table(self.model.score_results(list(conversations), progress=progress))
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
         questions = [PairQuestion(render_context(messages=p.context), p.first, p.second) for p in pairs]
@@ -58,24 +52,8 @@ class RemoteScorer:
         self.pairwise = info.get("pairwise") is not None and info.get("format") != "ensemble"
 
     def score(self, conversations: Sequence[Conversation], *, progress: bool = False) -> ScoreTable:
-        scores: list[float] = []
-        tokens: list[int] = []
-        truncated: list[bool] = []
-        members: dict[str, list[float]] = {}
-        for chunk in _chunks(list(conversations), progress, "scoring"):
-            body = self.client.score_conversations(chunk)
-            scores += body["scores"]
-            tokens += body.get("num_tokens") or []
-            truncated += body.get("truncated") or []
-            for row in body.get("members") or []:
-                for name, value in row.items():
-                    members.setdefault(name, []).append(value)
-        return ScoreTable(
-            combined=np.array(scores, dtype=np.float64),
-            members={name: np.array(values, dtype=np.float64) for name, values in members.items()},
-            tokens=np.array(tokens, dtype=np.int64) if len(tokens) == len(scores) else None,
-            truncated=np.array(truncated, dtype=bool) if len(truncated) == len(scores) else None,
-        )
+        chunks = _chunks(list(conversations), progress, "scoring")
+        return results_table([r for chunk in chunks for r in self.client.score_results(chunk)])
 
     def prefer(self, pairs: Sequence[PairToJudge], *, progress: bool = False) -> np.ndarray:
         out = []
@@ -83,6 +61,17 @@ class RemoteScorer:
             pair = chunk[0]
             out.append(self.client.compare([pair.first, pair.second], messages=pair.context)["probability"])
         return np.array(out, dtype=np.float64)
+
+
+def results_table(results: Sequence[ScoreResult]) -> ScoreTable:
+    """ScoreResults (from any front, local or a server's) as the columns evaluation reads."""
+    names = list(results[0].members) if results else []
+    return ScoreTable(
+        combined=np.array([r.score for r in results], dtype=np.float64),
+        members={name: np.array([r.members[name] for r in results], dtype=np.float64) for name in names},
+        tokens=np.array([r.num_tokens for r in results], dtype=np.int64),
+        truncated=np.array([r.truncated for r in results], dtype=bool),
+    )
 
 
 def _chunks(items: list[Any], progress: bool, what: str, size: int = REMOTE_CHUNK) -> Any:

@@ -14,9 +14,9 @@ from typing import Any
 
 from rewardkit.errors import InvalidInputError
 from rewardkit.scoring.pairwise import PairQuestion
-from rewardkit.types import Conversation
+from rewardkit.types import Conversation, score_inputs
 
-__all__ = ["ComparePairs", "ScoreConversations", "ScoreTexts", "Step", "as_list", "inputs", "sequences"]
+__all__ = ["ComparePairs", "ScoreConversations", "ScoreTexts", "Step", "as_list", "inputs", "score_step", "sequences"]
 
 
 def as_list(values: Iterable[Any], what: str = "inputs") -> list[Any]:
@@ -61,6 +61,12 @@ class ComparePairs:
 
 
 Step = ScoreTexts | ScoreConversations | ComparePairs
+
+
+def score_step(inputs: Iterable[Any], objective: str | None = None) -> ScoreTexts | ScoreConversations:
+    """The step that scores ``inputs``: full texts or conversations (`types.score_inputs`)."""
+    kind, items = score_inputs(inputs)
+    return ScoreTexts(items, objective) if kind == "texts" else ScoreConversations(items, objective)
 
 
 def inputs(step: Step) -> list[Any]:

@@ -20,6 +20,12 @@ from rewardkit.types import Conversation, ScoreResult
 __all__ = ["NoModel", "RewardParts", "model_logs"]
 
 
+NO_MODEL = (
+    "this server has no model: it serves only its reward functions (--reward-fn), on POST /get_reward; "
+    "start `rewardkit serve MODEL --reward-fn ...` to score with a model too"
+)
+
+
 class NoModel(AsyncFront):
     """The service of a rules-only server: healthy, and every model route answers 404 saying so."""
 
@@ -44,10 +50,7 @@ class NoModel(AsyncFront):
         return {"format": "none", "model": None}
 
     async def execute(self, step: Step, progress: bool = False) -> Any:
-        raise ModelNotFoundError(
-            "this server has no model: it serves only its reward functions (--reward-fn), on POST /get_reward; "
-            "start `rewardkit serve MODEL --reward-fn ...` to score with a model too"
-        )
+        raise ModelNotFoundError(NO_MODEL)
 
 
 def model_logs(results: Sequence[ScoreResult]) -> dict[str, list[float]]:
@@ -83,6 +86,16 @@ class RewardParts:
         """True when rules are served: the answer is a combination, with every part logged."""
         return self.pool is not None
 
+    @property
+    def rule_names(self) -> list[str]:
+        return self.pool.names if self.pool else []
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the reward functions cannot be computed now (no worker can start; /health says it with a
+        503), else None."""
+        return self.pool.unavailable if self.pool is not None else None
+
     def start(self) -> None:
         if self.pool is not None:
             self.pool.start()
@@ -102,17 +115,22 @@ class RewardParts:
         labels: Sequence[Any] | None,
         objective: str | None,
         conversations: Sequence[Conversation] | None = None,
+        *,
+        need_model: bool = False,
     ) -> tuple[list[float], dict[str, list[float]], list[ScoreResult]]:
         """(rewards, extra_logs, the model's results) for one request of full texts (``queries``) or
-        ``conversations``; the model and the rules run at once, and the first failure cancels the other."""
+        ``conversations``; the model and the rules run at once, and the first failure cancels the other.
+        ``need_model``: the route reports the model's facts, so a rules-only server refuses it."""
+        if need_model and not self.has_model:
+            raise ModelNotFoundError(NO_MODEL)
         if self.pool is not None:
             self.pool.labels_needed(labels, len(conversations if conversations is not None else queries or []))
         jobs: list[Any] = []
         if self.has_model:
             if conversations is not None:
-                jobs.append(service.score_conversations(conversations, objective=objective))
+                jobs.append(service.score_results(conversations, objective=objective))
             else:
-                jobs.append(service.score_texts(queries or [], objective=objective))
+                jobs.append(service.score_results(queries or [], objective=objective))
         if self.pool is not None:
             samples = (
                 samples_from_conversations(conversations, labels)

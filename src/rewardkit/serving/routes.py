@@ -46,7 +46,10 @@ async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardRespo
     )
     count_truncated(request, results)
     steps = [list(r.steps or ()) for r in results] if results and results[0].steps is not None else None
-    return GetRewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs, step_scores=steps)
+    model = [r.score for r in results] if results and request.app.state.rewards.combining else None
+    return GetRewardResponse(
+        rewards=rewards, scores=rewards, extra_logs=extra_logs, step_scores=steps, model_rewards=model
+    )
 
 
 @router.post(
@@ -63,31 +66,44 @@ async def get_reward(body: GetRewardRequest, request: Request) -> GetRewardRespo
     },
 )
 async def score(request: Request, raw: Any = Body(...)) -> Any:
-    """Apply the model's chat template server-side and score one conversation or a batch."""
+    """Score one conversation, a batch of them (the model's chat template applied here) or full texts.
+    The reward is the one /get_reward gives for the same input: with reward functions served, the
+    weighted sum, with the model's own reward and each function's beside it."""
     if vllm_api.is_vllm_score(raw) and not ("messages" in raw or "conversations" in raw):
         return await vllm_api.score(request, raw)
     body = read_body(ScoreRequest, raw)
     within_limits(request, body.item_sizes())
-    results = await service_of(request).score_conversations(body.as_conversations(), objective=body.objective)
+    if not body.count:
+        return ScoreBatchResponse(scores=[], num_tokens=[], truncated=[])
+    parts = request.app.state.rewards
+    conversations = body.as_conversations()
+    rewards, logs, results = await parts.reward(
+        service_of(request), body.texts, None, body.labels, body.objective, conversations, need_model=True
+    )
     count_truncated(request, results)
     multi, stepped, ensemble = bool(results[0].objectives), results[0].steps is not None, bool(results[0].members)
+    rules = {name: logs[name] for name in parts.rule_names} if parts.combining else None
     if body.messages is not None:
         r = results[0]
         return ScoreResponse(
-            score=r.score,
+            score=rewards[0],
             num_tokens=r.num_tokens,
             truncated=r.truncated,
             objectives=r.objectives if multi else None,
             steps=list(r.steps or ()) if stepped else None,
             members=r.members if ensemble else None,
+            model_score=r.score if rules is not None else None,
+            rule_scores={name: values[0] for name, values in rules.items()} if rules is not None else None,
         )
     return ScoreBatchResponse(
-        scores=[r.score for r in results],
+        scores=rewards,
         num_tokens=[r.num_tokens for r in results],
         truncated=[r.truncated for r in results],
         objectives=[r.objectives for r in results] if multi else None,
         steps=[list(r.steps or ()) for r in results] if stepped else None,
         members=[r.members for r in results] if ensemble else None,
+        model_scores=[r.score for r in results] if rules is not None else None,
+        rule_scores=rules,
     )
 
 
@@ -105,7 +121,9 @@ async def compare(body: CompareRequest, request: Request) -> CompareResponse:
 async def rank(body: RankRequest, request: Request) -> RankResponse:
     """Best first: by reward, or by a knockout / round-robin tournament for pairwise models."""
     within_limits(request, body.item_sizes())
-    ranking = await service_of(request).rank(body.responses, method=body.method, **body.context())
+    ranking = await service_of(request).rank(
+        body.candidates, objective=body.objective, method=body.method, **body.context()
+    )
     return RankResponse(**ranking.as_dict())
 
 
@@ -133,12 +151,16 @@ async def rerank(request: Request, raw: dict[str, Any] = Body(...)) -> JSONRespo
 @router.get("/health", summary="200 while serving, 503 otherwise")
 @router.head("/health", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
+    """503 while draining, while the model (or an ensemble member) is not serving, or while no
+    reward-function worker can run; the reason says which."""
     service = service_of(request)
     if request.app.state.drain:
         return JSONResponse({"status": "draining", "reason": "the server is shutting down"}, status_code=503)
-    if service.healthy:
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "unhealthy", "reason": service.death_reason}, status_code=503)
+    if not service.healthy:
+        return JSONResponse({"status": "unhealthy", "reason": service.death_reason}, status_code=503)
+    if (rules := request.app.state.rewards.unavailable) is not None:
+        return JSONResponse({"status": "unhealthy", "reason": rules}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/info", summary="Model facts")

@@ -106,6 +106,9 @@ class GetRewardResponse(BaseModel):
         "with reward functions, 'model' and each function's reward under its name."
     )
     step_scores: list[list[float]] | None = Field(None, description="Process reward models: per-step scores.")
+    model_rewards: list[float] | None = Field(
+        None, description="With reward functions served: the model's own rewards (what an ensemble member contributes)."
+    )
 
 
 class Message(BaseModel):
@@ -116,43 +119,68 @@ class Message(BaseModel):
 
 
 class ScoreRequest(BaseModel):
-    """One conversation (``messages``) or several (``conversations``)."""
+    """One conversation (``messages``), several (``conversations``), or full texts (``texts``)."""
 
     messages: list[Message] | None = Field(None, min_length=1)
     conversations: list[list[Message]] | None = Field(None, min_length=1)
+    texts: list[Text] | None = Field(
+        None, description="Instead of conversations: full texts (chat template already applied), scored as sent."
+    )
+    labels: list[Any] | None = Field(
+        None,
+        description="With reward functions served (--reward-fn): one ground truth per item, as /get_reward's "
+        "'labels' (one item for 'messages').",
+    )
     objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScoreRequest:
-        if (self.messages is None) == (self.conversations is None):
-            raise ValueError("send exactly one of 'messages' (one conversation) or 'conversations' (a list of them)")
+        if sum(x is not None for x in (self.messages, self.conversations, self.texts)) != 1:
+            raise ValueError(
+                "send exactly one of 'messages' (one conversation), 'conversations' (a list of them) or "
+                "'texts' (a list of full texts)"
+            )
+        if self.labels is not None and len(self.labels) != self.count:
+            raise ValueError(f"'labels' has {len(self.labels)} items for {self.count} to score; send one per item")
         return self
 
-    def item_sizes(self) -> list[int]:
-        groups = [self.messages] if self.messages is not None else list(self.conversations or [])
-        return [sum(len(m.content) for m in group) for group in groups]
+    @property
+    def count(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self._groups())
 
-    def as_conversations(self) -> list[list[dict[str, str]]]:
-        groups = [self.messages] if self.messages is not None else list(self.conversations or [])
-        return [[m.model_dump() for m in group] for group in groups]
+    def _groups(self) -> list[list[Message]]:
+        return [self.messages] if self.messages is not None else list(self.conversations or [])
+
+    def item_sizes(self) -> list[int]:
+        if self.texts is not None:
+            return [len(t) for t in self.texts]
+        return [sum(len(m.content) for m in group) for group in self._groups()]
+
+    def as_conversations(self) -> list[list[dict[str, str]]] | None:
+        """The conversations to score, or None when full texts were sent."""
+        return None if self.texts is not None else [[m.model_dump() for m in group] for group in self._groups()]
 
 
 class ScoreResponse(BaseModel):
-    score: float
+    score: float = Field(description="The reward: the model's, or with --reward-fn the weighted sum of all parts.")
     num_tokens: int
     truncated: bool
     objectives: dict[str, float] | None = None
     steps: list[float] | None = None
     members: dict[str, float] | None = None
+    model_score: float | None = Field(None, description="With --reward-fn: the model's own reward.")
+    rule_scores: dict[str, float] | None = Field(None, description="With --reward-fn: each function's reward.")
 
 
 class ScoreBatchResponse(BaseModel):
-    scores: list[float]
+    scores: list[float] = Field(description="The rewards: the model's, or with --reward-fn the weighted sums.")
     num_tokens: list[int]
     truncated: list[bool]
     objectives: list[dict[str, float]] | None = None
     steps: list[list[float]] | None = None
     members: list[dict[str, float]] | None = None
+    model_scores: list[float] | None = Field(None, description="With --reward-fn: the model's own rewards.")
+    rule_scores: dict[str, list[float]] | None = Field(None, description="With --reward-fn: each function's rewards.")
 
 
 class _Context(BaseModel):
@@ -178,15 +206,11 @@ class _Context(BaseModel):
         return {"messages": [m.model_dump() for m in self.messages or []]}
 
 
-class _Candidates(_Context):
-    responses: list[Text]
+class CompareRequest(_Context):
+    responses: list[Text] = Field(..., min_length=2, max_length=2, description="Exactly two responses.")
 
     def item_sizes(self) -> list[int]:
         return [self.context_size() + len(r) for r in self.responses]
-
-
-class CompareRequest(_Candidates):
-    responses: list[Text] = Field(..., min_length=2, max_length=2, description="Exactly two responses.")
 
 
 class CompareResponse(BaseModel):
@@ -198,13 +222,23 @@ class CompareResponse(BaseModel):
     scores: list[float] | None = Field(None, description="Pointwise models: the two rewards.")
 
 
-class RankRequest(_Candidates):
-    responses: list[Text] = Field(..., min_length=1, description="The candidates.")
+class _Candidates(_Context):
+    """What /rank and /best_of_n both read: N candidate answers to one context."""
+
+    candidates: list[Text] = Field(..., min_length=1, description="The N candidate responses to the context.")
+    objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
     method: Literal["knockout", "round_robin"] = Field(
         "knockout",
         description="Pairwise models: knockout (n-1 comparisons) or round_robin (all pairs, Bradley-Terry). "
-        "Pointwise models always rank by reward.",
+        "Pointwise models always rank by reward: identical candidates tie, exact ties go to the earlier one.",
     )
+
+    def item_sizes(self) -> list[int]:
+        return [self.context_size() + len(c) for c in self.candidates]
+
+
+class RankRequest(_Candidates):
+    pass
 
 
 class RankResponse(BaseModel):
@@ -216,15 +250,8 @@ class RankResponse(BaseModel):
     matches: list[dict[str, Any]]
 
 
-class BestOfNRequest(_Context):
-    candidates: list[Text] = Field(..., min_length=1, description="The N candidate responses to the context.")
-    objective: Text | None = Field(None, description="Multi-output models: which output is the reward.")
-    method: Literal["knockout", "round_robin"] = Field(
-        "knockout", description="Pairwise models only: the tournament that ranks the candidates."
-    )
-
-    def item_sizes(self) -> list[int]:
-        return [self.context_size() + len(c) for c in self.candidates]
+class BestOfNRequest(_Candidates):
+    pass
 
 
 class BestOfNResponse(BaseModel):

@@ -70,9 +70,9 @@ async def _score_items(request: Request, items: list[tuple[str, ...]]) -> list[S
     conversations = [with_answer(items[i][0], items[i][1]) for i in pairs]
     jobs = []
     if lone:
-        jobs.append(service.score_texts([items[i][0] for i in lone]))
+        jobs.append(service.score_results([items[i][0] for i in lone]))
     if pairs:
-        jobs.append(service.score_conversations(conversations))
+        jobs.append(service.score_results(conversations))
     answers = await gather_or_cancel(*jobs)
     results: list[Any] = [None] * len(items)
     for indices in (lone, pairs):

@@ -111,10 +111,10 @@ async def _results(
     service = service_of(request)
     if texts is not None:
         within_limits(request, [len(t) for t in texts])
-        results = await service.score_texts(texts)
+        results = await service.score_results(texts)
     else:
         within_limits(request, [sum(len(m["content"]) for m in c) for c in conversations or []])
-        results = await service.score_conversations(conversations or [])
+        results = await service.score_results(conversations or [])
     count_truncated(request, results)
     return results
 

@@ -145,5 +145,5 @@ def _served_accuracy(target: Path, config: ModelConfig, pairs: Sequence[Any], pr
     """Held-out figures of the checkpoint as saved, scored the way `rewardkit serve` scores."""
     from rewardkit.scoring.model import RewardModel
 
-    scores = RewardModel.open(target, config).score_messages(pair_conversations(pairs), progress=progress)
+    scores = RewardModel.open(target, config).score(pair_conversations(pairs), progress=progress)
     return pair_accuracy(scores[0::2], scores[1::2])
