@@ -122,7 +122,7 @@ class ScoreRequest(BaseModel):
     """One conversation (``messages``), several (``conversations``), or full texts (``texts``)."""
 
     messages: list[Message] | None = Field(None, min_length=1)
-    conversations: list[list[Message]] | None = Field(None, min_length=1)
+    conversations: list[list[Message]] | None = None
     texts: list[Text] | None = Field(
         None, description="Instead of conversations: full texts (chat template already applied), scored as sent."
     )
