@@ -13,7 +13,8 @@
     │   ├── BatchFailedError     the model raised on the batch holding this item (HTTP 500)
     │   ├── ModelOutputError     the model returned NaN/inf for this item (HTTP 500)
     │   ├── MemberFailedError    an ensemble member served by another server failed (HTTP 502)
-    │   └── RuleFailedError      a reward function raised, timed out or returned a non-number (HTTP 500)
+    │   ├── RuleFailedError      a reward function raised, timed out or returned a non-number (HTTP 500)
+    │   └── RulesUnavailableError no reward-function worker can start: retry later (HTTP 503 + Retry-After)
     └── ServerResponseError      raised by the clients when a server answers with an error
 
 Third-party exceptions are translated into these at one boundary each (loading, the runner, the
@@ -36,6 +37,7 @@ __all__ = [
     "QueueFullError",
     "RewardKitError",
     "RuleFailedError",
+    "RulesUnavailableError",
     "ServerResponseError",
     "TooManyItemsError",
     "whole_seconds",
@@ -115,3 +117,12 @@ class MemberFailedError(EngineError):
 class RuleFailedError(EngineError):
     """A reward function served beside the model failed on an item: it raised, returned a non-number,
     or ran past --reward-fn-timeout."""
+
+
+class RulesUnavailableError(EngineError):
+    """No reward-function worker can run: every one is gone and starting a replacement keeps failing.
+    The server keeps trying; the caller should retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,24 +1,37 @@
 """RulePool: reward functions in worker processes. A rule that raises, hangs or kills its worker
-fails only the item it was given, with a message naming the rule and the item; the pool goes on."""
+fails only the item it was given, with a message naming the rule and the item; the pool goes on.
+Replacement workers run the rule code read at start-up; when none can start, requests get a 503 at
+once and /health says why, until one starts again."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from serving import serving_app
+from waiting import wait_until, wait_until_async
 
 from rewardkit.config import RewardsConfig
 from rewardkit.errors import InvalidInputError, QueueFullError, RuleFailedError, TooManyItemsError
 from rewardkit.rules import RulePool, samples_from
+from rewardkit.serving import build
 
 pytestmark = pytest.mark.anyio
 
 RULES = """
 import os, time
+
+if os.path.exists(os.environ.get("RULES_BROKEN", "/nonexistent")):  # a worker that cannot start
+    raise RuntimeError("this worker cannot start")
+
+def version(response):
+    return 1.0
 
 def picky(response):
     if "hang" in response:
@@ -57,14 +70,12 @@ def hang_mark(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def hanging(mark: Path, workers: int, timeout: float = 30.0) -> None:
+def hanging(mark: Path, workers: int) -> None:
     """Wait until ``workers`` workers are inside the 'hang' rule."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if mark.is_file() and len(mark.read_text().splitlines()) >= workers:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{workers} workers were not inside the hanging rule within {timeout:.0f} s")
+    wait_until(
+        lambda: mark.is_file() and len(mark.read_text().splitlines()) >= workers,
+        f"{workers} workers are inside the hanging rule",
+    )
 
 
 @pytest.fixture
@@ -157,10 +168,8 @@ def test_workers_do_not_outlive_a_killed_server(rules_file, tmp_path, hang_mark)
     workers = _children(server.pid)
     server.kill()
     server.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
-        time.sleep(0.2)
-    assert workers and not any(_alive(pid) for pid in workers)
+    assert workers
+    wait_until(lambda: not any(_alive(pid) for pid in workers), "the workers of a killed server have ended")
 
 
 def _children(parent: int) -> list[int]:
@@ -186,3 +195,55 @@ def _alive(pid: int) -> bool:
 def test_a_bad_spec_fails_before_any_worker_starts(tmp_path):
     with pytest.raises(InvalidInputError, match="no file"):
         RulePool([str(tmp_path / "nope.py") + ":f"])
+
+
+def killed(pid: int) -> None:
+    """SIGKILL a worker and wait until it is dead (a zombie until the pool reaps it)."""
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not _alive(pid), f"worker {pid} is dead")
+
+
+async def test_a_replacement_worker_runs_the_rule_code_read_at_start_up(rules_file):
+    pool = RulePool([f"{rules_file}:pid", f"{rules_file}:version"], RewardsConfig(reward_fn_workers=1))
+    pool.start()
+    try:
+        before = await pool.score(samples_from(["x"], None, None))
+        rules_file.write_text(RULES.replace("return 1.0", "return 2.0"))  # edited during the run
+        killed(int(before["pid"].rewards[0]))
+        after = await pool.score(samples_from(["x"], None, None))
+    finally:
+        pool.close()
+    assert after["pid"].rewards != before["pid"].rewards  # a replacement answered...
+    assert before["version"].rewards == after["version"].rewards == [1.0]  # ...with the code read at start-up
+    pinned = hashlib.sha256(RULES.encode()).hexdigest()
+    assert [rule["sha256"] for rule in pool.describe()] == [pinned, pinned]
+
+
+async def test_when_no_worker_can_start_requests_get_503_at_once_and_health_says_why(rules_file, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    monkeypatch.setenv("RULES_BROKEN", str(broken))
+    config = RewardsConfig(reward_fn=[f"{rules_file}:pid"], reward_fn_workers=1)
+    async with serving_app(build(None, rewards_config=config)) as client:
+        first = await client.post("/get_reward", json={"query": ["x"]})
+        info = (await client.get("/info")).json()["reward_functions"]["rules"][0]
+        broken.touch()  # from now on no worker can start
+        killed(int(first.json()["rewards"][0]))
+        refused = [await client.post("/get_reward", json={"query": ["x"]}) for _ in range(2)]
+        health = await client.get("/health")
+        broken.unlink()  # the next try in the background starts one
+        healthy = await wait_until_async(
+            lambda: _ok(client.get("/health")), "/health answers 200 once a worker starts again", timeout=60
+        )
+        again = await client.post("/get_reward", json={"query": ["x"]})
+    assert first.status_code == 200 and info["sha256"] == hashlib.sha256(RULES.encode()).hexdigest()
+    assert [r.status_code for r in refused] == [503, 503]
+    assert all(r.json()["error"] == "RulesUnavailableError" and int(r.headers["retry-after"]) >= 1 for r in refused)
+    assert "this worker cannot start" in refused[0].json()["detail"]
+    assert health.status_code == 503 and "no reward-function worker can run" in health.json()["reason"]
+    assert healthy.json() == {"status": "ok"}
+    assert again.status_code == 200 and again.json()["rewards"] != first.json()["rewards"]
+
+
+async def _ok(request):
+    response = await request
+    return response if response.status_code == 200 else None

@@ -1,15 +1,21 @@
 """A reward-function spec (``FILE.py:NAME``, a built-in name, ``ALIAS=SPEC``) -> a Rule that scores
 Samples. Loaded the same way in the server (to fail at start-up, not at the first request) and in
-every worker process."""
+every worker process.
+
+A rule file is read once, by the server at start-up: its text is pinned (``Rule.source``, with its
+sha256) and every worker, a replacement started hours later included, runs that text, never the
+file as it is on disk by then. Modules the file imports are imported by each worker as usual."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.machinery
 import importlib.util
 import inspect
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from rewardkit.errors import InvalidInputError
 from rewardkit.rules.builtin import BUILTIN
 from rewardkit.rules.sample import Sample
 
-__all__ = ["BATCH_PARAMETERS", "SAMPLE_PARAMETERS", "Rule", "RuleOutput", "load_rule", "rule_names"]
+__all__ = ["BATCH_PARAMETERS", "SAMPLE_PARAMETERS", "Rule", "RuleOutput", "load_rule", "pinned_sources", "rule_names"]
 
 BATCH_PARAMETERS = ("queries", "prompts", "labels")
 """OpenRLHF's reward_func(queries, prompts, labels): called once per request."""
@@ -46,9 +52,17 @@ class Rule:
     batched: bool
     wants: tuple[str, ...] = ()
     needs_label: bool = False  # the built-in 'math': a request without labels is refused up front (422)
+    path: str | None = None  # the rule file, resolved (None for a built-in rule)
+    source: str | None = None  # the file's text as read at start-up: what every worker runs
+
+    @property
+    def sha256(self) -> str | None:
+        """The hash of the pinned file text (/info reports it: which code computed the rewards)."""
+        return None if self.source is None else hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": self.spec, "form": "batch" if self.batched else "per-sample"}
+        form = "batch" if self.batched else "per-sample"
+        return {"name": self.name, "spec": self.spec, "form": form, "path": self.path, "sha256": self.sha256}
 
     def score_one(self, sample: Sample) -> float:
         """The reward of one item (per-sample form); a non-number or non-finite result raises."""
@@ -107,36 +121,50 @@ def _numbers(values: Any, n: int, name: str, *, finite: bool = False) -> list[fl
     return [float(v) for v in values]
 
 
-def _import_file(path: Path) -> Any:
-    module_name = f"rewardkit_rules_{abs(hash(str(path.resolve())))}"
+def _read_source(path: Path) -> str:
+    try:
+        return importlib.util.decode_source(path.read_bytes())
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        raise InvalidInputError(f"--reward-fn: cannot read {path}: {exc}") from None
+
+
+def _import_source(path: str, source: str) -> Any:
+    """The module that ``source`` (the pinned text of ``path``) defines; one per path and text."""
+    digest = hashlib.sha256(f"{path}\0{source}".encode()).hexdigest()[:24]
+    module_name = f"rewardkit_rules_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise InvalidInputError(f"--reward-fn: cannot import {path}; give a .py file")
-    module = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(module_name, None, origin=path))
+    module.__file__ = path
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, path, "exec"), module.__dict__)
     except Exception as exc:
         del sys.modules[module_name]
         raise InvalidInputError(f"--reward-fn: importing {path} raised {type(exc).__name__}: {exc}") from exc
     return module
 
 
-def _function(spec: str, config: RewardsConfig) -> tuple[str, Callable[..., Any]]:
+def _function(
+    spec: str, config: RewardsConfig, sources: Mapping[str, str]
+) -> tuple[str, Callable[..., Any], str | None, str | None]:
+    """(name, function, resolved path, pinned text): the text from ``sources`` when it holds the
+    file, else read from disk now."""
     if spec in BUILTIN:
-        return spec, BUILTIN[spec](config)
+        return spec, BUILTIN[spec](config), None, None
     file, sep, attribute = spec.rpartition(":")
     if not sep or not file.endswith(".py") or not attribute:
         raise InvalidInputError(f"--reward-fn {spec!r}: give FILE.py:NAME, or a built-in rule ({', '.join(BUILTIN)})")
-    path = Path(file)
-    if not path.is_file():
-        raise InvalidInputError(f"--reward-fn {spec!r}: no file {path}")
-    function = getattr(_import_file(path), attribute, None)
+    path = Path(file).resolve()
+    source = sources.get(str(path))
+    if source is None:
+        if not path.is_file():
+            raise InvalidInputError(f"--reward-fn {spec!r}: no file {file}")
+        source = _read_source(path)
+    function = getattr(_import_source(str(path), source), attribute, None)
     if not callable(function):
-        raise InvalidInputError(f"--reward-fn {spec!r}: {path} defines no function {attribute!r}")
-    return attribute, function
+        raise InvalidInputError(f"--reward-fn {spec!r}: {file} defines no function {attribute!r}")
+    return attribute, function, str(path), source
 
 
 def _form(spec: str, function: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
@@ -158,16 +186,24 @@ def _form(spec: str, function: Callable[..., Any]) -> tuple[bool, tuple[str, ...
     return False, wants
 
 
-def load_rule(spec: str, config: RewardsConfig | None = None) -> Rule:
-    """``spec`` -> a Rule; InvalidInputError says what is wrong with the spec or the file."""
+def load_rule(spec: str, config: RewardsConfig | None = None, sources: Mapping[str, str] | None = None) -> Rule:
+    """``spec`` -> a Rule; InvalidInputError says what is wrong with the spec or the file. ``sources``
+    (resolved path -> text, from ``pinned_sources``) is the rule code to run instead of the file on disk."""
     config = config or RewardsConfig()
     alias, eq, target = spec.partition("=")
     if not eq:
         alias, target = "", spec
     target = target.strip()
-    name, function = _function(target, config)
+    name, function, path, source = _function(target, config, sources or {})
     batched, wants = _form(spec, function)
-    return Rule(alias.strip() or name, spec, function, batched, wants, needs_label=target == "math")
+    return Rule(
+        alias.strip() or name, spec, function, batched, wants, needs_label=target == "math", path=path, source=source
+    )
+
+
+def pinned_sources(rules: Sequence[Rule]) -> dict[str, str]:
+    """Resolved path -> text of every rule file, as loaded: what the workers are sent to run."""
+    return {rule.path: rule.source for rule in rules if rule.path is not None and rule.source is not None}
 
 
 RESERVED = ("model", "truncated", "num_tokens", "num_steps")

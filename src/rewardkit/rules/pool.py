@@ -6,27 +6,37 @@ gets its worker killed and replaced; the request holding that item gets a RuleFa
 naming the rule and the item at once, and every other request goes on. Workers ignore Ctrl-C (the
 server drains), exit when the server's end of their pipe closes, and a watchdog thread in each
 ends it when the server is gone (even one killed while a rule hangs), so none outlives the server.
-A replacement worker imports the rule files as they are then.
+
+Every worker, a replacement included, runs the rule code the server read at start-up (its sha256 is
+in /info), whatever the files on disk say by then. A replacement that cannot start is retried in the
+background with a growing pause; while no worker at all can run, requests fail at once with
+RulesUnavailableError (HTTP 503 + Retry-After) and the pool reports itself unhealthy (/health 503),
+until a replacement starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import socket
 import subprocess
 import sys
 import threading
-import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
 from rewardkit.config import RewardsConfig
-from rewardkit.errors import InvalidInputError, QueueFullError, RuleFailedError, TooManyItemsError
-from rewardkit.rules.loading import Rule, RuleOutput, load_rule, rule_names
+from rewardkit.errors import (
+    InvalidInputError,
+    QueueFullError,
+    RuleFailedError,
+    RulesUnavailableError,
+    TooManyItemsError,
+)
+from rewardkit.rules.loading import Rule, RuleOutput, load_rule, pinned_sources, rule_names
 from rewardkit.rules.sample import Sample
 
 __all__ = ["RulePool"]
@@ -34,6 +44,7 @@ __all__ = ["RulePool"]
 log = logging.getLogger("rewardkit.rules")
 
 START_TIMEOUT = 120.0  # seconds a worker may take to import its rules
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 30.0  # seconds between tries to start a replacement, doubling
 
 
 class _WorkerGone(Exception):
@@ -44,7 +55,7 @@ class _Worker:
     """A fresh interpreter (never a fork of a server holding threads and a model, and never a
     re-import of the caller's main module) talking pickled messages over a socket pair."""
 
-    def __init__(self, specs: Sequence[str], config: RewardsConfig) -> None:
+    def __init__(self, specs: Sequence[str], config: RewardsConfig, sources: dict[str, str]) -> None:
         ours, theirs = socket.socketpair()
         with theirs:
             self.process = subprocess.Popen(
@@ -54,7 +65,7 @@ class _Worker:
             )
         self.conn = Connection(ours.detach())
         self._killed = threading.Lock()
-        self.conn.send((list(specs), config))
+        self.conn.send((list(specs), config, sources))
 
     @property
     def alive(self) -> bool:
@@ -95,26 +106,40 @@ class _Worker:
 
 
 class RulePool:
-    """The rules of ``specs``, loaded here first (so a bad spec fails at start-up) and run by
-    ``config.reward_fn_workers`` processes. ``score`` is called from the event loop. A request
-    needing more calls than ``max_pending`` is refused (TooManyItemsError: HTTP 413); past that
-    many waiting calls, requests get QueueFullError (HTTP 503, retry)."""
+    """The rules of ``specs``, loaded here first (so a bad spec fails at start-up; their file text is
+    pinned then) and run by ``config.reward_fn_workers`` processes. ``score`` is called from the event
+    loop. A request needing more calls than ``max_pending`` is refused (TooManyItemsError: HTTP 413);
+    past that many waiting calls, requests get QueueFullError (HTTP 503, retry)."""
 
     def __init__(self, specs: Sequence[str], config: RewardsConfig | None = None, *, max_pending: int = 4096) -> None:
         self.config = config or RewardsConfig()
         self.rules: list[Rule] = [load_rule(spec, self.config) for spec in specs]
         self.names = rule_names(self.rules)
         self.specs = list(specs)
+        self.sources = pinned_sources(self.rules)
         self.max_pending = max_pending
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._workers: set[_Worker] = set()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()  # guards everything below; notified when any of it changes
+        self._idle: deque[_Worker] = deque()
+        self._workers: set[_Worker] = set()  # every process started and not yet killed
+        self._serving = 0  # workers that loaded the rules and have not been discarded
+        self._failure: str | None = None  # why the latest replacement could not start; None once one did
+        self._pause = FIRST_PAUSE  # before the next try to start a replacement
         self._pending = 0
         self._closed = False
+        self._closing = threading.Event()
         self._threads: ThreadPoolExecutor | None = None
 
     def describe(self) -> list[dict[str, Any]]:
         return [rule.describe() for rule in self.rules]
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why no worker can run a rule now (every worker is gone and starting a replacement failed),
+        or None while one can, or may soon."""
+        with self._changed:
+            if self._threads is None or self._serving or self._failure is None:
+                return None
+            return f"no reward-function worker can run: {self._failure}"
 
     def labels_needed(self, labels: Sequence[Any] | None, count: int) -> None:
         """Refuse a request whose labels a rule cannot do without (InvalidInputError: HTTP 422), before
@@ -138,83 +163,119 @@ class RulePool:
         if self._threads is not None:
             return
         self._closed = False
+        self._closing.clear()
         started: list[_Worker] = []
         try:
             for _ in range(self.config.reward_fn_workers):
-                worker = _Worker(self.specs, self.config)
+                worker = _Worker(self.specs, self.config, self.sources)
                 started.append(worker)
-                with self._lock:
+                with self._changed:
                     self._workers.add(worker)
             for worker in started:
                 worker.wait_ready()
         except BaseException:
             self.close()
             raise
-        for worker in started:
-            self._idle.put(worker)
-        self._threads = ThreadPoolExecutor(len(started), thread_name_prefix="rewardkit-rules")
+        with self._changed:
+            self._idle.extend(started)
+            self._serving, self._failure, self._pause = len(started), None, FIRST_PAUSE
+            self._threads = ThreadPoolExecutor(len(started), thread_name_prefix="rewardkit-rules")
 
     def close(self) -> None:
-        self._closed = True
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
-            self._threads = None
-        with self._lock:
+        with self._changed:
+            self._closed = True
+            self._closing.set()
+            threads, self._threads = self._threads, None
             workers, self._workers = list(self._workers), set()
+            self._idle.clear()
+            self._serving = 0
+            self._changed.notify_all()
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
         for worker in workers:
             worker.kill()
 
-    def _replace_later(self, worker: _Worker) -> None:
-        """A fresh worker in place of ``worker``, started in the background (the failed call's error
-        is not held up by it); tried again with a growing pause until one starts or the pool closes."""
-        with self._lock:
-            self._workers.discard(worker)
-
-        def replace() -> None:
-            pause = 0.5
-            while not self._closed:
-                try:
-                    fresh = _Worker(self.specs, self.config)
-                    with self._lock:
-                        self._workers.add(fresh)
-                    fresh.wait_ready()
-                except Exception as exc:
-                    log.warning("a reward-function worker could not be replaced (%s); trying again", exc)
-                    time.sleep(pause)
-                    pause = min(pause * 2, 30.0)
-                    continue
-                if self._closed:
-                    fresh.kill()
-                else:
-                    self._idle.put(fresh)
+    def _discard(self, worker: _Worker) -> None:
+        """Kill ``worker`` (it failed, or died) and start a replacement in the background."""
+        worker.kill()
+        with self._changed:
+            if worker not in self._workers:  # already discarded, or the pool was closed
                 return
+            self._workers.discard(worker)
+            self._serving -= 1
+        threading.Thread(target=self._replace, name="rewardkit-rules-replace", daemon=True).start()
 
-        threading.Thread(target=replace, name="rewardkit-rules-replace", daemon=True).start()
+    def _replace(self) -> None:
+        """Start one worker, trying again with a doubling pause until one starts or the pool closes.
+        Each failure is recorded (``unavailable`` reads it) and wakes the requests waiting for a worker."""
+        while not self._closed:
+            fresh: _Worker | None = None
+            try:
+                fresh = _Worker(self.specs, self.config, self.sources)
+                with self._changed:
+                    self._workers.add(fresh)
+                fresh.wait_ready()
+            except Exception as exc:
+                if fresh is not None:
+                    fresh.kill()
+                with self._changed:
+                    self._workers.discard(fresh)
+                    self._failure = f"starting a replacement worker failed ({exc}); retrying every {self._pause:g} s"
+                    pause, self._pause = self._pause, min(self._pause * 2, LONGEST_PAUSE)
+                    self._changed.notify_all()
+                log.warning("a reward-function worker could not be replaced (%s); trying again in %g s", exc, pause)
+                self._closing.wait(pause)
+                continue
+            with self._changed:
+                if not self._closed:
+                    self._idle.append(fresh)
+                    self._serving += 1
+                    self._failure, self._pause = None, FIRST_PAUSE
+                    self._changed.notify_all()
+                    return
+            fresh.kill()
+            return
+
+    def _refuse_if_unavailable(self) -> None:
+        """Raise at once when the pool is closed or no worker can run (call with ``_changed`` held)."""
+        if self._closed:
+            raise RuleFailedError("the reward-function pool has been closed (the server is stopping)")
+        if not self._serving and self._failure is not None:
+            raise RulesUnavailableError(
+                f"no reward-function worker can run: {self._failure}. The server keeps trying; retry in "
+                f"{self._pause:g} s, and see its log for why the workers fail",
+                retry_after=self._pause,
+            )
 
     def _idle_worker(self) -> _Worker:
-        """A live idle worker; one found dead (it died while idle) is replaced and skipped."""
+        """A live idle worker, waiting for one while any may come; one found dead (it died while idle)
+        is replaced and skipped."""
         while True:
-            try:
-                worker = self._idle.get(timeout=0.5)
-            except queue.Empty:
-                if self._closed:
-                    raise RuleFailedError("the reward-function pool has been closed (the server is stopping)") from None
-                continue
+            with self._changed:
+                while not self._idle:
+                    self._refuse_if_unavailable()
+                    self._changed.wait()
+                worker = self._idle.popleft()
             if worker.alive:
                 return worker
-            worker.kill()
-            self._replace_later(worker)
+            self._discard(worker)
+
+    def _release(self, worker: _Worker) -> None:
+        with self._changed:
+            if worker in self._workers:
+                self._idle.append(worker)
+                self._changed.notify()
 
     def _call(self, rule: Rule, payload: Any, where: str) -> Any:
         worker = self._idle_worker()
         try:
             kind, value = worker.call(rule.name, payload, self.config.reward_fn_timeout)
         except _WorkerGone as gone:
-            self._replace_later(worker)
+            self._discard(worker)
             raise RuleFailedError(
                 f"reward function {rule.name!r} failed on {where}: {gone}; the worker was replaced"
             ) from None
-        self._idle.put(worker)
+        self._release(worker)
         if kind != "ok":
             raise RuleFailedError(f"reward function {rule.name!r} failed on {where}: {value}")
         return value
@@ -222,15 +283,18 @@ class RulePool:
     async def score(self, samples: Sequence[Sample]) -> dict[str, RuleOutput]:
         """Every rule's output for ``samples``: batch-form rules in one call, per-sample rules one call
         per item, all at once over the workers. The first failure cancels what has not started."""
-        if self._threads is None:
+        threads = self._threads
+        if threads is None:
             raise RuleFailedError("the reward-function pool is not running")
+        with self._changed:
+            self._refuse_if_unavailable()
         calls = sum(1 if rule.batched else len(samples) for rule in self.rules)
         if calls > self.max_pending:
             raise TooManyItemsError(
                 f"{len(samples)} items need {calls} reward-function calls, more than the pool ever queues "
                 f"({self.max_pending}, --max-queue); split the request"
             )
-        with self._lock:
+        with self._changed:
             if self._pending + calls > self.max_pending:
                 raise QueueFullError(
                     f"{self._pending} reward-function calls are waiting (most {self.max_pending}); retry shortly",
@@ -242,10 +306,10 @@ class RulePool:
         try:
             for rule in self.rules:
                 if rule.batched:
-                    futures.append(loop.run_in_executor(self._threads, self._call, rule, list(samples), "the request"))
+                    futures.append(loop.run_in_executor(threads, self._call, rule, list(samples), "the request"))
                 else:
                     futures.extend(
-                        loop.run_in_executor(self._threads, self._call, rule, sample, f"item {i}")
+                        loop.run_in_executor(threads, self._call, rule, sample, f"item {i}")
                         for i, sample in enumerate(samples)
                     )
             values = await asyncio.gather(*futures)
@@ -254,7 +318,7 @@ class RulePool:
                 future.cancel()
             raise
         finally:
-            with self._lock:
+            with self._changed:
                 self._pending -= calls
         return self._outputs(values, len(samples))
 

@@ -1,5 +1,6 @@
 """A reward-function worker process (started by RulePool as ``python -m rewardkit.rules.worker FD``):
-loads the rules it is sent, then answers (name, payload) calls until the server's end closes."""
+loads the rules it is sent (their specs, and the rule files' text the server pinned at start-up), then
+answers (name, payload) calls until the server's end closes."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ def _end_with(parent: int) -> None:
 
 
 def serve(conn: Connection) -> None:
-    """A worker's main loop: load the rules it is sent, then answer (name, payload) calls until the
-    server's end of the socket closes."""
+    """A worker's main loop: load the rules it is sent (from the pinned text, not the files on disk),
+    then answer (name, payload) calls until the server's end of the socket closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(os.getppid(),), name="watchdog", daemon=True).start()
     try:
-        specs, config = conn.recv()
-        rules = {rule.name: rule for rule in (load_rule(spec, config) for spec in specs)}
+        specs, config, sources = conn.recv()
+        rules = {rule.name: rule for rule in (load_rule(spec, config, sources) for spec in specs)}
     except BaseException as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return

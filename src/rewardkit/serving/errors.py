@@ -23,6 +23,7 @@ from rewardkit.errors import (
     QueueFullError,
     RewardKitError,
     RuleFailedError,
+    RulesUnavailableError,
     TooManyItemsError,
     whole_seconds,
 )
@@ -44,6 +45,7 @@ STATUS = [  # most specific first
     (ModelOutputError, 500),
     (MemberFailedError, 502),
     (RuleFailedError, 500),
+    (RulesUnavailableError, 503),
 ]
 
 
@@ -79,8 +81,10 @@ def error_response(
 
 
 def response_for(exc: RewardKitError, dialect: str = "rewardkit") -> JSONResponse:
-    """The answer to one of rewardkit's own errors: its status, its kind, and Retry-After on a full queue."""
-    retry = {"Retry-After": str(whole_seconds(exc.retry_after))} if isinstance(exc, QueueFullError) else None
+    """The answer to one of rewardkit's own errors: its status, its kind, and Retry-After where the
+    error says when to retry (a full queue, reward-function workers that cannot start)."""
+    wait = exc.retry_after if isinstance(exc, (QueueFullError, RulesUnavailableError)) else None
+    retry = {"Retry-After": str(whole_seconds(wait))} if wait is not None else None
     return error_response(status_for(exc), type(exc).__name__, str(exc), retry, dialect)
 
 
