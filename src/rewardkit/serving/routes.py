@@ -185,5 +185,6 @@ async def metrics(request: Request) -> Response:
 async def metrics_summary(request: Request) -> dict:
     """The Prometheus counters as JSON, cumulative since the start; scoring traffic is the app's POST
     routes, so polling this or /info does not count as load."""
-    scoring = {route.path for route in request.app.routes if "POST" in (getattr(route, "methods", None) or ())}
+    routers = (router, vllm_api.router, tei_api.router)
+    scoring = {route.path for each in routers for route in each.routes if "POST" in getattr(route, "methods", ())}
     return request.app.state.metrics.summary(scoring)
