@@ -12,7 +12,15 @@ from contextlib import contextmanager
 
 import httpx
 
-__all__ = ["app_in_thread", "free_port", "start_server", "stop_server"]
+__all__ = [
+    "app_in_thread",
+    "free_port",
+    "launch_server",
+    "start_server",
+    "start_servers",
+    "stop_server",
+    "wait_until_serving",
+]
 
 
 def free_port() -> int:
@@ -24,8 +32,25 @@ def free_port() -> int:
 def start_server(
     model: str | None, *args: str, env: dict | None = None, ready_timeout: float = 120.0, port: int | None = None
 ):
-    """A `rewardkit serve` process on 127.0.0.1 (``port``, else a free one); ``model`` None serves the
-    default (builtin), or with --reward-fn the reward functions alone."""
+    """A `rewardkit serve` process on 127.0.0.1 (``port``, else a free one), once it answers /health;
+    ``model`` None serves the default (builtin), or with --reward-fn the reward functions alone."""
+    return wait_until_serving(*launch_server(model, *args, env=env, port=port), ready_timeout=ready_timeout)
+
+
+def start_servers(count: int, model: str | None, *args: str, ready_timeout: float = 120.0) -> list:
+    """``count`` servers of ``model`` started side by side (each loads for seconds): [(proc, url)]."""
+    launched = [launch_server(model, *args) for _ in range(count)]
+    try:
+        return [wait_until_serving(*each, ready_timeout=ready_timeout) for each in launched]
+    except BaseException:
+        for proc, _ in launched:
+            stop_server(proc)
+        raise
+
+
+def launch_server(model: str | None, *args: str, env: dict | None = None, port: int | None = None):
+    """(process, url) of a `rewardkit serve` just started: several start side by side, then
+    `wait_until_serving` each."""
     port = port or free_port()
     cmd = [
         sys.executable,
@@ -40,7 +65,11 @@ def start_server(
         *args,
     ]
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, *, ready_timeout: float = 120.0):
+    """(proc, url) once the server answers GET /health with 200; stopped and raised if it never does."""
     deadline = time.monotonic() + ready_timeout
     with httpx.Client(timeout=1) as client:
         while time.monotonic() < deadline:
@@ -67,14 +96,16 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def app_in_thread(app, *, lifespan: str = "off"):
-    """Serve an ASGI app with a real uvicorn on a free 127.0.0.1 port in a background thread; yields its URL."""
+def app_in_thread(app, *, lifespan: str = "off", port: int = 0):
+    """Serve an ASGI app with a real uvicorn on 127.0.0.1 (``port``, else a free one; a port a stopped
+    server used can be taken again at once) in a background thread; yields its URL."""
     import threading
 
     import uvicorn
 
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

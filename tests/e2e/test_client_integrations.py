@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from processes import start_server, stop_server
+from processes import start_server, start_servers, stop_server
 
 from rewardkit import Client
 from rewardkit.integrations import openrlhf_reward, verl
@@ -24,10 +24,8 @@ ANSWERS = ["48 + 24 = 72.\n#### 72", "She sold 70 clips.", "The answer is 72.", 
 
 @pytest.fixture(scope="module")
 def servers(checkpoint):
-    started = []
+    started = start_servers(2, str(checkpoint("llama")), "--reward-fn", "math", "--weights", "math=0.5")
     try:
-        for _ in range(2):
-            started.append(start_server(str(checkpoint("llama")), "--reward-fn", "math", "--weights", "math=0.5"))
         yield [url for _, url in started]
     finally:
         for proc, _ in started:
@@ -38,12 +36,12 @@ def chat(answer: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": answer}]
 
 
-def requests_served(url: str) -> float:
+def requests_served(url: str, route: str = "/score") -> float:
     lines = httpx.get(url + "/metrics").text.splitlines()
     return sum(
         float(line.split()[-1])
         for line in lines
-        if line.startswith('rewardkit_requests_total{route="/get_reward",status="200"}')
+        if line.startswith(f'rewardkit_requests_total{{route="{route}",status="200"}}')
     )
 
 
@@ -110,11 +108,11 @@ def test_trl_async_and_sync_reward_functions(servers):
 def test_openrlhf_several_urls_round_robin_and_empty_shards(servers, monkeypatch):
     monkeypatch.setenv("REWARDKIT_URL", ",".join(servers))
     module = importlib.reload(openrlhf_reward)
-    before = [requests_served(url) for url in servers]
+    before = [requests_served(url, "/get_reward") for url in servers]
     queries = [QUESTION + a for a in ANSWERS]
     for _ in range(6):
         out = module.reward_func(queries, [QUESTION] * 4, ["72"] * 4)
-    after = [requests_served(url) for url in servers]
+    after = [requests_served(url, "/get_reward") for url in servers]
     assert [a - b for a, b in zip(after, before)] == [3.0, 3.0]
     assert out["extra_logs"]["math"].tolist() == [1.0, 0.0, 1.0, 0.0]
     # OpenRLHF itself shards one sample over every URL: the other servers get empty lists
@@ -124,7 +122,7 @@ def test_openrlhf_several_urls_round_robin_and_empty_shards(servers, monkeypatch
 
 def test_failover_loses_no_reward_and_a_server_back_is_used_again(checkpoint):
     model = str(checkpoint("llama"))
-    (steady, steady_url), (leaving, leaving_url) = start_server(model), start_server(model)
+    (steady, steady_url), (leaving, leaving_url) = start_servers(2, model)
     texts = [QUESTION + a for a in ANSWERS]
     try:
         with Client([leaving_url, steady_url], retries=1) as rk:
