@@ -1,10 +1,12 @@
-"""Ensemble members that misbehave: remote servers that answer short, garbage, NaN or 401, or are
-down; a failing member cancels the others; startup failures stop what had started."""
+"""Ensemble members that misbehave: remote servers that answer short, garbage, NaN, 401 or busy, or
+are down; a member's health comes from probing its /health, and recovers with the member; a failing
+member cancels the others; startup failures stop what had started."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import ExitStack
 
 import pytest
 from fastapi import FastAPI
@@ -12,15 +14,17 @@ from fastapi.responses import PlainTextResponse, Response
 from processes import app_in_thread, free_port
 from serving import serving_app
 from typer.testing import CliRunner
+from waiting import wait_until_async
 
 from rewardkit.cli import app as cli
 from rewardkit.config import ModelConfig
 from rewardkit.errors import MemberFailedError
 from rewardkit.models import load_model
 from rewardkit.scoring.ensemble import EnsembleService, gather_or_cancel
+from rewardkit.scoring.member_health import MemberHealth
 from rewardkit.scoring.remote import RemoteMember
 from rewardkit.scoring.service import RewardService
-from rewardkit.serving import build_ensemble
+from rewardkit.serving import build, build_ensemble, create_app
 
 
 class Misbehaving:
@@ -47,6 +51,11 @@ class Misbehaving:
                 return Response('{"rewards": [NaN], "scores": [NaN]}', media_type="application/json")
             if self.mode == "401":
                 return Response('{"detail": "bad key"}', status_code=401, media_type="application/json")
+            if self.mode == "busy":
+                headers = {"Retry-After": "0"}
+                return Response(
+                    '{"detail": "queue full"}', status_code=503, media_type="application/json", headers=headers
+                )
             return {"rewards": [0.25] * n, "scores": [0.25] * n}
 
         return api
@@ -60,23 +69,60 @@ def fake():
         yield server
 
 
+@pytest.fixture(scope="module")
+def llama(llama_dir):
+    return load_model(llama_dir, ModelConfig())
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("mode", ["short", "garbage", "nan", "401"])
-async def test_a_broken_remote_member_is_a_502_naming_it_and_health_recovers(fake, llama_dir, mode):
-    model = load_model(llama_dir, ModelConfig())
-    app = build_ensemble([model, fake.url], ["llama", "remote"])
+@pytest.mark.parametrize(
+    ("mode", "status"), [("short", 502), ("garbage", 502), ("nan", 502), ("401", 502), ("busy", 503)]
+)
+async def test_a_bad_answer_fails_the_request_naming_the_member_and_leaves_health_to_the_probe(
+    fake, llama, mode, status
+):
+    """Health is the member's own /health (200 here), whatever one scoring call got; a busy member's
+    503 is passed on as a 503 to retry."""
+    app = build_ensemble([llama, fake.url], ["llama", "remote"])
     async with serving_app(app) as client:
         fake.mode = mode
         broken = await client.post("/get_reward", json={"query": ["one text"]})
         health = await client.get("/health")
         fake.mode = "ok"
         fixed = await client.post("/get_reward", json={"query": ["one text"]})
-        healthy = await client.get("/health")
-    assert broken.status_code == 502, broken.text
+    assert broken.status_code == status, broken.text
     assert fake.url in broken.json()["detail"]
-    assert health.status_code == 503 and fake.url in health.json()["reason"]
+    assert mode != "busy" or int(broken.headers["retry-after"]) >= 1
+    assert health.status_code == 200
     assert fixed.status_code == 200 and fixed.json()["extra_logs"]["member/remote"] == [0.25]
-    assert healthy.status_code == 200
+
+
+async def health_is(client, status: int):
+    """The ensemble's /health answer when it has ``status``, else None."""
+    answer = await client.get("/health")
+    return answer if answer.status_code == status else None
+
+
+@pytest.mark.anyio
+async def test_a_stopped_member_turns_health_503_and_its_restart_200_without_any_scoring(llama, llama_dir):
+    """A real member server stopped, then started again on the same port: the ensemble's /health
+    follows by probing alone (quick probes here; the defaults are in docs/http-api.md)."""
+    port, member_model = free_port(), load_model(llama_dir, ModelConfig())
+    with ExitStack() as first_run:
+        url = first_run.enter_context(app_in_thread(build(member_model), lifespan="on", port=port))
+        member = RemoteMember(url, health=MemberHealth(url, interval=0.1, first_retry=0.1, longest_retry=0.4))
+        app = create_app(EnsembleService([RewardService(llama), member], ["llama", "remote"]))
+        async with serving_app(app) as client:
+            scored = await client.post("/get_reward", json={"query": ["one text"]})
+            up = await client.get("/health")
+            first_run.close()  # the member server stops
+            down = await wait_until_async(lambda: health_is(client, 503), "the ensemble's /health turns 503")
+            with app_in_thread(build(member_model), lifespan="on", port=port):  # back, on the same port
+                await wait_until_async(lambda: health_is(client, 200), "the ensemble's /health turns 200 again")
+                again = await client.post("/get_reward", json={"query": ["one text"]})
+    assert scored.status_code == 200 and up.json() == {"status": "ok"}
+    assert down.json()["status"] == "unhealthy" and f"ensemble member {url} is down" in down.json()["reason"]
+    assert again.status_code == 200 and again.json()["rewards"] == scored.json()["rewards"]
 
 
 @pytest.mark.anyio

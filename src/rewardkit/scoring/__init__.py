@@ -8,6 +8,7 @@
     service.py    RewardService: the async front end (the batching engine)
     ensemble.py   Ensemble / EnsembleService: members answer each step, scores combined
     remote.py     RemoteMember: another server as an async ensemble member
+    member_health.py  MemberHealth: a remote member's /health, probed in the background
     bulk.py       `rewardkit score`: a JSONL file scored in order through RewardModel
     pairwise.py   pairwise preference prompts and comparisons
     scorer(s).py  the Scorer protocol evaluation runs on, and its concrete scorers

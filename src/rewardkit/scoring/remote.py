@@ -3,9 +3,11 @@
 An asynchronous front end whose steps are answered over HTTP: full texts by POST /get_reward,
 conversations by POST /score. A member contributes its model's own reward: where the member serves
 reward functions too (--reward-fn), its combined reward is not what the ensemble averages. What
-comes back is checked (count, numbers, finiteness); a member that fails is reported unhealthy until
-it answers again. Its key is ``api_key`` or $REWARDKIT_MEMBER_API_KEY, never this server's own
-inbound key.
+comes back is checked (count, numbers, finiteness). Whether the member is up comes from probing
+its GET /health in the background (MemberHealth), never from how a scoring call went: a failed call
+fails that request (502; a busy member's 503 is passed on as 503 with its Retry-After) and leaves
+health to the probe, which recovers by itself once the member is back. Its key is ``api_key`` or
+$REWARDKIT_MEMBER_API_KEY, never this server's own inbound key.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from typing import Any
 import httpx
 
 from rewardkit.client import AsyncClient
-from rewardkit.errors import InvalidInputError, MemberFailedError, ServerResponseError, TooManyItemsError
+from rewardkit.errors import (
+    InvalidInputError,
+    MemberFailedError,
+    QueueFullError,
+    ServerResponseError,
+    TooManyItemsError,
+)
 from rewardkit.scoring.front import AsyncFront
+from rewardkit.scoring.member_health import MemberHealth
 from rewardkit.scoring.steps import ScoreConversations, ScoreTexts, Step
 from rewardkit.types import ScoreResult
 
@@ -26,17 +35,23 @@ __all__ = ["RemoteMember"]
 
 
 class RemoteMember(AsyncFront):
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self, url: str, *, api_key: str | None = None, timeout: float = 300.0, health: MemberHealth | None = None
+    ) -> None:
         self.url = url
-        self._failure: str | None = None
         key = api_key or os.environ.get("REWARDKIT_MEMBER_API_KEY") or None
         self._client = AsyncClient(url, api_key=key, timeout=timeout)
+        self.health = health or MemberHealth(url)
 
     async def start(self) -> None:
-        if not await self._client.health():
-            raise MemberFailedError(f"ensemble member {self.url} is not answering /health with 200")
+        """Refuse a member that is down now; then keep probing its /health in the background."""
+        failure = await self.health.probe()
+        if failure is not None:
+            raise MemberFailedError(f"ensemble member {self.url} is not answering /health with 200 ({failure})")
+        self.health.start()
 
     async def stop(self) -> None:
+        await self.health.stop()
         await self._client.aclose()
 
     def saturated(self) -> float | None:
@@ -45,12 +60,13 @@ class RemoteMember(AsyncFront):
 
     @property
     def healthy(self) -> bool:
-        """False after a request found it failing or unreachable, until one succeeds again."""
-        return self._failure is None
+        """Whether the member's own /health answered 200 at the last probe."""
+        return self.health.failure is None
 
     @property
     def death_reason(self) -> str | None:
-        return self._failure
+        failure = self.health.failure
+        return None if failure is None else f"ensemble member {self.url} is down: {failure}"
 
     def info(self) -> dict[str, Any]:
         return {"url": self.url}
@@ -97,19 +113,27 @@ class RemoteMember(AsyncFront):
         return floats
 
     def _failed(self, why: str) -> MemberFailedError:
-        self._failure = f"ensemble member {self.url} {why}"
-        return MemberFailedError(self._failure)
+        return MemberFailedError(f"ensemble member {self.url} {why}")
 
     async def _call(self, request: Any) -> Any:
+        """The member's answer, after the client's retries; its errors as this server's: the caller's
+        input refused (4xx), busy (503 + Retry-After), or failed (502). None of them decides health."""
         try:
-            body = await request
+            return await request
         except ServerResponseError as exc:
             if exc.status_code == 413:
                 raise TooManyItemsError(f"ensemble member {self.url}: {exc}") from exc
             if exc.status_code in (400, 404, 422):
                 raise InvalidInputError(f"ensemble member {self.url} refused the input: {exc}") from exc
-            raise self._failed(f"failed: {exc}") from exc  # 401/403 (its key), 429 and 5xx
+            if exc.status_code >= 500:
+                self.health.probe_soon()  # a 503 may also mean it is stopping: the probe will tell
+            if exc.status_code in (429, 503):
+                raise QueueFullError(
+                    f"ensemble member {self.url} is busy or not serving: {exc}", retry_after=exc.retry_after or 1.0
+                ) from exc
+            raise self._failed(f"failed: {exc}") from exc  # 401/403 (its key) and other 5xx
+        except httpx.TransportError as exc:
+            self.health.probe_soon()
+            raise self._failed(f"is unreachable: {exc}") from exc
         except (httpx.HTTPError, ValueError) as exc:
-            raise self._failed(f"is unreachable or answered garbage: {exc}") from exc
-        self._failure = None
-        return body
+            raise self._failed(f"answered garbage: {exc}") from exc
