@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -51,31 +52,43 @@ def browser_options():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def servers(checkpoint, tmp_path_factory):
+    """Both servers of the module, started at once (each start is mostly waiting for imports):
+    a sequence classifier with two reward functions beside it and a 100,000-character item limit,
+    and a process reward model (steps end at a newline) behind an API key."""
+    rules = tmp_path_factory.mktemp("rules") / "rules.py"
+    rules.write_text(RULES)
+    classifier_args = ("--reward-fn", "length", "--reward-fn", f"{rules}:explode", "--max-chars-per-item", "100000")
+    with ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(start_server, str(checkpoint("llama")), *classifier_args),
+            pool.submit(start_server, str(checkpoint("token_classification_prm")), "--api-key", KEY),
+        ]
+    started = [each.result() for each in starting if each.exception() is None]
+    try:
+        if len(started) < len(starting):
+            raise next(each.exception() for each in starting if each.exception() is not None)
+        yield {"classifier": started[0][1], "prm": started[1][1]}
+    finally:
+        for proc, _ in started:
+            stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def classifier(servers):
+    return servers["classifier"]
+
+
+@pytest.fixture(scope="module")
+def prm(servers):
+    return servers["prm"]
+
+
+@pytest.fixture(scope="module")
+def browser(servers):
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=browser_options())
     yield driver
     driver.quit()
-
-
-@pytest.fixture(scope="module")
-def classifier(checkpoint, tmp_path_factory):
-    """A sequence classifier with two reward functions beside it, and a 100,000-character item limit."""
-    rules = tmp_path_factory.mktemp("rules") / "rules.py"
-    rules.write_text(RULES)
-    proc, url = start_server(
-        str(checkpoint("llama")),
-        *("--reward-fn", "length", "--reward-fn", f"{rules}:explode", "--max-chars-per-item", "100000"),
-    )
-    yield url
-    stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def prm(checkpoint):
-    """A process reward model (steps end at a newline) behind an API key."""
-    proc, url = start_server(str(checkpoint("token_classification_prm")), "--api-key", KEY)
-    yield url
-    stop_server(proc)
 
 
 def wait(driver, condition, timeout=15):

@@ -421,7 +421,7 @@ function renderResults({ info, answers, best, details, rewards, rules }) {
     barCell.appendChild(bar);
     cell(row, fmt(scores[index]), "num score");
     cell(row, String(lengths[index]), "num");
-    cell(row, answers[index], "answer");
+    cell(row, "").appendChild(el("div", "answer", answers[index]));
     tbody.appendChild(row);
   }
   out.appendChild(table);
@@ -732,6 +732,7 @@ function renderDashboard(old, now) {
   cards.appendChild(card("stat-errors", "errors", String(errors), "since start, by kind below"));
   cards.appendChild(card("stat-uptime", "up", formatDuration(now.uptime_s)));
   renderCounts($("errors"), ["kind", "count"], Object.entries(now.errors));
+  renderCounts($("batch-sizes"), ["sequences per batch", "batches"], batchSizes(now.batches.buckets), false);
   const routes = Object.entries(now.requests.by_route).map(([route, statuses]) => [
     route,
     Object.entries(statuses).map(([status, count]) => `${status}: ${count}`).join(", "),
@@ -739,7 +740,7 @@ function renderDashboard(old, now) {
   renderCounts($("routes"), ["route", "status: count"], routes);
 }
 
-function renderCounts(table, names, rows) {
+function renderCounts(table, names, rows, sorted = true) {
   clear(table);
   const tbody = headRow(table, names);
   if (rows.length === 0) {
@@ -747,11 +748,25 @@ function renderCounts(table, names, rows) {
     cell(row, "none yet", "muted");
     tbody.appendChild(row);
   }
-  for (const values of rows.sort()) {
+  for (const values of sorted ? rows.sort() : rows) {
     const row = el("tr");
     for (const value of values) cell(row, String(value));
     tbody.appendChild(row);
   }
+}
+
+/** Cumulative batch-size buckets as [range, batches] rows, empty ranges left out. */
+function batchSizes(buckets) {
+  const rows = [];
+  let lower = 0;
+  let below = 0;
+  for (const [bound, count] of buckets) {
+    const label = bound === null ? `> ${lower}` : bound === lower + 1 ? String(bound) : `${lower + 1}–${bound}`;
+    if (count > below) rows.push([label, count - below]);
+    if (bound !== null) lower = bound;
+    below = count;
+  }
+  return rows;
 }
 
 function subtractBuckets(now, old) {
@@ -794,18 +809,45 @@ function renderModelCard(info) {
   holder.appendChild(keyValues(info));
 }
 
+const CARD_FOLD_CHARS = 240; // a nested value longer than this (as JSON) is folded under its name
+
 function keyValues(object) {
   const list = el("dl", "kv");
   for (const [key, value] of Object.entries(object)) {
     if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) continue;
     list.appendChild(el("dt", "", key.replace(/_/g, " ")));
     const dd = el("dd");
-    if (value && typeof value === "object" && !Array.isArray(value)) dd.appendChild(keyValues(value));
-    else if (Array.isArray(value)) dd.textContent = value.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ");
-    else dd.textContent = String(value);
+    dd.appendChild(shownValue(value));
     list.appendChild(dd);
   }
   return list;
+}
+
+function shownValue(value) {
+  if (value === null || typeof value !== "object") return document.createTextNode(typeof value === "number" ? fmt(value) : String(value));
+  const rows = Array.isArray(value) && value.every((v) => v && typeof v === "object" && !Array.isArray(v));
+  const inner = rows ? objectTable(value) : Array.isArray(value) ? document.createTextNode(value.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ")) : keyValues(value);
+  if (JSON.stringify(value).length <= CARD_FOLD_CHARS) return inner;
+  const fold = el("details");
+  fold.appendChild(el("summary", "muted", Array.isArray(value) ? `${value.length} rows` : `${Object.keys(value).length} fields`));
+  fold.appendChild(inner);
+  return fold;
+}
+
+/** A list of records (e.g. a Best-of-N curve) as a table, one column per key. */
+function objectTable(records) {
+  const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  const table = el("table");
+  const tbody = headRow(table, columns.map((c) => c.replace(/_/g, " ")), columns.map((_, i) => i));
+  for (const record of records) {
+    const row = el("tr");
+    for (const column of columns) {
+      const value = record[column];
+      cell(row, value !== null && typeof value === "object" ? JSON.stringify(value) : fmt(value), "num");
+    }
+    tbody.appendChild(row);
+  }
+  return table;
 }
 
 // ---------------------------------------------------------------- wiring
