@@ -258,6 +258,13 @@ class ServerConfig:
         "On SIGTERM: stop accepting, let running requests finish for this many seconds, answer the rest "
         "HTTP 503, then exit.",
     )
+    exit_on_fatal_error: bool = _opt(
+        True,
+        "After a fatal engine error (a broken CUDA context: nothing more can be scored in this process), "
+        "answer what is in flight, then exit with status 3 so a supervisor (systemd, Kubernetes) starts a "
+        "fresh server; /health answers 503 from the error on. --no-exit-on-fatal-error keeps the process "
+        "up, answering 503, for someone to look at.",
+    )
     log_level: str = _opt("info", "Uvicorn log level.", choices=["critical", "error", "warning", "info", "debug"])
     ui: bool = _opt(
         True,

@@ -55,4 +55,6 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     typer.echo(f"rewardkit: {what}; {url}")
     if server_config.ui:
         typer.echo(f"rewardkit: playground and dashboard at {url}/ui")
-    run_server(application, server_config)
+    status = run_server(application, server_config)
+    if status:  # a fatal engine error stopped it: a supervisor should start a fresh server
+        raise typer.Exit(status)

@@ -196,6 +196,15 @@ class EnsembleService(EnsembleCombiner, AsyncFront):
                 return f"member {name}: {getattr(member, 'death_reason', None) or 'not serving'}"
         return None
 
+    @property
+    def broken(self) -> str | None:
+        """A local member's fatal engine error: every step needs every member, so the ensemble is broken
+        too (a remote member that is down is not: it may come back)."""
+        for name, member in zip(self.names, self.services):
+            if (reason := member.broken) is not None:
+                return f"member {name}: {reason}"
+        return None
+
     async def execute(self, step: Step, progress: bool = False) -> list[ScoreResult]:
         return self._combine(step, await gather_or_cancel(*(member.execute(step) for member in self.services)))
 

@@ -29,6 +29,12 @@ class ScoringService(Protocol):
     def healthy(self) -> bool: ...
     @property
     def death_reason(self) -> str | None: ...
+    @property
+    def broken(self) -> str | None:
+        """Why this service can never serve again (its engine died of a fatal error: the process must be
+        replaced), else None. Not serving for a while (stopping, a member down) is not broken."""
+        ...
+
     def saturated(self) -> float | None:
         """Seconds to wait (Retry-After) while no more work can be taken at all, else None: a server
         refuses at once, without reading the request."""

@@ -68,6 +68,11 @@ class RemoteMember(AsyncFront):
         failure = self.health.failure
         return None if failure is None else f"ensemble member {self.url} is down: {failure}"
 
+    @property
+    def broken(self) -> str | None:
+        """Never: a member that is down may come back (its own server is what gets replaced)."""
+        return None
+
     def info(self) -> dict[str, Any]:
         return {"url": self.url}
 

@@ -56,6 +56,11 @@ class RewardService(OneModel, AsyncFront):
     def death_reason(self) -> str | None:
         return None if self.engine.healthy else (self.engine.death_reason or "the engine is not running")
 
+    @property
+    def broken(self) -> str | None:
+        """The engine's death (a fatal error: only a new process serves again), else None."""
+        return self.engine.death_reason
+
     def saturated(self) -> float | None:
         return self.engine.retry_after if self.engine.full else None
 

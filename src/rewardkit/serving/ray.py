@@ -3,8 +3,10 @@ on Ray Serve.
 
 Each replica is the app `rewardkit serve` runs (same routes, auth, limits, /health), built inside a
 Ray actor from the same settings: its own model copy, engine and dynamic batching. Ray Serve's proxy
-spreads requests over the replicas and the controller replaces a replica that dies. Every answer
-carries ``X-Rewardkit-Replica`` (host:pid) so a client or an operator can tell replicas apart.
+spreads requests over the replicas and the controller replaces a replica that dies, or whose
+``check_health`` raises: it does once the replica's engine has died of a fatal error (a broken CUDA
+context), which no request can fix. Every answer carries ``X-Rewardkit-Replica`` (host:pid) so a
+client or an operator can tell replicas apart.
 
 The same application for ``serve run`` or a Ray Serve config file: ``rewardkit.serving.ray:app_builder``
 takes the `rewardkit serve` flags as a dict (``{"model": ..., "ray_replicas": 2, "max_batch_tokens": ...}``).
@@ -21,7 +23,7 @@ from typing import Any
 from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, RewardsConfig, ServerConfig
 from rewardkit.errors import RewardKitError
 
-__all__ = ["REPLICA_HEADER", "app_builder", "application", "serve_on_ray"]
+__all__ = ["REPLICA_HEADER", "RewardkitReplica", "app_builder", "application", "serve_on_ray"]
 
 REPLICA_HEADER = "x-rewardkit-replica"
 DEPLOYMENT = "rewardkit"
@@ -46,21 +48,33 @@ class _ReplicaHeader:
         return await self.app(scope, receive, named)
 
 
+class RewardkitReplica:
+    """One replica: the app of ``sources`` built inside the Ray actor (serve.ingress wraps this class
+    in ``_replica_class``), and the health check Ray Serve calls every ``health_check_period_s``."""
+
+    def __init__(self, sources: list[str], configs: tuple[Any, Any, Any, Any, Any]) -> None:
+        self.sources, self.configs = sources, configs
+        self.served: Any = None
+        """The FastAPI app once built (its ``state.service`` is what check_health asks)."""
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from rewardkit.serving.app import build_from_sources
+
+        self.served, _ = build_from_sources(self.sources, *self.configs)
+        return _ReplicaHeader(self.served)
+
+    def check_health(self) -> None:
+        """Raise once the engine is broken for good, so that Ray replaces this replica (a replica that is
+        busy, draining, or whose remote member is down is not replaced: those pass)."""
+        reason = None if self.served is None else self.served.state.service.broken
+        if reason is not None:
+            raise RuntimeError(f"rewardkit replica {os.getpid()} cannot serve again: {reason}")
+
+
 def _replica_class() -> Any:
     from ray import serve
 
-    @serve.ingress()
-    class RewardkitReplica:
-        def __init__(self, sources: list[str], configs: tuple[Any, Any, Any, Any, Any]) -> None:
-            self.sources, self.configs = sources, configs
-
-        def __serve_build_asgi_app__(self) -> Any:
-            from rewardkit.serving.app import build_from_sources
-
-            app, _ = build_from_sources(self.sources, *self.configs)
-            return _ReplicaHeader(app)
-
-    return RewardkitReplica
+    return serve.ingress()(RewardkitReplica)
 
 
 def application(

@@ -43,6 +43,10 @@ class NoModel(AsyncFront):
     def death_reason(self) -> str | None:
         return None
 
+    @property
+    def broken(self) -> str | None:
+        return None
+
     def saturated(self) -> float | None:
         return None
 
