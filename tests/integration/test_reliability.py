@@ -14,6 +14,7 @@ import threading
 import pytest
 from conftest import FaultyModel
 from serving import serving, serving_app
+from waiting import wait_until_async
 
 from rewardkit.config import EngineConfig, ModelConfig, ServerConfig
 from rewardkit.errors import InvalidInputError
@@ -286,20 +287,29 @@ async def test_framework_errors_come_in_the_one_error_shape_with_one_log_line(
 # ---- API keys from a file ------------------------------------------------------------------------------
 
 
-async def test_api_keys_from_a_file_several_and_reloaded(llama, tmp_path):
+async def test_api_keys_from_a_file_several_and_reloaded(llama, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="rewardkit.serving")
     keys = tmp_path / "keys"
     keys.write_text("# rotated monthly\nfirst-key\n\nsecond-key\n")
     auth = lambda key: {"Authorization": f"Bearer {key}"}  # noqa: E731
+
+    async def accepted(key: str) -> bool:  # /info: the cheapest route that checks the key
+        return (await c.get("/info", headers=auth(key))).status_code == 200
+
+    async def empty_file_read() -> bool:  # a request makes the server look at the file
+        await accepted("third-key")
+        return any("keeping the" in record.getMessage() for record in caplog.records)
+
     async with serving(llama, server_config=ServerConfig(api_key_file=str(keys))) as c:
         first = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("first-key"))
         second = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("second-key"))
         comment = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("# rotated monthly"))
-        keys.write_text("third-key\n")
-        await asyncio.sleep(1.1)  # the file is looked at no more than once a second
+        keys.write_text("third-key\n")  # the file is looked at no more than once a second
+        await wait_until_async(lambda: accepted("third-key"), "the rotated key is accepted")
         rotated = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("third-key"))
         retired = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("first-key"))
         keys.write_text("")  # a broken rotation keeps the keys that worked
-        await asyncio.sleep(1.1)
+        await wait_until_async(empty_file_read, "the emptied key file is read")
         kept = await c.post("/get_reward", json={"query": ["x"]}, headers=auth("third-key"))
     assert [first.status_code, second.status_code, comment.status_code] == [200, 200, 401]
     assert [rotated.status_code, retired.status_code, kept.status_code] == [200, 401, 200]
