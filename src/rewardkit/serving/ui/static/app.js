@@ -479,7 +479,7 @@ function renderObjectives(out, info, objectives, order) {
     tbody.appendChild(row);
   }
   out.appendChild(table);
-  if (reward) out.appendChild(el("p", "muted", `The reward is '${reward}' (${info.detected_by || "the model's own score"}); the others are shown beside it.`));
+  if (reward) out.appendChild(el("p", "muted", `The reward is '${reward}' (/info's objective; the server's --objective chooses it); the others are shown beside it.`));
 }
 
 /** Each answer split at the model's step separator, each step shaded by its score (red low, green high). */
@@ -554,7 +554,9 @@ function renderMembers(out, info, members, scores, order) {
   out.appendChild(table);
   const agree = new Set(bestOf).size === 1;
   const picks = names.map((name, m) => `${name} → #${bestOf[m] + 1}`).join(", ");
-  out.appendChild(el("p", agree ? "muted" : "error", `${agree ? "Members agree on the best" : "Members disagree on the best"}: ${picks}.`));
+  const served = scores.indexOf(Math.max(...scores));
+  const apart = bestOf.every((pick) => pick !== served) ? ` The ${ensemble.method || "served"} combination picks #${served + 1}, no member's top.` : "";
+  out.appendChild(el("p", agree && !apart ? "muted" : "error", `${agree ? "Members agree on the best" : "Members disagree on the best"}: ${picks}.${apart}`));
   if (ensemble.standardize) out.appendChild(el("p", "muted", "Members are standardized on the server's reference set; the columns computed here use the values shown."));
 }
 
@@ -712,7 +714,9 @@ function renderDashboard(old, now) {
   const latencyWhen = windowed.total > 0 ? `last ${WINDOW_S} s` : "since start (no requests lately)";
   const ms = (q) => {
     const value = quantile(latency.buckets, q);
-    return value === null ? "—" : `${fmt(value * 1000, 1)} ms`;
+    if (value === null) return "—";
+    const milliseconds = value * 1000;
+    return `${milliseconds < 10 ? milliseconds.toFixed(1) : Math.round(milliseconds)} ms`;
   };
   const errors = Object.values(now.errors).reduce((a, b) => a + b, 0);
   const cards = $("cards");
