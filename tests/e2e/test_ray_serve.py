@@ -8,13 +8,13 @@ import functools
 import os
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 import tiny_models
 from processes import start_server, stop_server
+from waiting import wait_until
 
 from rewardkit import RewardModel
 
@@ -46,12 +46,13 @@ def both_replicas_up(url: str, timeout: float = 240.0) -> None:
     """/health answers once one replica is up; on a fresh machine the second may still be importing
     and loading for a while, and Ray routes only to replicas that are up. Wait until both answer."""
     seen: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while len(seen) < 2 and time.monotonic() < deadline:
+
+    def both_answered() -> bool:
         with ThreadPoolExecutor(8) as pool:
             seen.update(pool.map(lambda i: reward(url, f"warm-up {i}")[1], range(8)))
-        time.sleep(0.5)
-    assert len(seen) == 2, f"only replica {seen} answered within {timeout:.0f} s"
+        return len(seen) >= 2
+
+    wait_until(both_answered, "both replicas answer", timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +97,8 @@ def test_a_replica_killed_under_load_costs_no_request_more_than_a_retry(replicas
             results.append((text, *reward(replicas, text)))
             i += 1
 
-    def answered(n: int, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(results) < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(results) >= n, f"{len(results)} answers, {n} expected within {timeout:.0f} s"
+    def answered(n: int) -> None:
+        wait_until(lambda: len(results) >= n, f"{n} answers under load", timeout=120)
 
     workers = [threading.Thread(target=load) for _ in range(8)]
     for w in workers:
@@ -114,8 +112,10 @@ def test_a_replica_killed_under_load_costs_no_request_more_than_a_retry(replicas
     assert results and max(r[3] for r in results) <= 2
     assert [r[1] for r in results] == pytest.approx([expected[r[0]] for r in results], abs=1e-5)
 
-    deadline = time.monotonic() + 120  # Ray replaces the dead replica: two replicas answer again
-    seen: set[str] = set()
-    while time.monotonic() < deadline and len(seen - {victim}) < 2:
-        seen |= {reward(replicas, t)[1] for t in texts[:8]}
-    assert len(seen - {victim}) == 2
+    seen: set[str] = set()  # Ray replaces the dead replica: two replicas answer again
+
+    def two_live_replicas_answer() -> bool:
+        seen.update(reward(replicas, t)[1] for t in texts[:8])
+        return len(seen - {victim}) == 2
+
+    wait_until(two_live_replicas_answer, "a replacement replica answers beside the survivor", timeout=120)
