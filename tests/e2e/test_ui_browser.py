@@ -165,15 +165,20 @@ def test_ranking_shown_is_best_of_n(browser, classifier):
 def test_an_example_loads_in_one_click_and_the_python_snippet_runs(browser, classifier):
     open_playground(browser, classifier)
     examples = json.loads(httpx.get(classifier + "/ui/examples.json").text)["examples"]
-    browser.find_elements(By.CSS_SELECTOR, "#examples button")[0].click()
-    assert browser.find_element(By.ID, "prompt").get_attribute("value") == examples[0]["turns"][-1]["content"]
+    chosen = max(range(len(examples)), key=lambda i: len(examples[i]["turns"]))  # a conversation, with a system turn
+    example = examples[chosen]
+    browser.find_elements(By.CSS_SELECTOR, "#examples button")[chosen].click()
+    assert browser.find_element(By.ID, "prompt").get_attribute("value") == example["turns"][-1]["content"]
+    assert browser.find_element(By.ID, "system").get_attribute("value") == example["system"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#turns .turn")) == len(example["turns"])
     score(browser)
-    assert len(shown_order(browser)) == len(examples[0]["answers"])
+    assert len(shown_order(browser)) == len(example["answers"])
     browser.find_element(By.ID, "copy-curl").click()
     curl = browser.find_element(By.ID, "snippet").text
     assert curl.startswith(f"curl -s '{classifier}/best_of_n'")
     browser.find_element(By.ID, "copy-python").click()
     snippet = browser.find_element(By.ID, "snippet").text
+    assert "messages=" in snippet
     run = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("]")[0] + "]" == str(shown_order(browser))

@@ -339,14 +339,20 @@ async function score() {
   button.textContent = "Scoring…";
   clear($("results"));
   try {
+    const rules = ruleNames(info);
+    if (info.format === "none") {
+      // reward functions alone: /get_reward gives the rewards, ranked here as /best_of_n ranks scores
+      const body = ruleBody(conversations);
+      setLastRequest("/get_reward", body);
+      const rewards = await api("POST", "/get_reward", body);
+      renderResults({ info, answers, best: rankedByScore(rewards.rewards), details: null, rewards, rules });
+      return;
+    }
     const body = { ...context.context, candidates: answers };
     if (info.pairwise) body.method = "round_robin";
     setLastRequest("/best_of_n", body);
     const calls = [api("POST", "/best_of_n", body)];
-    if (info.pairwise) calls.push(pairMatrix(context.context, answers));
-    else if (info.format !== "none") calls.push(api("POST", "/score", { conversations }));
-    else calls.push(Promise.resolve(null));
-    const rules = ruleNames(info);
+    calls.push(info.pairwise ? pairMatrix(context.context, answers) : api("POST", "/score", { conversations }));
     if (rules.length) calls.push(api("POST", "/get_reward", ruleBody(conversations)));
     const [best, details, rewards] = await Promise.all(calls);
     renderResults({ info, answers, best, details, rewards: rules.length ? rewards : null, rules });
@@ -356,6 +362,14 @@ async function score() {
     button.disabled = false;
     button.textContent = "Score";
   }
+}
+
+/** Best first, an exact tie to the earlier answer: the shape of /best_of_n's answer. */
+function rankedByScore(scores) {
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+  const ranks = new Array(scores.length);
+  order.forEach((index, k) => (ranks[index] = k + 1));
+  return { best: order[0], order, ranks, scores, method: "reward functions" };
 }
 
 function ruleBody(conversations) {
@@ -625,21 +639,21 @@ function pyLiteral(value, indent) {
 }
 
 function pythonSnippet() {
-  const { body } = state.last;
+  const { path, body } = state.last;
   const key = sessionStorage.getItem(KEY_STORE) ? ', api_key=os.environ["REWARDKIT_API_KEY"]' : "";
-  const args = [`        ${pyLiteral(body.candidates, 8)},`];
-  if (body.prompt !== undefined) args.push(`        prompt=${pyLiteral(body.prompt, 8)},`);
-  if (body.messages !== undefined) args.push(`        messages=${pyLiteral(body.messages, 8)},`);
-  if (body.method !== undefined) args.push(`        method=${pyLiteral(body.method, 8)},`);
+  const argument = (name, value) => (value === undefined ? [] : [`        ${name ? name + "=" : ""}${pyLiteral(value, 8)},`]);
+  const rulesOnly = path === "/get_reward";
+  const call = rulesOnly
+    ? ["    result = client.get_reward_conversations(", ...argument("", body.conversations), ...argument("labels", body.labels)]
+    : ["    result = client.best_of_n(", ...argument("", body.candidates), ...argument("prompt", body.prompt), ...argument("messages", body.messages), ...argument("method", body.method)];
   return [
     ...(key ? ["import os", ""] : []),
     "from rewardkit import Client",
     "",
     `with Client(${pyLiteral(location.origin, 0)}${key}) as client:`,
-    "    result = client.best_of_n(",
-    ...args,
+    ...call,
     "    )",
-    'print(result["order"], result["scores"])',
+    rulesOnly ? 'print(result["rewards"], result["extra_logs"])' : 'print(result["order"], result["scores"])',
   ].join("\n");
 }
 
