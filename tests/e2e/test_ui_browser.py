@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import httpx
 import pytest
-from processes import start_server, stop_server
+from processes import app_in_thread, launch_server, stop_server, wait_until_serving
+
+from rewardkit.config import EngineConfig, EnsembleConfig, ModelConfig, ServerConfig
+from rewardkit.serving import build_from_sources
 
 pytestmark = pytest.mark.e2e
 
@@ -51,27 +55,37 @@ def browser_options():
     return options
 
 
+IN_THREAD = {
+    # kind: (checkpoints, model config, ensemble config, server config)
+    "prm": (["token_classification_prm"], ModelConfig(), EnsembleConfig(), ServerConfig(api_key=KEY)),
+    "pairwise": (["pairwise_lm"], ModelConfig(pairwise=True), EnsembleConfig(), ServerConfig()),
+    "ensemble": (["llama", "llama_no_pad"], ModelConfig(), EnsembleConfig(ensemble="uwo"), ServerConfig()),
+    "multi": (["llama_multi_label"], ModelConfig(), EnsembleConfig(), ServerConfig()),
+}
+"""A process reward model (steps end at a newline) behind an API key, a pairwise model, an ensemble
+of two classifiers and a multi-objective model."""
+
+
 @pytest.fixture(scope="module")
 def servers(checkpoint, tmp_path_factory):
-    """Both servers of the module, started at once (each start is mostly waiting for imports):
-    a sequence classifier with two reward functions beside it and a 100,000-character item limit,
-    and a process reward model (steps end at a newline) behind an API key."""
+    """One server per model kind. The sequence classifier is a `rewardkit serve` process with two
+    reward functions beside it and a 100,000-character item limit; the other kinds (IN_THREAD) are
+    built in this process and served by uvicorn in a thread while that process starts."""
     rules = tmp_path_factory.mktemp("rules") / "rules.py"
     rules.write_text(RULES)
     classifier_args = ("--reward-fn", "length", "--reward-fn", f"{rules}:explode", "--max-chars-per-item", "100000")
-    with ThreadPoolExecutor(2) as pool:
-        starting = [
-            pool.submit(start_server, str(checkpoint("llama")), *classifier_args),
-            pool.submit(start_server, str(checkpoint("token_classification_prm")), "--api-key", KEY),
-        ]
-    started = [each.result() for each in starting if each.exception() is None]
+    launched = launch_server(str(checkpoint("llama")), *classifier_args)
     try:
-        if len(started) < len(starting):
-            raise next(each.exception() for each in starting if each.exception() is not None)
-        yield {"classifier": started[0][1], "prm": started[1][1]}
+        with ExitStack() as stack:
+            urls = {}
+            for kind, (names, model_config, ensemble_config, server_config) in IN_THREAD.items():
+                sources = [str(checkpoint(name)) for name in names]
+                app, _ = build_from_sources(sources, model_config, EngineConfig(), server_config, ensemble_config)
+                urls[kind] = stack.enter_context(app_in_thread(app, lifespan="on"))
+            urls["classifier"] = wait_until_serving(*launched)[1]
+            yield urls
     finally:
-        for proc, _ in started:
-            stop_server(proc)
+        stop_server(launched[0])
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +278,57 @@ def test_a_process_reward_model_shades_each_step(browser, prm):
         assert [float(s.get_attribute("data-score")) for s in shaded] == pytest.approx(expected, abs=1e-5)
         assert all(s.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)" for s in shaded)
     assert [len(s) for s in steps] == [2, 3, 0]
+
+
+def score_example(driver, url, answers=3):
+    """Load the crunchy-sound example, add answers up to ``answers``, score it."""
+    open_playground(driver, url)
+    driver.find_elements(By.CSS_SELECTOR, "#examples button")[1].click()
+    prompt = driver.find_element(By.ID, "prompt").get_attribute("value")
+    candidates = [a.get_attribute("value") for a in driver.find_elements(By.CSS_SELECTOR, "#candidates textarea")]
+    candidates += [f"Another answer, number {k}." for k in range(answers - len(candidates))]
+    fill(driver, prompt, candidates)
+    score(driver)
+    assert message(driver) == ""
+    return prompt, candidates
+
+
+def test_a_pairwise_model_shows_its_win_matrix(browser, servers):
+    url = servers["pairwise"]
+    prompt, candidates = score_example(browser, url)
+    answer = httpx.post(url + "/best_of_n", json={"prompt": prompt, "candidates": candidates, "method": "round_robin"})
+    assert shown_order(browser) == answer.json()["order"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#matrix tbody tr")
+    matrix = [[c.text for c in row.find_elements(By.TAG_NAME, "td")[1:]] for row in rows]
+    assert len(matrix) == 3 and all(matrix[i][i] == "—" for i in range(3))
+    compare = httpx.post(url + "/compare", json={"prompt": prompt, "responses": candidates[:2]}).json()
+    assert float(matrix[0][1]) == pytest.approx(compare["probability"], abs=1e-3)
+    assert float(matrix[1][0]) == pytest.approx(1 - compare["probability"], abs=1e-3)
+
+
+def test_an_ensemble_shows_each_member_beside_the_combinations(browser, servers):
+    url = servers["ensemble"]
+    prompt, candidates = score_example(browser, url)
+    answer = httpx.post(url + "/best_of_n", json={"prompt": prompt, "candidates": candidates}).json()
+    assert shown_order(browser) == answer["order"]
+    head = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#members thead th")]
+    assert head[:3] == ["answer", "llama", "llama_no_pad"] and "worst case" in head and head[-1] == "served"
+    for row, index in zip(browser.find_elements(By.CSS_SELECTOR, "#members tbody tr"), answer["order"]):
+        cells = [re.match(r"#?-?[\d.]*", c.text).group() for c in row.find_elements(By.TAG_NAME, "td")]
+        members = [answer["members"][name][index] for name in ("llama", "llama_no_pad")]
+        assert [float(v) for v in cells[1:3]] == pytest.approx(members, abs=1e-3)
+        assert float(cells[4]) == pytest.approx(min(members), abs=1e-3)  # worst case
+        assert float(cells[-1]) == pytest.approx(answer["scores"][index], abs=1e-3)  # what uwo serves
+    assert "Members" in browser.find_element(By.ID, "results").text
+
+
+def test_a_multi_objective_model_shows_every_objective(browser, servers):
+    url = servers["multi"]
+    score_example(browser, url)
+    head = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#objectives thead th")]
+    assert head == ["answer", "helpfulness (the reward)", "harmlessness", "honesty"]
+    rewards = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#ranking td.score")]
+    assert [
+        row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#objectives tbody tr")
+    ] == rewards
