@@ -185,11 +185,14 @@ def _children(parent: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
+    """False once the process is gone, or a zombie whose threads have all ended: only then can its
+    parent reap it (a killed process's main thread turns zombie while its other threads still exit)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
+        threads = os.listdir(f"/proc/{pid}/task")
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return "State:\tZ" not in status
+    return "State:\tZ" not in status or len(threads) > 1
 
 
 def test_a_bad_spec_fails_before_any_worker_starts(tmp_path):
