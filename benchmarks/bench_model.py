@@ -74,10 +74,17 @@ def smollm2_tokenizer() -> Any:
 
 
 def build_checkpoint(
-    out: Path, *, dtype: str, shape: dict[str, Any], seed: int = SEED, causal_lm: bool = False
+    out: Path,
+    *,
+    dtype: str,
+    shape: dict[str, Any],
+    seed: int = SEED,
+    causal_lm: bool = False,
+    tokenizer: Any = None,
 ) -> Path:
     """Write a LlamaForSequenceClassification (or, with ``causal_lm``, a LlamaForCausalLM for the
-    pairwise benchmark) with random weights plus the real tokenizer to ``out``.
+    pairwise and recipe benchmarks) with random weights plus the real tokenizer to ``out``
+    (``tokenizer``: another one, e.g. SmolLM2's with a token added; the vocabulary follows it).
 
     Written into a temporary sibling and renamed, so an interrupted build never leaves a folder that
     a later run would take for a finished one.
@@ -85,7 +92,7 @@ def build_checkpoint(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
-    tokenizer = smollm2_tokenizer()
+    tokenizer = tokenizer if tokenizer is not None else smollm2_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         tie_word_embeddings=True,

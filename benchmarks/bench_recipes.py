@@ -1,23 +1,31 @@
-"""Process reward model traffic: rewardkit's `rlhflow-prm` recipe vs the loop its card runs, and vs a
-plain sequence classifier of the same backbone on the same tokens.
+"""Process reward model traffic: rewardkit's `rlhflow-prm` and `math-shepherd` recipes vs the loops
+their cards run, and vs a plain sequence classifier of the same backbone on the same tokens.
 
-The card's loop (RLHFlow's math-rm/prm_evaluate.py) scores a solution of n steps with n forwards,
-one per prefix of the step conversation, each computing the logits of the whole vocabulary at every
-position, and reads two of them at position -3. rewardkit runs each solution once, packed with the
-other solutions of its question (their shared prompt computed once), and applies the two LM head
-rows it reads at the step positions only. The classifier contender reads the same token sequences
-with a linear `score` head at the last token (rewardkit's hf-sequence-classification format, packed
-the same way): the floor a reader of n positions per sequence is measured against.
+`--recipe rlhflow-prm`: the card's loop (RLHFlow's math-rm/prm_evaluate.py) scores a solution of n
+steps with n forwards, one per prefix of the step conversation, each computing the logits of the
+whole vocabulary at every position, and reads two of them at position -3.
+`--recipe math-shepherd`: the card's loop (math-shepherd-mistral-7b-prm's snippet) runs one forward
+per solution over question + " " + answer, the whole vocabulary's logits at every position, and
+reads "+" and "-" at each step tag "ки".
+rewardkit runs each solution once, packed with the other solutions of its question (their shared
+prompt computed once), and applies the two LM head rows it reads at the step positions only. The
+classifier contender reads the same token sequences with a linear `score` head at the last token
+(rewardkit's hf-sequence-classification format, packed the same way): the floor a reader of n
+positions per sequence is measured against.
 
 Traffic: `--questions` questions, `--solutions` solutions each (8: a Best-of-N group), each of 5-10
 steps cut from real hh-rlhf dialogue text. The models have SmolLM2-135M's shape (vocabulary 49,152)
-with random weights (the scores are meaningless, the cost is real) and SmolLM2's real tokenizer; its
-ChatML template is written so that a turn ends at `<|im_end|>`, as Llama 3.1's ends at `<|eot_id|>`,
-which is what makes the card's position -3 the one that predicts the assistant's "+". The recipe's
-step scores must equal the card loop's (max |diff| reported).
+with random weights (the scores are meaningless, the cost is real) and SmolLM2's real tokenizer.
+For rlhflow-prm its ChatML template is written so that a turn ends at `<|im_end|>`, as Llama 3.1's
+ends at `<|eot_id|>`, which is what makes the card's position -3 the one that predicts the
+assistant's "+". For math-shepherd the tokenizer gets "ки" as one added token and adds a BOS, as
+the Mistral tokenizer the card uses does (one id for the tag; `encode("+ -")[1:]` is "+" and "-");
+the vocabulary is then 49,153. The recipe's step scores must equal the card loop's (max |diff|
+reported).
 
     python benchmarks/bench_recipes.py --tiny --questions 2 --repeats 1      # a smoke run
     python benchmarks/bench_recipes.py --questions 6 --repeats 3 --out /tmp/prm.json
+    python benchmarks/bench_recipes.py --recipe math-shepherd --questions 6 --repeats 3 --out /tmp/shepherd.json
 
 Targets (PASS/FAIL in the output): at least 3x the card's loop; at most 1.2x the classifier's time.
 """
@@ -43,6 +51,7 @@ TURN_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SEPARATOR = "\n\n"
+STEP_TAG = "ки"
 
 
 def sentences() -> list[str]:
@@ -60,19 +69,26 @@ def sentences() -> list[str]:
     return out
 
 
-def traffic(questions: int, solutions: int, seed: int = 0) -> list[tuple[str, list[str]]]:
-    """(question, its solutions), each solution 5-10 steps joined by the Deepseek-Data separator."""
+def traffic(questions: int, solutions: int, recipe: str, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """(question, its solutions), each solution 5-10 steps: joined by the Deepseek-Data separator
+    (rlhflow-prm), or each ending in the step tag, one a line (math-shepherd, as its data)."""
     rng = random.Random(seed)
     pool = sentences()
     out = []
     for _ in range(questions):
         question = " ".join(rng.sample(pool, 2))
-        answers = [
-            SEPARATOR.join(f"Step {k + 1}: {rng.choice(pool)}" for k in range(rng.randint(5, 10)))
-            for _ in range(solutions)
-        ]
+        answers = []
+        for _ in range(solutions):
+            steps = [f"Step {k + 1}: {rng.choice(pool)}" for k in range(rng.randint(5, 10))]
+            answers.append(
+                "\n".join(f"{s} {STEP_TAG}" for s in steps) if recipe == "math-shepherd" else SEPARATOR.join(steps)
+            )
         out.append((question, answers))
     return out
+
+
+def step_count(answer: str, recipe: str) -> int:
+    return answer.count(STEP_TAG) if recipe == "math-shepherd" else len(answer.split(SEPARATOR))
 
 
 def step_turns(prompt: str, answer: str) -> list[dict[str, str]]:
@@ -107,13 +123,57 @@ class CardLoop:
         return scores
 
 
-def checkpoints(tiny: bool) -> tuple[Path, Path]:
-    """(causal LM with the turn template, sequence classifier), SmolLM2's shape, built once."""
+class ShepherdCardLoop:
+    """math-shepherd-mistral-7b-prm's snippet: one forward over question + " " + answer, full
+    logits, softmax over "+" and "-" (encode("+ -")[1:]) where the input is the step tag."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self.candidates = self.tok.encode("+ -")[1:]
+        self.step_tag_id = self.tok.encode(STEP_TAG)[-1]
+
+    def steps(self, prompt: str, answer: str) -> list[float]:
+        input_id = self.torch.tensor([self.tok.encode(f"{prompt} {answer}")])
+        with self.torch.no_grad():
+            logits = self.model(input_id).logits[:, :, self.candidates]
+        return logits.softmax(dim=-1)[:, :, 0][input_id == self.step_tag_id].tolist()
+
+
+def shepherd_tokenizer() -> Any:
+    """SmolLM2's tokenizer with the step tag as one added token and a BOS added to every encoding,
+    as the Mistral tokenizer of math-shepherd-mistral-7b-prm has them."""
+    from bench_model import smollm2_tokenizer
+    from tokenizers import processors
+
+    tok = smollm2_tokenizer()
+    tok.add_tokens([STEP_TAG])
+    bos = tok.bos_token
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)]
+    )
+    return tok
+
+
+def checkpoints(tiny: bool, recipe: str) -> tuple[Path, Path]:
+    """(causal LM with the recipe's tokenizer, sequence classifier with the same), SmolLM2's shape,
+    built once."""
     from transformers import AutoTokenizer
 
     shape = TINY_SHAPE if tiny else SMOLLM2_SHAPE
     root = Path.home() / ".cache/rewardkit/bench"
     size = "tiny" if tiny else "full"
+    if recipe == "math-shepherd":
+        causal, classifier = root / f"smollm2-shape-shepherd-{size}", root / f"smollm2-shape-shepherd-cls-{size}"
+        if not (causal / "config.json").is_file():
+            build_checkpoint(causal, dtype="float32", shape=shape, causal_lm=True, tokenizer=shepherd_tokenizer())
+        if not (classifier / "config.json").is_file():
+            build_checkpoint(classifier, dtype="float32", shape=shape, tokenizer=shepherd_tokenizer())
+        return causal, classifier
     causal, classifier = root / f"smollm2-shape-prm-{size}", root / f"smollm2-shape-classifier-{size}"
     if not (causal / "config.json").is_file():
         build_checkpoint(causal, dtype="float32", shape=shape, causal_lm=True)
@@ -131,13 +191,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rewardkit import RewardModel
 
     torch.set_num_threads(args.threads)
-    causal, classifier = checkpoints(args.tiny)
+    causal, classifier = checkpoints(args.tiny, args.recipe)
     prm = RewardModel.load(
-        causal, recipe="rlhflow-prm", dtype="float32", device="cpu", max_batch_tokens=args.max_batch_tokens
+        causal, recipe=args.recipe, dtype="float32", device="cpu", max_batch_tokens=args.max_batch_tokens
     )
     plain = RewardModel.load(classifier, dtype="float32", device="cpu", max_batch_tokens=args.max_batch_tokens)
-    card = CardLoop(causal)
-    groups = traffic(args.questions, args.solutions)
+    card = ShepherdCardLoop(causal) if args.recipe == "math-shepherd" else CardLoop(causal)
+    groups = traffic(args.questions, args.solutions, args.recipe)
     conversations = [
         [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for a in answers]
         for q, answers in groups
@@ -171,11 +231,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     tokens = sum(r.num_tokens for group in ours for r in group)
-    steps = sum(len(s.split(SEPARATOR)) for _, answers in groups for s in answers)
+    steps = sum(step_count(s, args.recipe) for _, answers in groups for s in answers)
     rk = statistics.median(r["rewardkit_s"] for r in rows)
     cls = statistics.median(r["classifier_s"] for r in rows)
     card_s = statistics.median(r["card_loop_s"] for r in rows if r["card_loop_s"] is not None)
     summary = {
+        "recipe": args.recipe,
         "solutions": args.questions * args.solutions,
         "steps": steps,
         "tokens": tokens,
@@ -196,6 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=("rlhflow-prm", "math-shepherd"), default="rlhflow-prm")
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--solutions", type=int, default=8, help="solutions per question (a Best-of-N group)")
     parser.add_argument("--repeats", type=int, default=3)
