@@ -60,6 +60,8 @@ INTERNLM2_TEMPLATE = (
     "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 INTERNLM2_REWARD_TOKEN = "[UNUSED_TOKEN_130]"
+ATHENE_CLS = "<|reserved_special_token_1|>"
+YI_SPECIALS = ["<unk>", "<|startoftext|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 # ---- text ----------------------------------------------------------------------------------------
 
@@ -137,7 +139,18 @@ def _sentencepiece_like(extra: tuple[str, ...] = ()) -> str:
 
 
 @functools.cache
-def _llama3_like() -> str:
+def _yi_like() -> str:
+    """Yi's kind: sentencepiece-style pieces, <unk> as id 0, ChatML specials, no BOS added."""
+    from tokenizers import Regex, decoders, pre_tokenizers
+
+    pre = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex("\n"), behavior="isolated"), pre_tokenizers.Metaspace(prepend_scheme="first")]
+    )
+    return _bpe(pre, decoders.Metaspace(), YI_SPECIALS, None).to_str()
+
+
+@functools.cache
+def _llama3_like(extra: tuple[str, ...] = ()) -> str:
     from tokenizers import Regex, decoders, pre_tokenizers
 
     pre = pre_tokenizers.Sequence(
@@ -146,7 +159,7 @@ def _llama3_like() -> str:
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
-    return _bpe(pre, decoders.ByteLevel(), LLAMA3_SPECIALS, "<|begin_of_text|>").to_str()
+    return _bpe(pre, decoders.ByteLevel(), [*LLAMA3_SPECIALS, *extra], "<|begin_of_text|>").to_str()
 
 
 @functools.cache
@@ -178,6 +191,33 @@ def llama31_tokenizer():
     """As Llama-3.1's: <|begin_of_text|> added, eos <|eot_id|>, no pad token, the 3.1 chat template."""
     tok = _fast(_llama3_like(), bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
     tok.chat_template = LLAMA31_TEMPLATE
+    return tok
+
+
+def athene_tokenizer():
+    """As Athene-RM's: Llama-3.1's, with <|reserved_special_token_1|> as its cls_token."""
+    tok = _fast(
+        _llama3_like((ATHENE_CLS,)),
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+        cls_token=ATHENE_CLS,
+    )
+    tok.chat_template = LLAMA31_TEMPLATE
+    return tok
+
+
+def yi_tokenizer():
+    """As Yi-34B-Chat's (Starling-RM-34B's card uses it): <unk> (id 0) pads, no BOS added, ChatML
+    template that ends every turn with a newline."""
+    tok = _fast(
+        _yi_like(),
+        bos_token="<|startoftext|>",
+        eos_token="<|im_end|>",
+        unk_token="<unk>",
+        pad_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    tok.chat_template = INTERNLM2_TEMPLATE.replace("{{ bos_token }}", "")
     return tok
 
 
@@ -387,6 +427,48 @@ def build_inf_orm(out: Path, *, seed: int = 5) -> Path:
     return out
 
 
+def _backbone_and_head(out: Path, cfg, tok, prefix: str, architecture: str, seed: int) -> Path:
+    """A LlamaModel's state dict under ``prefix`` plus a bias-free ``v_head`` [1, H], config.json
+    naming ``architecture``: the layout of a reward class defined on a model card."""
+    from safetensors.torch import save_file
+    from transformers import LlamaModel
+
+    torch.manual_seed(seed)
+    backbone = LlamaModel(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    state = {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in backbone.state_dict().items()}
+    state["v_head.weight"] = torch.randn(1, cfg.hidden_size, generator=g) * 0.5
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config = {**cfg.to_dict(), "architectures": [architecture]}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    tok.save_pretrained(out)
+    return out
+
+
+def build_athene_rm(out: Path, *, seed: int = 6) -> Path:
+    """Nexusflow/Athene-RM-8B's layout: ``model.*`` (LlamaModel) and ``v_head.weight``; config.json
+    the Llama config with architectures CustomAutoModelForSequenceClassification (no auto_map, no
+    code); a Llama-3.1 tokenizer and template with ``cls_token`` <|reserved_special_token_1|>."""
+    from transformers import LlamaConfig
+
+    tok = athene_tokenizer()
+    cfg = LlamaConfig(**_small(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+    return _backbone_and_head(out, cfg, tok, "model", "CustomAutoModelForSequenceClassification", seed)
+
+
+def build_starling_rm(out: Path, *, seed: int = 7) -> Path:
+    """Nexusflow/Starling-RM-34B's layout: ``transformer.*`` (LlamaModel) and ``v_head.weight``;
+    config.json architectures LlamaForSequenceClassification, pad id 0; a Yi-style tokenizer."""
+    from transformers import LlamaConfig
+
+    tok = yi_tokenizer()
+    cfg = LlamaConfig(
+        **_small(vocab_size=len(tok), pad_token_id=0, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    )
+    return _backbone_and_head(out, cfg, tok, "transformer", "LlamaForSequenceClassification", seed)
+
+
 BUILDERS = {
     "math_shepherd": build_math_shepherd,
     "rlhflow_prm": build_rlhflow_prm,
@@ -394,6 +476,8 @@ BUILDERS = {
     "qwen2_verifier": build_qwen2_verifier,
     "internlm2_reward": build_internlm2_reward,
     "inf_orm": build_inf_orm,
+    "athene_rm": build_athene_rm,
+    "starling_rm": build_starling_rm,
 }
 
 # ---- independent references: each card's snippet, one unpadded sequence --------------------------
@@ -551,3 +635,64 @@ def reference_inf_orm(path: Path, conversation: list[dict[str, str]]) -> float:
     ids = _template_ids(tokenizer.apply_chat_template(conversation, tokenize=True))
     with torch.no_grad():
         return float(model(torch.tensor([ids]))[0][0])
+
+
+def _v_head_class(prefix: str, read):
+    """A card's class: a LlamaModel under ``prefix``, a bias-free v_head over its last hidden state
+    (``hidden_states[-1]``), the reward at the position ``read(input_ids)`` picks."""
+    from torch import nn
+    from transformers import LlamaModel, LlamaPreTrainedModel
+
+    class CardRewardModel(LlamaPreTrainedModel):
+        def __init__(self, config):
+            super().__init__(config)
+            setattr(self, prefix, LlamaModel(config))
+            self.v_head = nn.Linear(config.hidden_size, 1, bias=False)
+            self.post_init()
+
+        def forward(self, input_ids):
+            hidden_states = getattr(self, prefix)(input_ids, output_hidden_states=True).hidden_states[-1]
+            rewards = self.v_head(hidden_states).squeeze(-1)
+            return rewards[0, read(input_ids[0])]
+
+    return CardRewardModel
+
+
+def reference_athene(path: Path, conversation: list[dict[str, str]]) -> float:
+    """The Athene-RM card: its pipeline's preprocessing (apply_chat_template(tokenize=False), then the
+    tokenizer's cls_token appended, then tokenizer(formatted) with special tokens), its class's
+    forward: v_head over hidden_states[-1], read at the last position holding the CLS id."""
+    tokenizer = _tokenizer(path)
+    cls_id = tokenizer.convert_tokens_to_ids(tokenizer.cls_token)
+
+    def last_cls(ids):
+        return (ids == cls_id).nonzero()[-1].item()
+
+    model = _cached(path, "athene", lambda: _v_head_class("model", last_cls).from_pretrained(path).eval())
+    formatted = tokenizer.apply_chat_template(conversation, tokenize=False) + tokenizer.cls_token
+    input_ids = tokenizer(formatted, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return float(model(input_ids))
+
+
+def starling_text(conversation: list[dict[str, str]]) -> str:
+    """The Starling-RM-34B card's sample format, e.g.
+    '<|im_start|>user\\nHello!<|im_end|>\\n<|im_start|>assistant\\nHi!<|im_end|>'."""
+    return "\n".join("<|im_start|>" + m["role"] + "\n" + m["content"] + "<|im_end|>" for m in conversation)
+
+
+def reference_starling(path: Path, conversation: list[dict[str, str]]) -> float:
+    """The Starling-RM-34B card: reward_tokenizer(samples) on the card's text; its class reads v_head
+    at the token before the first id 0 (PAD_ID), the whole length when there is none."""
+
+    def before_first_pad(ids):
+        c_inds = (ids == 0).nonzero()
+        return (c_inds[0].item() if len(c_inds) > 0 else ids.shape[0]) - 1
+
+    tokenizer = _tokenizer(path)
+    model = _cached(
+        path, "starling", lambda: _v_head_class("transformer", before_first_pad).from_pretrained(path).eval()
+    )
+    input_ids = tokenizer(starling_text(conversation), return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return float(model(input_ids))

@@ -28,6 +28,8 @@ FOLDERS = {
     "qwen2_verifier": "verifier",
     "internlm2_reward": "internlm2-1_8b-reward",
     "inf_orm": "INF-ORM-Llama3.1-70B",
+    "athene_rm": "Athene-RM-8B",
+    "starling_rm": "Starling-RM-34B",
 }
 
 
@@ -52,6 +54,8 @@ RECIPE_OF = {
     "qwen2_verifier": "yes-no-verifier",
     "internlm2_reward": "internlm2-reward",
     "inf_orm": "inf-orm",
+    "athene_rm": "athene-rm",
+    "starling_rm": "starling-rm",
 }
 
 
@@ -237,6 +241,29 @@ def test_inf_orm_matches_the_cards_class_in_any_batch(recipe_dir, packing):
     assert_batch_independent(model, conversations, expected, model.score)
 
 
+@pytest.mark.parametrize("packing", [True, False])
+def test_athene_rm_matches_the_cards_pipeline_in_any_batch(recipe_dir, packing):
+    path = recipe_dir("athene_rm")
+    model = RewardModel.load(path, packing=packing)
+    assert model.info.recipe == "athene-rm" and "CustomAutoModelForSequenceClassification" in model.info.detected_by
+    conversations = chats(8, seed=7)
+    expected = [tiny_recipes.reference_athene(path, c) for c in conversations]
+    assert_batch_independent(model, conversations, expected, model.score)
+    # a templated text gets the CLS token appended once, whether or not it already ends with it
+    text = tiny_recipes._tokenizer(path).apply_chat_template(conversations[0], tokenize=False)
+    assert model.score([text, text + tiny_recipes.ATHENE_CLS]) == pytest.approx([expected[0]] * 2, abs=TOL)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_starling_rm_matches_the_cards_class_in_any_batch(recipe_dir, packing):
+    path = recipe_dir("starling_rm")
+    model = RewardModel.load(path, packing=packing)
+    assert model.info.recipe == "starling-rm" and "transformer.*" in model.info.detected_by
+    conversations = chats(8, seed=8)
+    expected = [tiny_recipes.reference_starling(path, c) for c in conversations]
+    assert_batch_independent(model, conversations, expected, model.score)
+
+
 # ---- over HTTP -----------------------------------------------------------------------------------
 
 
@@ -268,6 +295,10 @@ def http_case(recipe_dir, name):
         return path, {"trust_remote_code": True}, c, text, [tiny_recipes.reference_internlm2(path, c)]
     if name == "inf_orm":
         return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_inf_orm(path, c)]
+    if name == "athene_rm":
+        return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_athene(path, c)]
+    if name == "starling_rm":
+        return path, {}, c, tiny_recipes.starling_text(c), [tiny_recipes.reference_starling(path, c)]
     from rewardkit.models.recipes.yes_no_verifier import DEFAULT_JUDGE_TEMPLATE
 
     question = judged(c, DEFAULT_JUDGE_TEMPLATE)
@@ -360,6 +391,10 @@ def test_ambiguous_folder_is_refused(recipe_dir):
         ("math_shepherd", {"recipe": "math-shepherd", "pairwise": True}, "exclude each other"),
         ("internlm2_reward", {}, "--trust-remote-code"),
         ("rlhflow_prm", {"recipe": "inf-orm"}, "score head.*not stored: score.0.weight"),
+        ("rlhflow_prm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
+        ("inf_orm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
+        ("math_shepherd", {"recipe": "starling-rm"}, "starling-rm recipe reads the card's v_head"),
+        ("athene_rm", {"recipe": "starling-rm"}, "ChatML turns.*<\\|im_start\\|>"),
     ],
 )
 def test_a_recipe_that_does_not_fit_is_refused_at_load(recipe_dir, checkpoint, name, options, match):

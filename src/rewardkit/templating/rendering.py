@@ -1,7 +1,8 @@
 """How a model family turns inputs into token ids when its model card says so, instead of the
 chat template as served: the conversation as the card writes it, whether the tokenizer adds its
 special tokens, and ids the card appends. A recipe (models/recipes/) hands the templater one of
-these; everything else (truncation, the long-text cut, the doubled BOS) stays the templater's.
+these; everything else (truncation, the long-text cut, dropping a doubled BOS unless the card keeps
+it) stays the templater's.
 
 Knows the tokenizer's text interface; knows no model.
 """
@@ -32,6 +33,10 @@ class Rendering:
     suffix: tuple[int, ...] = ()
     """Ids the card appends to every sequence (InternLM2's reward token); a text that already ends
     with them gets them once."""
+    keep_doubled_bos: bool = False
+    """Keep two leading BOS where the card's ids have both: it renders a template that writes BOS to
+    text and tokenizes that with special tokens (Athene-RM). Otherwise one is dropped, as the model
+    saw one."""
 
     def finish(self, ids: list[int]) -> list[int]:
         """``ids`` with the suffix appended unless they already end with it."""

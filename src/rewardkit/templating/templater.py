@@ -190,7 +190,8 @@ class Templater:
         """``span``: the response's [start, end) in tokens, kept in step with BOS removal and truncation.
         ``cut_length``: the whole text's estimated length when ``ids`` are a cut text's ends."""
         # A chat template that writes BOS plus a tokenizer that adds one gives two; the model saw one.
-        if self._bos_id is not None and len(ids) >= 2 and ids[0] == ids[1] == self._bos_id:
+        keep = self.rendering is not None and self.rendering.keep_doubled_bos
+        if not keep and self._bos_id is not None and len(ids) >= 2 and ids[0] == ids[1] == self._bos_id:
             ids = ids[1:]
             span = None if span is None else (max(span[0] - 1, 0), max(span[1] - 1, 0))
         if not ids:
