@@ -8,6 +8,7 @@ import asyncio
 import json
 from contextlib import ExitStack
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
@@ -174,3 +175,30 @@ def test_cli_reports_an_unreachable_scorer_and_bad_ns(tmp_path, llama_dir):
     assert result.exit_code == 2 and "error:" in result.output
     result = runner.invoke(cli, ["bon", "eval", str(pool), "-m", str(llama_dir), "--ns", "0,1"])
     assert result.exit_code == 2 and "at least 1" in result.output
+
+
+@pytest.mark.anyio
+async def test_a_member_serving_reward_functions_contributes_its_models_reward(llama, tmp_path):
+    """A member that combines its model with reward functions (--reward-fn) gives the ensemble its
+    model's own reward, through /get_reward (texts) and /score (conversations) alike."""
+    from rewardkit.config import RewardsConfig
+
+    rules = tmp_path / "rules.py"
+    rules.write_text("def length(response):\n    return float(len(response))\n")
+    texts = ["Water it daily.", "Keep it in the sun and water it when the soil is dry."]
+    chats = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": t}] for t in texts]
+    combining = build(llama, rewards_config=RewardsConfig(reward_fn=[f"{rules}:length"]))
+    async with serving_app(build(llama)) as alone:
+        want_texts = (await alone.post("/get_reward", json={"query": texts})).json()["rewards"]
+        want_chats = (await alone.post("/score", json={"conversations": chats})).json()["scores"]
+    with app_in_thread(combining, lifespan="on") as url:
+        combined = httpx.post(url + "/get_reward", json={"query": texts}).json()["rewards"]
+        member = RemoteMember(url)
+        await member.start()
+        try:
+            by_text = [r.score for r in await member.score_results(texts)]
+            by_chat = [r.score for r in await member.score_results(chats)]
+        finally:
+            await member.stop()
+    assert by_text == pytest.approx(want_texts, abs=1e-5) and by_chat == pytest.approx(want_chats, abs=1e-5)
+    assert combined[0] == pytest.approx(want_texts[0] + len(texts[0]), abs=1e-4)  # what it would have averaged
