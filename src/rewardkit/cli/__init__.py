@@ -32,6 +32,22 @@ app.command("recipes")(recipes.recipes)
 app.command("builtin")(info.builtin)
 
 
+MODEL_STACK = {"torch", "transformers", "tokenizers", "safetensors", "numpy", "jinja2", "fastapi", "starlette"}
+MODEL_STACK |= {"uvicorn", "matplotlib", "prometheus_client", "gguf", "accelerate", "math_verify"}
+"""What `pip install 'rewardkit[serve]'` adds to the base (client-only) install."""
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in MODEL_STACK:
+            raise
+        typer.secho(
+            f"error: this command needs the model stack, and {exc.name} is not installed: "
+            "pip install 'rewardkit[serve]' (the base install is the HTTP client and the trainer adapters)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise SystemExit(2) from None

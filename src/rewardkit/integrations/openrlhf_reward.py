@@ -38,17 +38,22 @@ def _client() -> Client:
 def reward_func(
     queries: list[str], prompts: list[str] | None = None, labels: list[Any] | None = None, **kwargs: Any
 ) -> dict[str, Any]:
-    """OpenRLHF's custom reward contract: tensors of rewards/scores plus extra_logs for wandb."""
-    import torch
-
+    """OpenRLHF's custom reward contract: tensors of rewards/scores plus extra_logs for wandb (lists of
+    floats where torch is not installed, so that the file imports and answers on any host)."""
     answer = _client().get_reward(list(queries), prompts, labels)
-    rewards = torch.tensor(answer["rewards"], dtype=torch.float32)
-    extra = {k: torch.tensor(v, dtype=torch.float32) for k, v in (answer.get("extra_logs") or {}).items()}
     return {
-        "rewards": rewards,
-        "scores": torch.tensor(answer["scores"], dtype=torch.float32),
-        "extra_logs": extra,
+        "rewards": _tensor(answer["rewards"]),
+        "scores": _tensor(answer["scores"]),
+        "extra_logs": {k: _tensor(v) for k, v in (answer.get("extra_logs") or {}).items()},
     }
+
+
+def _tensor(values: list[float]) -> Any:
+    try:
+        import torch
+    except ImportError:
+        return [float(v) for v in values]
+    return torch.tensor(values, dtype=torch.float32)
 
 
 if __name__ == "__main__":
