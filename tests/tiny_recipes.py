@@ -427,17 +427,17 @@ def build_inf_orm(out: Path, *, seed: int = 5) -> Path:
     return out
 
 
-def _backbone_and_head(out: Path, cfg, tok, prefix: str, architecture: str, seed: int) -> Path:
-    """A LlamaModel's state dict under ``prefix`` plus a bias-free ``v_head`` [1, H], config.json
+def _backbone_and_head(out: Path, cfg, tok, prefix: str, architecture: str, seed: int, head: str = "v_head") -> Path:
+    """A decoder's state dict under ``prefix`` plus a bias-free ``{head}.weight`` [1, H], config.json
     naming ``architecture``: the layout of a reward class defined on a model card."""
     from safetensors.torch import save_file
-    from transformers import LlamaModel
+    from transformers import AutoModel
 
     torch.manual_seed(seed)
-    backbone = LlamaModel(cfg).eval()
+    backbone = AutoModel.from_config(cfg).eval()
     g = torch.Generator().manual_seed(seed)
     state = {f"{prefix}.{k}": v.detach().clone().contiguous() for k, v in backbone.state_dict().items()}
-    state["v_head.weight"] = torch.randn(1, cfg.hidden_size, generator=g) * 0.5
+    state[f"{head}.weight"] = torch.randn(1, cfg.hidden_size, generator=g) * 0.5
     out.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     config = {**cfg.to_dict(), "architectures": [architecture]}
@@ -469,6 +469,33 @@ def build_starling_rm(out: Path, *, seed: int = 7) -> Path:
     return _backbone_and_head(out, cfg, tok, "transformer", "LlamaForSequenceClassification", seed)
 
 
+def build_ultrarm(out: Path, *, seed: int = 8) -> Path:
+    """openbmb/UltraRM-13b's layout: ``model.*`` (LlamaModel) and ``regression_head.weight`` [1, H];
+    config.json the Llama config with architectures LlamaRewardModel (the card's class, no auto_map);
+    a Llama-2 sentencepiece-style tokenizer (BOS added)."""
+    from transformers import LlamaConfig
+
+    tok = mistral_tokenizer()
+    cfg = LlamaConfig(**_small(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+    return _backbone_and_head(out, cfg, tok, "model", "LlamaRewardModel", seed, head="regression_head")
+
+
+def build_eurus_rm(out: Path, *, seed: int = 9) -> Path:
+    """openbmb/Eurus-RM-7b's layout: ``model.*`` (MistralModel) and ``regression_head.weight``;
+    config.json model_type mistral, architectures EurusRewardModel, auto_map AutoModel to
+    modeling_eurus_rm.EurusRewardModel (the file is written beside it); a Mistral tokenizer."""
+    from transformers import MistralConfig
+
+    tok = mistral_tokenizer()
+    cfg = MistralConfig(**_small(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+    _backbone_and_head(out, cfg, tok, "model", "EurusRewardModel", seed, head="regression_head")
+    config = json.loads((out / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_eurus_rm.EurusRewardModel"}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    shutil.copyfile(CUSTOM_CODE / "modeling_eurus_rm.py", out / "modeling_eurus_rm.py")
+    return out
+
+
 BUILDERS = {
     "math_shepherd": build_math_shepherd,
     "rlhflow_prm": build_rlhflow_prm,
@@ -478,6 +505,8 @@ BUILDERS = {
     "inf_orm": build_inf_orm,
     "athene_rm": build_athene_rm,
     "starling_rm": build_starling_rm,
+    "ultrarm": build_ultrarm,
+    "eurus_rm": build_eurus_rm,
 }
 
 # ---- independent references: each card's snippet, one unpadded sequence --------------------------
@@ -696,3 +725,46 @@ def reference_starling(path: Path, conversation: list[dict[str, str]]) -> float:
     input_ids = tokenizer(starling_text(conversation), return_tensors="pt")["input_ids"]
     with torch.no_grad():
         return float(model(input_ids))
+
+
+def reference_openbmb(path: Path, text: str) -> float:
+    """The UltraRM-13b / Eurus-RM-7b cards: ``model(**tokenizer(text, return_tensors="pt")).item()``
+    on the card's text, the class reading regression_head where attention_mask.cumsum(1).argmax(1)
+    points. The class as the cards define it, over the checkpoint's own backbone type."""
+    from torch import nn
+    from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+    class OpenBMBRewardModel(PreTrainedModel):
+        config_class = AutoConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.model = AutoModel.from_config(config)
+            self.regression_head = nn.Linear(config.hidden_size, 1, bias=False)
+            self.post_init()
+
+        def forward(self, input_ids, attention_mask):
+            hidden_states = self.model(input_ids, attention_mask=attention_mask)[0]
+            rewards = self.regression_head(hidden_states).squeeze(-1)
+            ends = attention_mask.cumsum(dim=1).argmax(dim=1).view(-1, 1)
+            return torch.gather(rewards, 1, ends)
+
+    def make():
+        config = AutoConfig.from_pretrained(path)
+        config.auto_map = {}
+        return OpenBMBRewardModel.from_pretrained(path, config=config).eval()
+
+    tokenizer = _tokenizer(path)
+    model = _cached(path, "openbmb", make)
+    with torch.no_grad():
+        return float(model(**tokenizer(text, return_tensors="pt")))
+
+
+def ultrarm_text(prompt: str, response: str) -> str:
+    """UltraRM-13b's card: 'Human: {instruction}\\nAssistant: {completion}'."""
+    return "Human: " + prompt + "\nAssistant: " + response
+
+
+def eurus_text(prompt: str, response: str) -> str:
+    """Eurus-RM-7b's card: '[INST] {instruction} [/INST] {completion}'."""
+    return "[INST] " + prompt + " [/INST] " + response

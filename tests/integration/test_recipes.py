@@ -30,6 +30,8 @@ FOLDERS = {
     "inf_orm": "INF-ORM-Llama3.1-70B",
     "athene_rm": "Athene-RM-8B",
     "starling_rm": "Starling-RM-34B",
+    "ultrarm": "UltraRM-13b",
+    "eurus_rm": "Eurus-RM-7b",
 }
 
 
@@ -56,6 +58,8 @@ RECIPE_OF = {
     "inf_orm": "inf-orm",
     "athene_rm": "athene-rm",
     "starling_rm": "starling-rm",
+    "ultrarm": "ultrarm",
+    "eurus_rm": "ultrarm",
 }
 
 
@@ -264,6 +268,19 @@ def test_starling_rm_matches_the_cards_class_in_any_batch(recipe_dir, packing):
     assert_batch_independent(model, conversations, expected, model.score)
 
 
+OPENBMB_TEXT = {"ultrarm": tiny_recipes.ultrarm_text, "eurus_rm": tiny_recipes.eurus_text}
+
+
+@pytest.mark.parametrize(("name", "packing"), [("ultrarm", True), ("ultrarm", False), ("eurus_rm", True)])
+def test_ultrarm_and_eurus_rm_match_their_cards_in_any_batch(recipe_dir, name, packing):
+    path = recipe_dir(name)
+    model = RewardModel.load(path, packing=packing)  # no --trust-remote-code: Eurus-RM's file is not run
+    assert model.info.recipe == "ultrarm"
+    pairs = [(c[-2]["content"], c[-1]["content"]) for c in chats(8, seed=9)[:-1]]
+    expected = [tiny_recipes.reference_openbmb(path, OPENBMB_TEXT[name](p, a)) for p, a in pairs]
+    assert_batch_independent(model, [conversation(p, a) for p, a in pairs], expected, model.score)
+
+
 # ---- over HTTP -----------------------------------------------------------------------------------
 
 
@@ -297,6 +314,9 @@ def http_case(recipe_dir, name):
         return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_inf_orm(path, c)]
     if name == "athene_rm":
         return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_athene(path, c)]
+    if name in OPENBMB_TEXT:
+        text = OPENBMB_TEXT[name](c[-2]["content"], c[-1]["content"])
+        return path, {}, c, text, [tiny_recipes.reference_openbmb(path, text)]
     if name == "starling_rm":
         return path, {}, c, tiny_recipes.starling_text(c), [tiny_recipes.reference_starling(path, c)]
     from rewardkit.models.recipes.yes_no_verifier import DEFAULT_JUDGE_TEMPLATE
@@ -394,6 +414,7 @@ def test_ambiguous_folder_is_refused(recipe_dir):
         ("rlhflow_prm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
         ("inf_orm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
         ("math_shepherd", {"recipe": "starling-rm"}, "starling-rm recipe reads the card's v_head"),
+        ("athene_rm", {"recipe": "ultrarm"}, "ultrarm recipe reads the cards' regression_head"),
         ("athene_rm", {"recipe": "starling-rm"}, "ChatML turns.*<\\|im_start\\|>"),
     ],
 )
