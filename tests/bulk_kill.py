@@ -17,7 +17,7 @@ ROWS = 150
 CHUNK = 30
 FLAGS = ("--chunk-rows", str(CHUNK))
 """Five chunks of a few tenths of a second each on 2 cores: long enough to kill a run inside any of them."""
-RAY_FLAGS = ("--backend", "ray", "--actors", "2", "--cpus-per-actor", "0.5")
+RAY_FLAGS = ("--backend", "ray", "--ray-replicas", "2", "--ray-cpus-per-replica", "0.5")
 
 
 def command(model, source, target, *extra: str) -> list[str]:

@@ -48,7 +48,7 @@ def test_a_killed_ray_run_resumes_to_the_uninterrupted_bytes_and_its_own_ray_sto
     from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
 
     reference = tmp_path / "reference.parquet"  # uninterrupted, on the same cluster, actors and chunks
-    pool, settings = RayPool(actors=2, cpus_per_actor=0.5), BulkSettings(chunk_rows=CHUNK)
+    pool, settings = RayPool(replicas=2, cpus_per_replica=0.5), BulkSettings(chunk_rows=CHUNK)
     score_table_on_ray(str(llama_dir), ModelConfig(), source, reference, Columns(), settings, pool, progress=False)
 
     out = tmp_path / "out.parquet"

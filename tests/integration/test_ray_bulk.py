@@ -22,7 +22,7 @@ from rewardkit.scoring.bulk import BulkSettings, Columns, score_table
 from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
 
 ray = pytest.importorskip("ray")
-POOL = RayPool(actors=2, cpus_per_actor=0.5)
+POOL = RayPool(replicas=2, cpus_per_replica=0.5)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,7 +52,7 @@ def test_two_actors_give_the_local_backends_rows_errors_and_manifest(tmp_path, l
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join([*good[:2], '{"id": 100, "txt": "typo"}', *good[2:]]) + "\n")
     runs = {}
-    for backend, extra in (("ray", ["--actors", "2", "--cpus-per-actor", "0.5"]), ("local", [])):
+    for backend, extra in (("ray", ["--ray-replicas", "2", "--ray-cpus-per-replica", "0.5"]), ("local", [])):
         out = tmp_path / f"{backend}.jsonl"
         args = ["score", str(llama_dir), str(source), "-o", str(out), "--backend", backend, "--chunk-rows", "16"]
         result = CliRunner().invoke(app, [*args, *extra, "--on-error", "skip"])
@@ -111,7 +111,7 @@ def test_a_changed_input_is_refused_before_any_actor_starts_and_a_load_error_is_
 
 def test_a_pool_larger_than_the_cluster_is_refused(tmp_path, llama_dir):
     write_input(tmp_path / "in.jsonl", [{"text": "fine"}])
-    with pytest.raises(RewardKitError, match="lower --actors or --cpus-per-actor"):
+    with pytest.raises(RewardKitError, match="lower --ray-replicas or --ray-cpus-per-replica"):
         score_table_on_ray(
             str(llama_dir),
             ModelConfig(),
@@ -119,6 +119,6 @@ def test_a_pool_larger_than_the_cluster_is_refused(tmp_path, llama_dir):
             tmp_path / "o.jsonl",
             Columns(),
             BulkSettings(),
-            RayPool(actors=3, cpus_per_actor=1.0),
+            RayPool(replicas=3, cpus_per_replica=1.0),
         )
     assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "o.jsonl.progress.json").exists()

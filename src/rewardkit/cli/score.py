@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
-from rewardkit.cli.common import CLI_ERRORS, fail
+from rewardkit.cli.common import CLI_ERRORS, SERVER_API_KEY, fail
 from rewardkit.cli.options import build_config, config_options
-from rewardkit.config import EngineConfig, ModelConfig, help_text
+from rewardkit.config import EngineConfig, ModelConfig, ServerConfig, help_text
 
 __all__ = ["score"]
 
@@ -18,7 +18,11 @@ FIELDS = "Default: a row's 'messages', else 'text', else 'query'."
 
 @config_options(ModelConfig)
 def score(
-    model: str = typer.Argument(..., help="Checkpoint folder, or 'builtin'."),
+    model: str = typer.Argument(
+        ...,
+        help="Checkpoint folder, 'builtin', or the URL of a running rewardkit server (scored through its /score; "
+        "the model flags are then the server's own).",
+    ),
     input_path: Path = typer.Argument(
         ...,
         metavar="INPUT",
@@ -52,16 +56,24 @@ def score(
         "stopped, and a run of another input, model or settings is refused.",
     ),
     backend: str = typer.Option(
-        "local", help="'local' (this process) or 'ray' (Ray Data; RAY_ADDRESS or a local Ray)."
+        "local",
+        help="'local' (this process) or 'ray' (Ray Data actors, one loaded model each; RAY_ADDRESS or a local Ray).",
     ),
-    actors: int = typer.Option(1, min=1, help="Ray: model replicas (one loaded model per actor)."),
-    gpus_per_actor: float = typer.Option(0.0, min=0.0, help="Ray: GPUs each actor reserves."),
-    cpus_per_actor: float = typer.Option(1.0, min=0.0, help="Ray: CPUs each actor reserves."),
+    ray_replicas: int = typer.Option(
+        1, min=1, help="With --backend ray: model replicas, one Ray actor each.", rich_help_panel="Ray"
+    ),
+    ray_gpus_per_replica: float = typer.Option(
+        0.0, min=0.0, help=help_text(ServerConfig, "ray_gpus_per_replica"), rich_help_panel="Ray"
+    ),
+    ray_cpus_per_replica: float = typer.Option(
+        1.0, min=0.0, help=help_text(ServerConfig, "ray_cpus_per_replica"), rich_help_panel="Ray"
+    ),
     max_batch_tokens: int | None = typer.Option(None, help=help_text(EngineConfig, "max_batch_tokens")),
+    server_api_key: str | None = SERVER_API_KEY,
     **options: Any,
 ) -> None:
     """Score a table in bulk: streamed in chunks (constant memory), committed chunk by chunk, resumed
-    by running the same command again after a crash or kill (either backend)."""
+    by running the same command again after a crash or kill (any backend, a server URL too)."""
     from rewardkit.scoring.bulk import BulkSettings, Columns
 
     if on_error not in ("stop", "skip"):
@@ -69,13 +81,25 @@ def score(
     if backend not in ("local", "ray"):
         fail(ValueError(f"--backend must be 'local' or 'ray', got {backend!r}"))
     config = build_config(ModelConfig, options)
+    remote = model.startswith(("http://", "https://"))
+    if remote and (backend != "local" or config != ModelConfig() or max_batch_tokens is not None):
+        fail(
+            ValueError(
+                f"{model} is a server: it scores with its own model settings and batching, so leave out "
+                "--backend ray, --max-batch-tokens and the model flags (set them on its `rewardkit serve`)"
+            )
+        )
     try:
         columns = Columns(text_field, messages_field, prompt_field, response_field)
         settings = BulkSettings(chunk_rows=chunk_rows, on_error=on_error, overwrite=restart)  # type: ignore[arg-type]
-        if backend == "ray":
+        if remote:
+            summary = _score_through_server(model, input_path, output, columns, settings, server_api_key)
+        elif backend == "ray":
             from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
 
-            pool = RayPool(actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor)
+            pool = RayPool(
+                replicas=ray_replicas, gpus_per_replica=ray_gpus_per_replica, cpus_per_replica=ray_cpus_per_replica
+            )
             summary = score_table_on_ray(model, config, input_path, output, columns, settings, pool, max_batch_tokens)
         else:
             from rewardkit.scoring.bulk import check_resumable, score_table
@@ -97,3 +121,19 @@ def score(
     )
     if summary.skipped:
         typer.echo(f"skipped rows and why: {output}.errors.jsonl")
+
+
+def _score_through_server(
+    url: str, input_path: Path, output: Path, columns: Any, settings: Any, api_key: str | None
+) -> Any:
+    import os
+
+    from rewardkit.scoring.bulk import check_resumable, score_table_with
+    from rewardkit.scoring.server_bulk import ServerScorer
+
+    check_resumable(input_path, output, columns, settings)  # before the server is asked anything
+    scorer = ServerScorer(url, columns, api_key=api_key or os.environ.get("REWARDKIT_API_KEY"))
+    try:
+        return score_table_with(scorer, input_path, output, settings)
+    finally:
+        scorer.close()

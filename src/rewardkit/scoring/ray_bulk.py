@@ -1,13 +1,13 @@
 """`rewardkit score --backend ray`: the same table scoring, its chunks scored by a pool of Ray actors.
 
 The driver runs `bulk.score_table_with`, the loop the local backend runs: it reads the input, sends
-each chunk of rows to one of ``--actors`` actors (each with its own loaded RewardModel, ``--gpus-per-actor``,
-``--cpus-per-actor``), which encodes and scores it exactly as the local backend would, and writes and
-commits the chunks in input order. So a Ray run has the local run's progress record, manifest and
-error file, resumes after a kill from its last commit with the same command, and is refused when its
-input, model or settings changed. Connects to ``RAY_ADDRESS`` when it is set, else starts a local Ray;
-the actors (and a Ray it started) are stopped when the run ends or fails, and Ray restarts an actor
-that dies mid-run and sends it the chunk again.
+each chunk of rows to one of ``--ray-replicas`` actors (each with its own loaded RewardModel,
+``--ray-gpus-per-replica``, ``--ray-cpus-per-replica``), which encodes and scores it exactly as the
+local backend would, and writes and commits the chunks in input order. So a Ray run has the local
+run's progress record, manifest and error file, resumes after a kill from its last commit with the
+same command, and is refused when its input, model or settings changed. Connects to ``RAY_ADDRESS``
+when it is set, else starts a local Ray; the actors (and a Ray it started) are stopped when the run
+ends or fails, and Ray restarts an actor that dies mid-run and sends it the chunk again.
 """
 
 from __future__ import annotations
@@ -40,9 +40,12 @@ RESTARTS = 3
 
 @dataclass(frozen=True)
 class RayPool:
-    actors: int = 1
-    gpus_per_actor: float = 0.0
-    cpus_per_actor: float = 1.0
+    """The actors a Ray run scores on: one loaded model each, with the GPUs and CPUs each reserves (the
+    same names as `rewardkit serve`'s Ray replicas)."""
+
+    replicas: int = 1
+    gpus_per_replica: float = 0.0
+    cpus_per_replica: float = 1.0
 
 
 class ScoringActor:
@@ -98,13 +101,13 @@ class RayScorer:
         import ray
 
         remote = ray.remote(ScoringActor).options(  # type: ignore[attr-defined]
-            num_cpus=pool.cpus_per_actor,
-            num_gpus=pool.gpus_per_actor,
+            num_cpus=pool.cpus_per_replica,
+            num_gpus=pool.gpus_per_replica,
             max_restarts=RESTARTS,
             max_task_retries=RESTARTS,
         )
-        self.actors = [remote.remote(model, config, columns, max_batch_tokens) for _ in range(pool.actors)]
-        self.in_flight = 2 * pool.actors
+        self.actors = [remote.remote(model, config, columns, max_batch_tokens) for _ in range(pool.replicas)]
+        self.in_flight = 2 * pool.replicas
         self._sent = 0
 
     def describe(self) -> ModelFacts:
@@ -138,14 +141,14 @@ def _check_room(pool: RayPool) -> None:
 
     resources = ray.cluster_resources()
     for name, each, flag in (
-        ("CPU", pool.cpus_per_actor, "--cpus-per-actor"),
-        ("GPU", pool.gpus_per_actor, "--gpus-per-actor"),
+        ("CPU", pool.cpus_per_replica, "--ray-cpus-per-replica"),
+        ("GPU", pool.gpus_per_replica, "--ray-gpus-per-replica"),
     ):
         have = resources.get(name, 0.0)
-        if pool.actors * each > have + 1e-9:
+        if pool.replicas * each > have + 1e-9:
             raise RewardKitError(
-                f"{pool.actors} actors x {each:g} {name}s need more than the cluster's {have:g} {name}s; "
-                f"lower --actors or {flag} (fractions are fine)"
+                f"{pool.replicas} replicas x {each:g} {name}s need more than the cluster's {have:g} {name}s; "
+                f"lower --ray-replicas or {flag} (fractions are fine)"
             )
 
 
