@@ -275,7 +275,7 @@ class ServerConfig:
     ray_replicas: int = _opt(
         0,
         "Serve N replicas of this server behind one HTTP endpoint on Ray Serve (each its own model copy, engine "
-        "and batching; Ray restarts a replica that dies). Connects to RAY_ADDRESS, else starts a local Ray. "
+        "and batching; Ray replaces a replica that dies or whose engine fails fatally). Connects to RAY_ADDRESS, else starts a local Ray. "
         "0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
         panel="Ray",
     )

@@ -15,6 +15,7 @@ __all__ = ["serve"]
 
 MODELS_ARG = typer.Argument(
     None,
+    metavar="MODEL",
     help="One or more checkpoint folders, 'builtin' (the default), or URLs of running reward servers. "
     "Several form an ensemble combined by --ensemble. None with --reward-fn: the reward functions alone.",
 )
