@@ -496,6 +496,28 @@ def build_eurus_rm(out: Path, *, seed: int = 9) -> Path:
     return out
 
 
+def build_grm(out: Path, *, seed: int = 10) -> Path:
+    """Ray2333/GRM-Llama3.2-3B-rewardmodel-ft's layout: a transformers LlamaForSequenceClassification
+    (``model.*``, ``score.weight`` [1, H], num_labels 1), a Llama-3.1 tokenizer with a pad token and
+    the 3.1 template (which writes BOS; the tokenizer adds one too)."""
+    from transformers import AutoModelForSequenceClassification, LlamaConfig
+
+    tok = llama31_tokenizer()
+    tok.add_special_tokens({"pad_token": "<|finetune_right_pad_id|>"})  # the card pads ('longest')
+    cfg = LlamaConfig(
+        **_small(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
+        pad_token_id=tok.pad_token_id,
+        num_labels=1,
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_config(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    model.score.weight.data = torch.randn(model.score.weight.shape, generator=g) * 0.5
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 BUILDERS = {
     "math_shepherd": build_math_shepherd,
     "rlhflow_prm": build_rlhflow_prm,
@@ -507,6 +529,7 @@ BUILDERS = {
     "starling_rm": build_starling_rm,
     "ultrarm": build_ultrarm,
     "eurus_rm": build_eurus_rm,
+    "grm": build_grm,
 }
 
 # ---- independent references: each card's snippet, one unpadded sequence --------------------------
@@ -768,3 +791,23 @@ def ultrarm_text(prompt: str, response: str) -> str:
 def eurus_text(prompt: str, response: str) -> str:
     """Eurus-RM-7b's card: '[INST] {instruction} [/INST] {completion}'."""
     return "[INST] " + prompt + " [/INST] " + response
+
+
+def reference_grm(path: Path, messages: list[dict[str, str]]) -> float:
+    """The GRM-*-rewardmodel-ft cards: message_template = apply_chat_template(messages, tokenize=False);
+    tokens = tokenizer.encode_plus(message_template, padding="longest", truncation=True,
+    return_tensors="pt"); the AutoModelForSequenceClassification's logits [0][0]."""
+    from transformers import AutoModelForSequenceClassification
+
+    tokenizer = _tokenizer(path)
+    model = _cached(
+        path, "grm", lambda: AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
+    )
+    message_template = tokenizer.apply_chat_template(messages, tokenize=False)
+    # encode_plus(text) as the card calls it; transformers 5 keeps only __call__, which does the same
+    tokens = tokenizer(message_template, padding="longest", truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        reward_tensor = model(
+            tokens["input_ids"][0].view(1, -1), attention_mask=tokens["attention_mask"][0].view(1, -1)
+        )[0]
+    return float(reward_tensor[0][0])

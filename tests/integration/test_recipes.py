@@ -32,6 +32,7 @@ FOLDERS = {
     "starling_rm": "Starling-RM-34B",
     "ultrarm": "UltraRM-13b",
     "eurus_rm": "Eurus-RM-7b",
+    "grm": "GRM-Llama3.2-3B-rewardmodel-ft",
 }
 
 
@@ -60,6 +61,7 @@ RECIPE_OF = {
     "starling_rm": "starling-rm",
     "ultrarm": "ultrarm",
     "eurus_rm": "ultrarm",
+    "grm": "grm",
 }
 
 
@@ -281,6 +283,19 @@ def test_ultrarm_and_eurus_rm_match_their_cards_in_any_batch(recipe_dir, name, p
     assert_batch_independent(model, [conversation(p, a) for p, a in pairs], expected, model.score)
 
 
+@pytest.mark.parametrize("packing", [True, False])
+def test_grm_keeps_the_cards_two_bos_in_any_batch(recipe_dir, packing):
+    path = recipe_dir("grm")
+    model = RewardModel.load(path, packing=packing)
+    assert model.info.recipe == "grm" and "GRM-Llama3.2-3B-rewardmodel-ft" in model.info.detected_by
+    conversations = chats(8, seed=10)
+    expected = [tiny_recipes.reference_grm(path, c) for c in conversations]
+    assert_batch_independent(model, conversations, expected, model.score)
+    plain = copy_as(path, "my-classifier")  # the same files under another name: the generic format, one BOS
+    assert load_model(plain).info.format == "hf-sequence-classification"
+    assert RewardModel.load(plain).score(conversations[:1]) != pytest.approx(expected[:1], abs=TOL)
+
+
 # ---- over HTTP -----------------------------------------------------------------------------------
 
 
@@ -314,6 +329,8 @@ def http_case(recipe_dir, name):
         return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_inf_orm(path, c)]
     if name == "athene_rm":
         return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_athene(path, c)]
+    if name == "grm":
+        return path, {}, c, tok.apply_chat_template(c, tokenize=False), [tiny_recipes.reference_grm(path, c)]
     if name in OPENBMB_TEXT:
         text = OPENBMB_TEXT[name](c[-2]["content"], c[-1]["content"])
         return path, {}, c, text, [tiny_recipes.reference_openbmb(path, text)]
@@ -414,6 +431,8 @@ def test_ambiguous_folder_is_refused(recipe_dir):
         ("rlhflow_prm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
         ("inf_orm", {"recipe": "athene-rm"}, "athene-rm recipe reads the card's v_head"),
         ("math_shepherd", {"recipe": "starling-rm"}, "starling-rm recipe reads the card's v_head"),
+        ("inf_orm", {"recipe": "grm"}, "grm recipe reads a transformers classifier; not stored: score.weight"),
+        ("math_shepherd", {"recipe": "grm"}, "grm recipe reads a transformers.*ForSequenceClassification"),
         ("athene_rm", {"recipe": "ultrarm"}, "ultrarm recipe reads the cards' regression_head"),
         ("athene_rm", {"recipe": "starling-rm"}, "ChatML turns.*<\\|im_start\\|>"),
     ],
