@@ -15,9 +15,9 @@ id, over the chat template's text, which ends in a newline the card does not wri
 what is on disk: that architecture name with ``v_head.weight`` and ``transformer.*`` stored and no
 ``score.weight``. The backbone runs packed.
 
-berkeley-nest/Starling-RM-7B-alpha is not read here: its repository holds the card's whole
-``GPTRewardModel`` state dict (a Llama-2-7b-chat causal LM stored twice, as ``model.model.*`` and
-``transformer.*``, plus ``v_head``), which its card loads over meta-llama's files (docs/formats.md).
+berkeley-nest/Starling-RM-7B-alpha is not read here: its card builds the model from meta-llama's
+Llama-2-7b-chat-hf files and loads the repository's state dict of its GPTRewardModel over them
+(docs/formats.md says what that card computes).
 """
 
 from __future__ import annotations
