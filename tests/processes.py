@@ -30,16 +30,26 @@ def free_port() -> int:
 
 
 def start_server(
-    model: str | None, *args: str, env: dict | None = None, ready_timeout: float = 120.0, port: int | None = None
+    model: str | None,
+    *args: str,
+    env: dict | None = None,
+    ready_timeout: float = 120.0,
+    port: int | None = None,
+    forward_process: bool = False,
 ):
     """A `rewardkit serve` process on 127.0.0.1 (``port``, else a free one), once it answers /health;
-    ``model`` None serves the default (builtin), or with --reward-fn the reward functions alone."""
+    ``model`` None serves the default (builtin), or with --reward-fn the reward functions alone.
+
+    The forward runs in the server's own process unless ``forward_process``: the server's default
+    on CPU (a second process that loads the model again) costs seconds of CPU per start, and the
+    suite starts many servers; test_forward_process.py and the built-in model's e2e test run it."""
+    args = args if forward_process else (*args, "--no-forward-process")
     return wait_until_serving(*launch_server(model, *args, env=env, port=port), ready_timeout=ready_timeout)
 
 
 def start_servers(count: int, model: str | None, *args: str, ready_timeout: float = 120.0) -> list:
     """``count`` servers of ``model`` started side by side (each loads for seconds): [(proc, url)]."""
-    launched = [launch_server(model, *args) for _ in range(count)]
+    launched = [launch_server(model, *args, "--no-forward-process") for _ in range(count)]
     try:
         return [wait_until_serving(*each, ready_timeout=ready_timeout) for each in launched]
     except BaseException:

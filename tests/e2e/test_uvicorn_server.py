@@ -96,7 +96,7 @@ def test_make_serve_default_serves_the_trained_builtin_model():
 
     local = RewardModel.load("builtin", dtype="float32")
     templated = local.templater.render(CONV)  # what an OpenRLHF client sends
-    proc, url = start_server(None)
+    proc, url = start_server(None, forward_process=True)  # as `make serve` runs it: forward process included
     try:
         with Client(url) as rk:
             info = rk.info()
@@ -108,7 +108,7 @@ def test_make_serve_default_serves_the_trained_builtin_model():
         stop_server(proc)
     assert france["best"] != 2, france["scores"]
     assert info["architecture"] == "LlamaForSequenceClassification" and info["pad_token"] == "<|im_end|>"
-    assert info["evaluation"] == builtin_head()["evaluation"]
+    assert info["evaluation"] == builtin_head()["evaluation"] and info["forward_process"]
     assert scores == pytest.approx(local.score([CONV]), abs=1e-4)
     assert rewards == pytest.approx(scores, abs=1e-4)  # templated by the client or by the server: one reward
 

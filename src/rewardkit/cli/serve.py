@@ -3,6 +3,7 @@ Its flags are the fields of ModelConfig, EngineConfig, ServerConfig and Ensemble
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import typer
@@ -34,6 +35,8 @@ def serve(models: list[str] | None = MODELS_ARG, **options: Any) -> None:
     sources = models or ([] if rewards_config.reward_fn else ["builtin"])
     model_config = build_config(ModelConfig, options)
     engine_config = build_config(EngineConfig, options)
+    if engine_config.forward_process is None:  # a server's default on CPU (in-process use leaves it off)
+        engine_config = replace(engine_config, forward_process=True)
     server_config = build_config(ServerConfig, options)
     ensemble_config = build_config(EnsembleConfig, options)
     if len(sources) <= 1 and not any(map(is_url, sources)) and ensemble_config != EnsembleConfig():

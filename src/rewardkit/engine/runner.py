@@ -17,7 +17,7 @@ from rewardkit.errors import InvalidInputError, ModelLoadError, ModelOutputError
 from rewardkit.models.base import LoadedModel, StepRewards
 from rewardkit.types import ScoreResult, TokenizedItem
 
-__all__ = ["BatchOutput", "Runner", "aggregate_steps", "collate", "is_fatal", "objective_index"]
+__all__ = ["BatchOutput", "FatalRunError", "Runner", "aggregate_steps", "collate", "is_fatal", "objective_index"]
 
 
 @dataclass
@@ -27,9 +27,13 @@ class BatchOutput:
     padded_tokens: int
 
 
+class FatalRunError(RuntimeError):
+    """A failure after which the forward cannot run again (its process died, its device is lost)."""
+
+
 def is_fatal(exc: BaseException) -> bool:
     """Errors after which the device cannot be trusted again (the worker must stop)."""
-    if not isinstance(exc, Exception):
+    if not isinstance(exc, Exception) or isinstance(exc, FatalRunError):
         return True
     text = str(exc)
     return "CUDA error" in text or "device-side assert" in text

@@ -37,7 +37,14 @@ class RewardService(OneModel, AsyncFront):
     ) -> None:
         self.core = ModelCore(model, model_config)
         engine_config = engine_config or EngineConfig()
-        self.engine = Engine(self.runner, engine_config, observer=observer)
+        runner = self.runner
+        if engine_config.forward_process and str(model.device) == "cpu":
+            import torch
+
+            from rewardkit.scoring.forward_process import ForwardProcess
+
+            runner = ForwardProcess(runner, str(model.info.path), self.config, torch.get_num_threads())
+        self.engine = Engine(runner, engine_config, observer=observer)
         self.max_sequences = self.engine.config.max_queue
         self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
 
@@ -47,6 +54,14 @@ class RewardService(OneModel, AsyncFront):
     async def stop(self) -> None:
         await self.engine.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.forward_process is not None:
+            self.forward_process.close()
+
+    @property
+    def forward_process(self) -> Any:
+        """The ForwardProcess that runs the model's forward (``--forward-process``), else None."""
+        runner = self.engine.runner
+        return runner if runner is not self.runner else None
 
     @property
     def healthy(self) -> bool:
@@ -95,4 +110,5 @@ class RewardService(OneModel, AsyncFront):
             "max_lookahead": config.max_lookahead,
             "max_wait_ms": config.max_wait_ms,
             "max_queue": config.max_queue,
+            "forward_process": self.forward_process is not None,
         }
