@@ -200,6 +200,12 @@ class EngineConfig:
         f"{CUDA_DEFAULTS['lookahead_per_batch']} x --max-batch-size on cuda.",
     )
     tokenizer_threads: int = _opt(2, "Threads that apply chat templates and tokenize, off the event loop.")
+    forward_process: bool | None = _opt(
+        None,
+        "Run a CPU model's forward in a process of its own, so the server's HTTP and tokenizing work never "
+        "holds up its compute threads (the weights are loaded a second time, in that process). Default: on "
+        "for `rewardkit serve` on CPU, off in-process (RewardService) and on CUDA.",
+    )
 
     def for_device(self, device: object) -> EngineConfig:
         """This config with every device-dependent default filled in for ``device`` ("cpu", "cuda:0", a
