@@ -43,13 +43,12 @@ def ray_cluster():
 def test_a_killed_ray_run_resumes_to_the_uninterrupted_bytes_and_its_own_ray_stops(
     tmp_path, llama_dir, source, ray_cluster
 ):
-    from rewardkit.config import ModelConfig
-    from rewardkit.scoring.bulk import BulkSettings, Columns
-    from rewardkit.scoring.ray_bulk import RayPool, score_table_on_ray
+    from rewardkit import RewardModel
+    from rewardkit.scoring.bulk import BulkSettings, score_table
 
-    reference = tmp_path / "reference.parquet"  # uninterrupted, on the same cluster, actors and chunks
-    pool, settings = RayPool(replicas=2, cpus_per_replica=0.5), BulkSettings(chunk_rows=CHUNK)
-    score_table_on_ray(str(llama_dir), ModelConfig(), source, reference, Columns(), settings, pool, progress=False)
+    # uninterrupted, on the local backend: both backends run one loop and write the same bytes
+    reference = tmp_path / "reference.parquet"
+    score_table(RewardModel.load(llama_dir), source, reference, settings=BulkSettings(chunk_rows=CHUNK), progress=False)
 
     out = tmp_path / "out.parquet"
     cmd = command(llama_dir, source, out, *FLAGS, *RAY_FLAGS)
