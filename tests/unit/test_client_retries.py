@@ -115,4 +115,4 @@ def test_a_caller_error_is_not_failed_over():
     handler, calls = _by_server({"a": 422, "b": 200})
     with Client("http://a,http://b", transport=httpx.MockTransport(handler)) as rk, pytest.raises(ServerResponseError):
         rk.score(["x"])
-    assert calls == [("a", "/get_reward")]
+    assert calls == [("a", "/score")]
