@@ -281,8 +281,8 @@ class ServerConfig:
     ray_replicas: int = _opt(
         0,
         "Serve N replicas of this server behind one HTTP endpoint on Ray Serve (each its own model copy, engine "
-        "and batching; Ray replaces a replica that dies or whose engine fails fatally). Connects to RAY_ADDRESS, else starts a local Ray. "
-        "0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
+        "and batching; Ray replaces a replica that dies or whose engine fails fatally). Connects to RAY_ADDRESS, "
+        "else starts a local Ray. 0: no Ray, one process. Needs pip install 'rewardkit[ray]'.",
         panel="Ray",
     )
     served_model_name: str | None = _opt(
