@@ -9,6 +9,7 @@ tests/unit/test_cli_docs.py fails when it is stale.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import typing
 from pathlib import Path
@@ -58,7 +59,7 @@ def _type_name(param: Any) -> str:
         return _type_name_of(annotation)
     kind = getattr(param, "type", None)  # a plain click parameter (older typer)
     choices = getattr(kind, "choices", None)
-    return "|".join(map(str, choices)) if choices else str(getattr(kind, "name", "")).upper()
+    return "|".join(map(str, choices)) if choices else str(getattr(kind, "name", "")).upper().removesuffix(" RANGE")
 
 
 def _type_name_of(annotation: Any) -> str:
@@ -92,11 +93,17 @@ def _flag_line(param: Any) -> str:
     return f"- {names}{kind}{required}{repeat}{_default(param)}: {help_text}"
 
 
-def _argument_line(param: Any) -> str:
+def _argument_help(param: Any, command: Any) -> str:
+    """An argument's help as the command declares it (older click arguments do not keep it)."""
+    declared = inspect.signature(command.callback).parameters.get(param.name)
+    return getattr(param, "help", None) or getattr(getattr(declared, "default", None), "help", None) or ""
+
+
+def _argument_line(param: Any, command: Any) -> str:
     name = (param.metavar or param.name).upper()
     many = "..." if param.nargs == -1 and not name.endswith("...") else ""
     optional = "" if param.required else " (optional)"
-    help_text = " ".join((getattr(param, "help", "") or "").split())
+    help_text = " ".join(_argument_help(param, command).split())
     return f"- `{name}{many}`{optional}: {help_text}"
 
 
@@ -117,7 +124,7 @@ def _command_section(path: list[str], command: Any) -> list[str]:
             lines += [" ".join(paragraph.split()), ""]
     arguments = [p for p in command.params if type(p).__name__.endswith("Argument")]
     if arguments:
-        lines += ["**Arguments**", "", *map(_argument_line, arguments), ""]
+        lines += ["**Arguments**", "", *(_argument_line(p, command) for p in arguments), ""]
     panels: dict[str, list[Any]] = {}
     for param in command.params:
         if type(param).__name__.endswith("Argument") or param.name == "help":
