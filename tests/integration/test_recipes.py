@@ -433,7 +433,7 @@ def test_ambiguous_folder_is_refused(recipe_dir):
         ("math_shepherd", {"recipe": "starling-rm"}, "starling-rm recipe reads the card's v_head"),
         ("inf_orm", {"recipe": "grm"}, "grm recipe reads a transformers classifier; not stored: score.weight"),
         ("math_shepherd", {"recipe": "grm"}, "grm recipe reads a transformers.*ForSequenceClassification"),
-        ("athene_rm", {"recipe": "ultrarm"}, "ultrarm recipe reads the cards' regression_head"),
+        ("athene_rm", {"recipe": "ultrarm"}, "ultrarm recipe reads the card's regression_head"),
         ("athene_rm", {"recipe": "starling-rm"}, "ChatML turns.*<\\|im_start\\|>"),
     ],
 )

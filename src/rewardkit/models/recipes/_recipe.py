@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
+from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading, ModelFormat, assemble
+from rewardkit.models.value_head import ValueHeadModel
 from rewardkit.types import Conversation
 
 __all__ = [
@@ -25,8 +27,10 @@ __all__ = [
     "named_on_disk",
     "prompt_and_response",
     "require_chat_template",
+    "require_head",
     "reward_model",
     "single_token",
+    "value_head_over_backbone",
 ]
 
 
@@ -90,3 +94,29 @@ def chat_template_text(tokenizer: Any, conversation: Any) -> str:
 def reward_model(model_cls: type[LoadedModel], recipe: Recipe, source: Loading, **fields: Any) -> LoadedModel:
     """The recipe's LoadedModel with one output, "reward"; ``fields`` go to `assemble`."""
     return assemble(model_cls, recipe, source, num_labels=1, outputs=["reward"], **fields)
+
+
+def require_head(ckpt: Checkpoint, recipe: str, head: str) -> None:
+    """Refuse at load a checkpoint without the reward head the card defines (before any token check)."""
+    if f"{head}.weight" not in ckpt.tensor_names:
+        raise ModelLoadError(f"{ckpt.path}: the {recipe} recipe reads the card's {head}; '{head}.weight' is not stored")
+
+
+def value_head_over_backbone(
+    recipe: Recipe, source: Loading, *, head: str, prefix: str, head_text: str, pooling: str
+) -> LoadedModel:
+    """A ValueHeadModel of the stored ``{head}`` linear over the backbone stored under ``prefix``:
+    the layout of the recipes whose card defines a reward head of its own (Athene, Starling, UltraRM).
+    ``head_text`` describes it after ``{head}: Linear(in -> 1)``."""
+    ckpt, dtype, device = source.ckpt, source.dtype, source.device
+    require_head(ckpt, recipe.name, head)
+    linear = linear_head(ckpt, head, dtype=dtype, device=device)
+    return reward_model(
+        ValueHeadModel,
+        recipe,
+        source,
+        module=load_backbone(ckpt, dtype=dtype, device=device, prefix=prefix),
+        head=linear,
+        head_text=f"{head}: Linear({linear.in_features} -> 1){head_text}",
+        pooling=pooling,
+    )

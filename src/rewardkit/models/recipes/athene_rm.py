@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
-from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading
@@ -29,10 +28,10 @@ from rewardkit.models.recipes._recipe import (
     Recipe,
     chat_template_text,
     require_chat_template,
-    reward_model,
+    require_head,
     single_token,
+    value_head_over_backbone,
 )
-from rewardkit.models.value_head import ValueHeadModel
 from rewardkit.templating import Rendering
 
 __all__ = ["RECIPE"]
@@ -59,22 +58,16 @@ def cls_token(tokenizer: Any) -> tuple[str, int]:
 
 
 def load(source: Loading) -> LoadedModel:
-    ckpt, tokenizer, dtype, device = source.ckpt, source.tokenizer, source.dtype, source.device
-    if "v_head.weight" not in ckpt.tensor_names:
-        raise ModelLoadError(
-            f"{ckpt.path}: the athene-rm recipe reads the card's v_head; 'v_head.weight' is not stored"
-        )
+    tokenizer = source.tokenizer
+    require_head(source.ckpt, "athene-rm", "v_head")
     token, token_id = cls_token(tokenizer)
     require_chat_template(tokenizer, "athene-rm", "templates the conversation as the card does")
-    head = linear_head(ckpt, "v_head", dtype=dtype, device=device)
-    backbone = load_backbone(ckpt, dtype=dtype, device=device, prefix="model")
-    model = reward_model(
-        ValueHeadModel,
+    model = value_head_over_backbone(
         RECIPE,
         source,
-        module=backbone,
-        head=head,
-        head_text=f"v_head: Linear({head.in_features} -> 1), read at the CLS token {token!r} ({token_id})",
+        head="v_head",
+        prefix="model",
+        head_text=f", read at the CLS token {token!r} ({token_id})",
         pooling="the appended CLS token, the last token (attention mask)",
     )
     model.rendering = Rendering(

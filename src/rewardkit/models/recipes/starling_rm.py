@@ -25,12 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
-from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading
-from rewardkit.models.recipes._recipe import Recipe, reward_model
-from rewardkit.models.value_head import ValueHeadModel
+from rewardkit.models.recipes._recipe import Recipe, require_head, value_head_over_backbone
 from rewardkit.templating import Rendering
 
 __all__ = ["RECIPE"]
@@ -53,26 +51,20 @@ def chatml_turns(tokenizer: Any, conversation: Any) -> str:
 
 
 def load(source: Loading) -> LoadedModel:
-    ckpt, tokenizer, dtype, device = source.ckpt, source.tokenizer, source.dtype, source.device
-    if "v_head.weight" not in ckpt.tensor_names:
-        raise ModelLoadError(
-            f"{ckpt.path}: the starling-rm recipe reads the card's v_head; 'v_head.weight' is not stored"
-        )
+    tokenizer = source.tokenizer
+    require_head(source.ckpt, "starling-rm", "v_head")
     missing = [t for t in ("<|im_start|>", "<|im_end|>") if len(tokenizer.encode(t, add_special_tokens=False)) != 1]
     if missing:
         raise ModelLoadError(
             f"the starling-rm recipe writes Yi's ChatML turns, but this tokenizer does not have {', '.join(missing)} "
             "as one token each"
         )
-    head = linear_head(ckpt, "v_head", dtype=dtype, device=device)
-    backbone = load_backbone(ckpt, dtype=dtype, device=device, prefix="transformer")
-    model = reward_model(
-        ValueHeadModel,
+    model = value_head_over_backbone(
         RECIPE,
         source,
-        module=backbone,
-        head=head,
-        head_text=f"v_head: Linear({head.in_features} -> 1) over transformer.*",
+        head="v_head",
+        prefix="transformer",
+        head_text=" over transformer.*",
         pooling="the last token (attention mask): the card's token before the first <unk> pad",
     )
     model.rendering = Rendering(

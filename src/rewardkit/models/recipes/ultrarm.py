@@ -17,13 +17,10 @@ the backbone: Mistral -> Eurus-RM's, else UltraRM's. No custom code runs; the ba
 
 from __future__ import annotations
 
-from rewardkit.errors import ModelLoadError
-from rewardkit.models.backbone import linear_head, load_backbone
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading
-from rewardkit.models.recipes._recipe import Recipe, prompt_and_response, reward_model
-from rewardkit.models.value_head import ValueHeadModel
+from rewardkit.models.recipes._recipe import Recipe, prompt_and_response, value_head_over_backbone
 from rewardkit.templating import Rendering
 
 __all__ = ["RECIPE"]
@@ -56,21 +53,14 @@ def card_text(ckpt: Checkpoint) -> str:
 
 
 def load(source: Loading) -> LoadedModel:
-    ckpt, dtype, device = source.ckpt, source.dtype, source.device
-    if f"{HEAD}.weight" not in ckpt.tensor_names:
-        raise ModelLoadError(
-            f"{ckpt.path}: the ultrarm recipe reads the cards' regression_head; '{HEAD}.weight' is not stored"
-        )
-    words, text = TEXTS[card_text(ckpt)]
-    head = linear_head(ckpt, HEAD, dtype=dtype, device=device)
-    backbone = load_backbone(ckpt, dtype=dtype, device=device, prefix="model")
-    model = reward_model(
-        ValueHeadModel,
+
+    words, text = TEXTS[card_text(source.ckpt)]
+    model = value_head_over_backbone(
         RECIPE,
         source,
-        module=backbone,
-        head=head,
-        head_text=f"regression_head: Linear({head.in_features} -> 1)",
+        head=HEAD,
+        prefix="model",
+        head_text="",
         pooling="the last attended token (the cards' attention_mask.cumsum(1).argmax(1))",
     )
     model.rendering = Rendering(
