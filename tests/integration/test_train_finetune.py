@@ -5,6 +5,7 @@ line picks modes and refuses flags the mode does not use."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -232,7 +233,9 @@ def knowing_only_gradient_checkpointing(config_class):
     def config(*, gradient_checkpointing=True, **settings):
         if "activation_checkpointing" in settings:
             raise TypeError("__init__() got an unexpected keyword argument 'activation_checkpointing'")
-        return config_class(**settings, activation_checkpointing=gradient_checkpointing)
+        known = inspect.signature(config_class).parameters  # the installed one's name for it
+        name = "activation_checkpointing" if "activation_checkpointing" in known else "gradient_checkpointing"
+        return config_class(**settings, **{name: gradient_checkpointing})
 
     return config
 
