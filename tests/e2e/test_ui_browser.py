@@ -176,6 +176,14 @@ def test_ranking_shown_is_best_of_n(browser, classifier):
     assert script_errors(browser) == []
 
 
+def test_identical_answers_tie_and_claim_no_length_correlation(browser, classifier):
+    open_playground(browser, classifier)
+    fill(browser, PROMPT, [ANSWERS[0], ANSWERS[0]])
+    score(browser)
+    results = browser.find_element(By.ID, "results").text
+    assert message(browser) == "" and "no rank correlation with length" in results and "ρ" not in results
+
+
 def test_an_example_loads_in_one_click_and_the_python_snippet_runs(browser, classifier):
     open_playground(browser, classifier)
     examples = json.loads(httpx.get(classifier + "/ui/examples.json").text)["examples"]

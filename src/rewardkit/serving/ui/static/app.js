@@ -410,7 +410,7 @@ function renderResults({ info, answers, best, details, rewards, rules }) {
   const summary = el("div", "summary");
   const what = info.pairwise ? "Bradley-Terry strength from a round-robin of every pair" : "reward";
   summary.appendChild(el("div", "", `Best: answer ${best.best + 1} (${what} ${fmt(scores[best.best])}), ${n} answers ranked by ${best.method}.`));
-  summary.appendChild(el("div", "muted", lengthBaseline(lengths, rankOf, lengthUnit)));
+  summary.appendChild(el("div", "muted", lengthBaseline(lengths, scores, rankOf, lengthUnit)));
   if (details && details.truncated && details.truncated.some(Boolean)) {
     summary.appendChild(el("div", "error", "Some inputs were cut to the model's max length (left truncation keeps the end): see 'truncated'."));
   }
@@ -447,34 +447,44 @@ function renderResults({ info, answers, best, details, rewards, rules }) {
   if (rewards) renderRules(out, rules, rewards, best.order);
 }
 
-/** Does the longest win? Where the longest answer ranks, and the rank correlation of reward and length. */
-function lengthBaseline(lengths, ranks, unit) {
+/** Does the longest win? Where the longest answer ranks, and the rank correlation of reward and
+ * length (Spearman, tied values sharing their average rank; undefined when either side is all ties). */
+function lengthBaseline(lengths, scores, ranks, unit) {
   const n = lengths.length;
   if (n < 2) return "Length baseline: needs two answers or more.";
   const longest = lengths.indexOf(Math.max(...lengths));
-  const lengthRanks = rankDescending(lengths);
-  const rho = spearman(ranks, lengthRanks);
   const verdict = ranks[longest] === 1 ? "the longest answer wins" : `the longest answer (#${longest + 1}) ranks ${ranks[longest]} of ${n}`;
-  return `Length baseline (${unit}): ${verdict}; rank correlation of reward with length ρ = ${fmt(rho, 2)}.`;
+  const rho = spearman(averageRanks(scores), averageRanks(lengths));
+  const correlation = Number.isNaN(rho)
+    ? "no rank correlation with length (every answer has the same reward, or the same length)"
+    : `rank correlation of reward with length ρ = ${fmt(rho, 2)}`;
+  return `Length baseline (${unit}): ${verdict}; ${correlation}.`;
 }
 
-function rankDescending(values) {
-  const order = values.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+/** 1 for the largest value; equal values share the mean of the ranks they span. */
+function averageRanks(values) {
+  const order = values.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]);
   const ranks = new Array(values.length);
-  order.forEach(([, i], k) => (ranks[i] = k + 1));
+  for (let start = 0; start < order.length; ) {
+    let end = start;
+    while (end + 1 < order.length && order[end + 1][0] === order[start][0]) end++;
+    for (let k = start; k <= end; k++) ranks[order[k][1]] = (start + end) / 2 + 1;
+    start = end + 1;
+  }
   return ranks;
 }
 
 function spearman(a, b) {
   const n = a.length;
-  const mean = (n + 1) / 2;
+  const meanA = a.reduce((x, y) => x + y, 0) / n;
+  const meanB = b.reduce((x, y) => x + y, 0) / n;
   let num = 0;
   let da = 0;
   let db = 0;
   for (let i = 0; i < n; i++) {
-    num += (a[i] - mean) * (b[i] - mean);
-    da += (a[i] - mean) ** 2;
-    db += (b[i] - mean) ** 2;
+    num += (a[i] - meanA) * (b[i] - meanB);
+    da += (a[i] - meanA) ** 2;
+    db += (b[i] - meanB) ** 2;
   }
   return da && db ? num / Math.sqrt(da * db) : NaN;
 }
