@@ -22,13 +22,14 @@ pytestmark = pytest.mark.anyio
 
 
 def services(path, **options):
-    """The same model twice: forward in this process, and in a child process."""
+    """The same model twice: forward in this process, and in a child process (the model handed to
+    that service gives its weights up: the child holds them)."""
     config = ModelConfig(**options)
-    model = load_model(path, config)
-    return (
-        RewardService(model, config, EngineConfig(forward_process=False)),
-        RewardService(model, config, EngineConfig(forward_process=True)),
-    )
+    local = RewardService(load_model(path, config), config, EngineConfig(forward_process=False))
+    released = load_model(path, config)
+    child = RewardService(released, config, EngineConfig(forward_process=True))
+    assert all(p.device.type == "meta" for p in released.module.parameters()) and str(released.device) == "cpu"
+    return local, child
 
 
 @pytest.mark.parametrize(("name", "options"), [("llama", {}), ("qwen2_prm", {"trust_remote_code": True})])

@@ -80,7 +80,23 @@ class LoadedModel(ABC):
 
     @property
     def device(self) -> Any:
-        return next(self.module.parameters()).device
+        released = self.__dict__.get("_released_on")
+        return released if released is not None else next(self.module.parameters()).device
+
+    def release_weights(self) -> None:
+        """Free this process's copy of the weights, for a server whose forward runs in a process of
+        its own (scoring/forward_process.py): every module moves to the meta device and the fused
+        forward's prepacked copies go; ``device`` still says where the model ran. A forward in this
+        process fails from then on."""
+        import torch
+
+        device = self.device
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.nn.Module):
+                value.to("meta")
+            elif name == "fused":
+                setattr(self, name, None)
+        self._released_on = device
 
     packed = False
     """Whether ``forward_packed`` is in use: batches run as one padding-free row."""

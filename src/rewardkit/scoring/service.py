@@ -45,6 +45,8 @@ class RewardService(OneModel, AsyncFront):
 
             runner = ForwardProcess(runner, str(model.info.path), self.config, torch.get_num_threads())
         self.engine = Engine(runner, engine_config, observer=observer)
+        if self.forward_process is not None:
+            model.release_weights()  # the child holds the weights now: the model handed over keeps its facts only
         self.max_sequences = self.engine.config.max_queue
         self._pool = ThreadPoolExecutor(max_workers=engine_config.tokenizer_threads, thread_name_prefix="tokenize")
 
