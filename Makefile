@@ -13,7 +13,7 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile src/rewardkit/models/builtin_head.json
+$(STAMP): pyproject.toml Makefile src/rewardkit/models/builtin_head.json src/rewardkit/models/builtin.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0

@@ -53,9 +53,13 @@ def builtin_head() -> dict[str, Any]:
 
 
 def builtin_path() -> Path:
-    """The assembled folder; its name carries the head's digest, so a new head is assembled anew."""
+    """The assembled folder; its name carries the head's digest and the transformers version that
+    converts the GGUF (its tokenizer conversion has changed between releases: which token ends a
+    turn), so a new head or a new transformers assembles anew instead of reusing a stale folder."""
+    from importlib.metadata import version
+
     digest = hashlib.sha256(HEAD_FILE.read_bytes()).hexdigest()[:12]
-    return cache_dir() / "builtin" / f"smollm2-135m-instruct-{digest}"
+    return cache_dir() / "builtin" / f"smollm2-135m-instruct-{digest}-transformers-{version('transformers')}"
 
 
 def gguf_path() -> Path:
