@@ -7,7 +7,16 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.checkpoint import Checkpoint
 
-__all__ = ["linear_head", "load_backbone"]
+__all__ = ["linear_head", "load_backbone", "missing_weights"]
+
+
+def missing_weights(loading: dict[str, Any]) -> str | None:
+    """The weights ``from_pretrained(..., output_loading_info=True)`` could not find, listed short
+    for an error message (transformers initialises them at random and only logs it); None if none."""
+    missing = sorted(loading.get("missing_keys") or [])
+    if not missing:
+        return None
+    return ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
 
 
 def load_backbone(ckpt: Checkpoint, *, dtype: Any, device: str, prefix: str | None = None) -> Any:
@@ -22,9 +31,8 @@ def load_backbone(ckpt: Checkpoint, *, dtype: Any, device: str, prefix: str | No
     model, loading = AutoModel.from_pretrained(
         str(ckpt.path), dtype=dtype, key_mapping=mapping, output_loading_info=True
     )
-    missing = sorted(loading.get("missing_keys") or [])
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    shown = missing_weights(loading)
+    if shown:
         raise ModelLoadError(
             f"{ckpt.path}: the backbone ({type(model).__name__}) is missing stored weights: {shown}. "
             f"The checkpoint's tensor names do not match its config.json architecture."

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rewardkit.errors import ModelLoadError
+from rewardkit.models.backbone import missing_weights
 from rewardkit.models.base import LoadedModel, StepRewards
 from rewardkit.models.format import Loading
 from rewardkit.models.packing import Packing
@@ -115,9 +116,8 @@ def load_rows(source: Loading, recipe: Recipe, token_ids: Sequence[int]) -> tupl
     from transformers import AutoModelForCausalLM
 
     module, loading = AutoModelForCausalLM.from_pretrained(str(ckpt.path), dtype=source.dtype, output_loading_info=True)
-    missing = sorted(loading.get("missing_keys") or [])
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    shown = missing_weights(loading)
+    if shown:
         raise ModelLoadError(
             f"{ckpt.path}: the {recipe.name} recipe needs the whole causal LM, LM head included; these weights "
             f"are not stored: {shown}"

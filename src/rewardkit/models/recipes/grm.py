@@ -19,6 +19,7 @@ other classifier. The -sftreg models ship their own class behind auto_map and st
 from __future__ import annotations
 
 from rewardkit.errors import ModelLoadError
+from rewardkit.models.backbone import missing_weights
 from rewardkit.models.base import LoadedModel
 from rewardkit.models.checkpoint import Checkpoint
 from rewardkit.models.format import Loading
@@ -61,9 +62,8 @@ def load(source: Loading) -> LoadedModel:
     module, loading = AutoModelForSequenceClassification.from_pretrained(
         str(ckpt.path), dtype=dtype, output_loading_info=True
     )
-    missing = sorted(loading.get("missing_keys") or [])
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    shown = missing_weights(loading)
+    if shown:
         raise ModelLoadError(f"{ckpt.path}: the grm recipe reads a transformers classifier; not stored: {shown}")
     module.to(device).eval()
     head = getattr(module, "score", None)
