@@ -346,7 +346,8 @@ BUILDERS = {
 _CACHE: dict[tuple[str, str], object] = {}
 
 
-def _cached(path: Path, kind: str, make):
+def cached(path: Path, kind: str, make):
+    """``make()`` once per (checkpoint folder, kind): tokenizers and reference models the references reuse."""
     key = (str(path), kind)
     if key not in _CACHE:
         _CACHE[key] = make()
@@ -357,13 +358,13 @@ def _remote(path: Path, auto: str):
     import transformers
 
     cls = getattr(transformers, auto)
-    return _cached(path, auto, lambda: cls.from_pretrained(path, trust_remote_code=True, dtype=torch.float32).eval())
+    return cached(path, auto, lambda: cls.from_pretrained(path, trust_remote_code=True, dtype=torch.float32).eval())
 
 
 def _tokenizer(path: Path):
     from transformers import AutoTokenizer
 
-    return _cached(path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path))
+    return cached(path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path))
 
 
 def _architecture(path: Path) -> str:
@@ -425,7 +426,7 @@ def reference_step_scores(path: Path, ids: list[int], separator_id: int | None =
     else:
         from transformers import AutoModelForTokenClassification
 
-        model = _cached(
+        model = cached(
             path,
             "token_classification",
             lambda: AutoModelForTokenClassification.from_pretrained(path, dtype=torch.float32).eval(),
@@ -451,7 +452,7 @@ def _dschat(path: Path):
         backbone.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
         return backbone.float().eval(), state["v_head.weight"].float()
 
-    return _cached(path, "dschat", make)
+    return cached(path, "dschat", make)
 
 
 def reference_dschat_score(
@@ -486,7 +487,7 @@ def _trlx(path: Path):
         backbone.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
         return backbone.float().eval(), state["v_head.weight"].float()
 
-    return _cached(path, "trlx", make)
+    return cached(path, "trlx", make)
 
 
 def reference_trlx_score(path: Path, ids: list[int]) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import tiny_models
 import torch
+from tiny_custom import cached
 
 CUSTOM_CODE = Path(__file__).resolve().parent / "custom_code"
 
@@ -534,26 +535,17 @@ BUILDERS = {
 
 # ---- independent references: each card's snippet, one unpadded sequence --------------------------
 
-_CACHE: dict[tuple[str, str], object] = {}
-
-
-def _cached(path: Path, kind: str, make):
-    key = (str(path), kind)
-    if key not in _CACHE:
-        _CACHE[key] = make()
-    return _CACHE[key]
-
 
 def _tokenizer(path: Path):
     from transformers import AutoTokenizer
 
-    return _cached(path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path))
+    return cached(path, "tokenizer", lambda: AutoTokenizer.from_pretrained(path))
 
 
 def _causal(path: Path):
     from transformers import AutoModelForCausalLM
 
-    return _cached(path, "causal", lambda: AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval())
+    return cached(path, "causal", lambda: AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval())
 
 
 def _template_ids(out) -> list[int]:
@@ -650,7 +642,7 @@ def reference_internlm2(path: Path, conversation: list[dict[str, str]]) -> float
     from transformers import AutoModel
 
     tokenizer = _tokenizer(path)
-    model = _cached(
+    model = cached(
         path, "remote", lambda: AutoModel.from_pretrained(path, trust_remote_code=True, dtype=torch.float32).eval()
     )
     return float(model.get_score(tokenizer, conversation))
@@ -681,7 +673,7 @@ def reference_inf_orm(path: Path, conversation: list[dict[str, str]]) -> float:
             return logits[torch.arange(input_ids.shape[0]), last]
 
     tokenizer = _tokenizer(path)
-    model = _cached(
+    model = cached(
         path, "inf_orm", lambda: INFORMForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
     )
     ids = _template_ids(tokenizer.apply_chat_template(conversation, tokenize=True))
@@ -720,7 +712,7 @@ def reference_athene(path: Path, conversation: list[dict[str, str]]) -> float:
     def last_cls(ids):
         return (ids == cls_id).nonzero()[-1].item()
 
-    model = _cached(path, "athene", lambda: _v_head_class("model", last_cls).from_pretrained(path).eval())
+    model = cached(path, "athene", lambda: _v_head_class("model", last_cls).from_pretrained(path).eval())
     formatted = tokenizer.apply_chat_template(conversation, tokenize=False) + tokenizer.cls_token
     input_ids = tokenizer(formatted, return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -742,7 +734,7 @@ def reference_starling(path: Path, conversation: list[dict[str, str]]) -> float:
         return (c_inds[0].item() if len(c_inds) > 0 else ids.shape[0]) - 1
 
     tokenizer = _tokenizer(path)
-    model = _cached(
+    model = cached(
         path, "starling", lambda: _v_head_class("transformer", before_first_pad).from_pretrained(path).eval()
     )
     input_ids = tokenizer(starling_text(conversation), return_tensors="pt")["input_ids"]
@@ -778,7 +770,7 @@ def reference_openbmb(path: Path, text: str) -> float:
         return OpenBMBRewardModel.from_pretrained(path, config=config).eval()
 
     tokenizer = _tokenizer(path)
-    model = _cached(path, "openbmb", make)
+    model = cached(path, "openbmb", make)
     with torch.no_grad():
         return float(model(**tokenizer(text, return_tensors="pt")))
 
@@ -800,7 +792,7 @@ def reference_grm(path: Path, messages: list[dict[str, str]]) -> float:
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = _tokenizer(path)
-    model = _cached(
+    model = cached(
         path, "grm", lambda: AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
     )
     message_template = tokenizer.apply_chat_template(messages, tokenize=False)
