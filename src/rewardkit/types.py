@@ -13,6 +13,7 @@ __all__ = [
     "Message",
     "ScoreResult",
     "TokenizedItem",
+    "as_list",
     "conversation_key",
     "score_inputs",
     "with_answer",
@@ -30,13 +31,19 @@ def conversation_key(conversation: Conversation) -> tuple[tuple[str, str], ...]:
     return tuple((m["role"], m["content"]) for m in conversation)
 
 
+def as_list(values: Iterable[Any], what: str = "inputs") -> list[Any]:
+    """A caller's sequence of inputs as a list; a lone string or message is a caller error, not a
+    list of characters or keys."""
+    if isinstance(values, (str, bytes, dict)):
+        raise InvalidInputError(f"expected a list of {what}; wrap a single one in a list")
+    return values if isinstance(values, list) else list(values)
+
+
 def score_inputs(inputs: Iterable[Any]) -> tuple[Literal["texts", "conversations"], list[Any]]:
     """What ``score(inputs)`` was given, as a list: full texts (strings) or conversations (lists of
     messages), never a mix: one list is either rendered by the model's chat template or not at all.
     A lone string or message is refused rather than read as a list of characters or keys."""
-    if isinstance(inputs, (str, bytes, dict)):
-        raise InvalidInputError("expected a list of texts or conversations; wrap a single one in a list")
-    items = list(inputs)
+    items = as_list(inputs, "texts or conversations")
     strings = sum(isinstance(item, str) for item in items)
     if strings == len(items):
         return "texts", items

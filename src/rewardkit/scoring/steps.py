@@ -12,19 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rewardkit.errors import InvalidInputError
 from rewardkit.scoring.pairwise import PairQuestion
-from rewardkit.types import Conversation, score_inputs
+from rewardkit.types import Conversation, as_list, score_inputs
 
 __all__ = ["ComparePairs", "ScoreConversations", "ScoreTexts", "Step", "as_list", "inputs", "score_step", "sequences"]
-
-
-def as_list(values: Iterable[Any], what: str = "inputs") -> list[Any]:
-    """A caller's sequence of inputs as a list; a lone string or message is a caller error, not a
-    list of characters or keys."""
-    if isinstance(values, (str, bytes, dict)):
-        raise InvalidInputError(f"expected a list of {what}; wrap a single one in a list")
-    return values if isinstance(values, list) else list(values)
 
 
 @dataclass(frozen=True)
