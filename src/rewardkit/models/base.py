@@ -6,6 +6,7 @@ token. It knows nothing about batching policy, normalization flags, HTTP or text
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -86,17 +87,16 @@ class LoadedModel(ABC):
     def release_weights(self) -> None:
         """Free this process's copy of the weights, for a server whose forward runs in a process of
         its own (scoring/forward_process.py): every module moves to the meta device and the fused
-        forward's prepacked copies go; ``device`` still says where the model ran. A forward in this
-        process fails from then on."""
+        forward's prepacked copies go (models/packing.py); ``device`` still says where the model ran.
+        A forward in this process fails from then on."""
         import torch
 
         device = self.device
-        for name, value in list(vars(self).items()):
+        for value in list(vars(self).values()):
             if isinstance(value, torch.nn.Module):
                 value.to("meta")
-            elif name == "fused":
-                setattr(self, name, None)
         self._released_on = device
+        _return_freed_memory()
 
     packed = False
     """Whether ``forward_packed`` is in use: batches run as one padding-free row."""
@@ -118,3 +118,12 @@ class LoadedModel(ABC):
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:
         """Raw rewards for right-padded inputs: a float32 tensor [batch, outputs], named by
         ``info.outputs`` when there are several, or a StepRewards for process reward models."""
+
+
+def _return_freed_memory() -> None:
+    """Hand freed heap back to the system now (glibc keeps it otherwise, and RSS would not show the
+    release); nothing where the C library has no malloc_trim."""
+    import ctypes
+
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None).malloc_trim(0)

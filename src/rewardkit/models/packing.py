@@ -177,6 +177,11 @@ class Packing:
     fused: FusedDecoder | None = None
     """The backbone's fused forward (models/fused_decoder.py), when it has one and it is wanted."""
 
+    def release_weights(self) -> None:
+        """Also drop the fused forward, which holds the fused and prepacked copies of the weights."""
+        self.fused = None
+        super().release_weights()  # type: ignore[misc]
+
     def packing_backbone(self) -> Any:
         raise NotImplementedError
 
