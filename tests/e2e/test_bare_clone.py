@@ -1,4 +1,4 @@
-"""A clone is whole: the committed tree, cloned where nothing sits beside it (no ../shared), collects
+"""A clone is whole: the committed tree, cloned into a folder where nothing sits beside it, collects
 the whole suite and holds the data samples the tests read. Runs this environment's python on the
 clone's sources."""
 
@@ -25,7 +25,7 @@ def clone(tmp_path_factory) -> Path:
         pytest.skip("no commit to clone")
     where = tmp_path_factory.mktemp("alone") / "rewardkit"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(where)], check=True)
-    assert not (where.parent / "shared").exists()
+    assert [p.name for p in where.parent.iterdir()] == [where.name]  # nothing beside the clone
     return where
 
 

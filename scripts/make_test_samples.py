@@ -1,6 +1,7 @@
-"""Cut the samples in this folder from the full data files (see README.md here for sources and licences).
+"""Cut the test suite's data samples (tests/data; its README.md gives sources and licences) from the
+full data files.
 
-    .venv/bin/python tests/data/make_samples.py [--data ../shared/data] [--out tests/data]
+    .venv/bin/python scripts/make_test_samples.py [--data ../shared/data] [--out tests/data]
 
 Deterministic: the same full files give byte-identical samples (rows keep their file order and their
 content; gzip streams carry no name or time). Each sample keeps every row of its full file that
@@ -20,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-FULL = HERE.parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+FULL = ROOT.parent / "shared" / "data"
 
 HH_FILE = "hh_rlhf_harmless_base_test.jsonl.gz"
 HH_FIRST = 200  # the tiny test checkpoints' tokenizers are trained on the first 200 dialogues
@@ -129,10 +130,10 @@ def cut_alpaca_eval(full: Path, out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=FULL, help="folder of the full data files")
-    parser.add_argument("--out", type=Path, default=HERE, help="where the samples go")
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "data", help="where the samples go")
     args = parser.parse_args(argv)
     if not (args.data / HH_FILE).is_file():
-        print(f"make_samples: the full data files are not at {args.data} (pass --data DIR)", file=sys.stderr)
+        print(f"make_test_samples: the full data files are not at {args.data} (pass --data DIR)", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     for cut in (cut_hh, cut_llmbar, cut_truthfulqa, cut_alpaca_eval):
