@@ -183,7 +183,8 @@ class Packing:
         super().release_weights()  # type: ignore[misc]
 
     def packing_backbone(self) -> Any:
-        raise NotImplementedError
+        """The decoder whose hidden states the head reads: each format that mixes Packing in names it."""
+        raise NotImplementedError(f"{type(self).__name__} mixes in Packing but does not name its backbone")
 
     def read_positions(self, ids: Sequence[int]) -> list[int]:
         return [len(ids) - 1]
