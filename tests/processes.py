@@ -43,13 +43,18 @@ def start_server(
     The forward runs in the server's own process unless ``forward_process``: the server's default
     on CPU (a second process that loads the model again) costs seconds of CPU per start, and the
     suite starts many servers; test_forward_process.py and the built-in model's e2e test run it."""
-    args = args if forward_process else (*args, "--no-forward-process")
-    return wait_until_serving(*launch_server(model, *args, env=env, port=port), ready_timeout=ready_timeout)
+    launched = launch_server(model, *serve_flags(args, forward_process), env=env, port=port)
+    return wait_until_serving(*launched, ready_timeout=ready_timeout)
+
+
+def serve_flags(args: tuple[str, ...], forward_process: bool) -> tuple[str, ...]:
+    """``args`` plus --no-forward-process unless the test runs the forward process (see start_server)."""
+    return args if forward_process else (*args, "--no-forward-process")
 
 
 def start_servers(count: int, model: str | None, *args: str, ready_timeout: float = 120.0) -> list:
     """``count`` servers of ``model`` started side by side (each loads for seconds): [(proc, url)]."""
-    launched = [launch_server(model, *args, "--no-forward-process") for _ in range(count)]
+    launched = [launch_server(model, *serve_flags(args, False)) for _ in range(count)]
     try:
         return [wait_until_serving(*each, ready_timeout=ready_timeout) for each in launched]
     except BaseException:
