@@ -15,7 +15,8 @@ own (machine.py: ~2 x weights per token plus attention), whatever a server saved
 "% peak" that as a share of the machine's peak FLOP/s for the dtype (machine.py says how it is
 computed, and the report prints it); "RSS MiB" the peak resident memory of the server's processes
 summed (vLLM runs an API process, an engine core and a worker), sampled while the workload ran;
-"cached %" the share of the prompt tokens vLLM served from its prefix cache.
+"cached %" the share of the prompt tokens a server took from its prefix cache across batches (rewardkit's
+in-row sharing of a prompt within one batch is not counted there).
 """
 
 from __future__ import annotations

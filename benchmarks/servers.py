@@ -35,7 +35,7 @@ import httpx
 __all__ = ["SERVERS", "VLLM_VENV", "RssSampler", "RunningServer", "VllmKind", "free_port", "start_server", "vllm_kind"]
 
 BENCH_DIR = Path(__file__).resolve().parent
-TOKENS_LINE = re.compile(r'^rewardkit_batch_tokens_total\{kind="(real|padded)"\}\s+(\S+)', re.MULTILINE)
+TOKENS_LINE = re.compile(r'^rewardkit_batch_tokens_total\{kind="(real|padded|cached)"\}\s+(\S+)', re.MULTILINE)
 VLLM_VENV = Path(os.environ.get("REWARDKIT_VLLM_VENV") or Path.home() / ".cache" / "rewardkit" / "vllm-venv")
 VLLM_MAX_MODEL_LEN = 4096
 VLLM_ENV = (
@@ -224,13 +224,15 @@ class RunningServer:
         return {**stats["settings"], "torch_threads": stats["torch_threads"]}
 
     def counters(self) -> dict[str, float]:
-        """Totals since the server started: real and padded tokens, batches, seconds in forward passes."""
+        """Totals since the server started: real, padded and prefix-cached tokens, batches, seconds in
+        forward passes."""
         if self.kind.api == "rewardkit":
             text = httpx.get(self.base_url + "/metrics", timeout=30.0).text
             tokens = {kind: float(value) for kind, value in TOKENS_LINE.findall(text)}
             return {
                 "real_tokens": tokens.get("real", 0.0),
                 "padded_tokens": tokens.get("padded", 0.0),
+                "cached_tokens": tokens.get("cached", 0.0),
                 "batches": _metric(text, "rewardkit_batch_size_count"),
                 "forward_seconds": _metric(text, "rewardkit_batch_seconds_sum"),
             }

@@ -91,9 +91,24 @@ class ModelConfig:
         True,
         "Packed Llama-family models (llama/qwen2/qwen3/mistral) run rewardkit's own forward on CPU: query/key/"
         "value and gate/up projections fused, weights prepacked once for oneDNN's GEMM kernels, one fused "
-        "RMSNorm kernel, attention batched over groups of sequences. Same arithmetic as the transformers "
+        "RMSNorm kernel, attention per sequence over head-major blocks. Same arithmetic as the transformers "
         "modules (scores equal to float noise; /info says which forward runs). --no-fused-forward runs the "
         "transformers modules instead. Not combined with --compile, which compiles those modules.",
+    )
+    enable_prefix_caching: bool = _opt(
+        True,
+        "Keep the keys and values the fused forward computes, by token prefix, and reuse them for later "
+        "sequences that start the same way (a GRPO prompt's next answer, the rejected answer after the chosen "
+        "one, a tree search coming back to a node), as vLLM's automatic prefix caching does: only the new "
+        "tokens are computed. Whole blocks of 16 tokens, least recently used first out; tokens whose hidden "
+        "state is read (the last token, a PRM's step tags) are always computed. Scores equal to float noise "
+        "(1e-5 in float32). Off under --batch-invariant. /info says whether it is on; /metrics counts cached "
+        "tokens.",
+    )
+    prefix_cache_gib: float = _opt(
+        1.0,
+        "Memory for the prefix cache, in GiB (vLLM's VLLM_CPU_KVCACHE_SPACE). Pages are only taken as blocks "
+        "are stored. A 135M Llama holds about 46,000 tokens per GiB in bfloat16, a 7B one about 8,000.",
     )
     compile: bool = _opt(
         False,
@@ -104,7 +119,8 @@ class ModelConfig:
     batch_invariant: bool = _opt(
         False,
         "Bit-identical scores for a text whatever else is batched with it (RL runs that need reproducible "
-        "rewards): every sequence runs in a forward of its own. Costs most of batching's speed "
+        "rewards): every sequence runs in a forward of its own, and no prefix is taken from the cache. Costs "
+        "most of batching's speed "
         "(benchmarks/RESULTS.md); without it, scores agree across batches to float noise (1e-5).",
     )
     objective: str | None = _opt(

@@ -113,6 +113,20 @@ def test_math_shepherd_matches_the_card_in_any_batch(recipe_dir, packing):
     assert_batch_independent(model, [conversation(p, a) for p, a in pairs], expected, results_of(model))
 
 
+@pytest.mark.parametrize("recipe", ["math_shepherd", "rlhflow_prm"])
+def test_answers_scored_one_by_one_take_the_question_from_the_prefix_cache(recipe_dir, recipe):
+    path = recipe_dir(recipe)
+    model = RewardModel.load(path)
+    assert model.info.prefix_cache.startswith("on:")
+    make = rlhflow_answer if recipe == "rlhflow_prm" else None
+    pairs = problems(2, 3, seed=8, make=make)
+    reference = tiny_recipes.reference_rlhflow if recipe == "rlhflow_prm" else tiny_recipes.reference_math_shepherd
+    got = [model.score_results([conversation(p, a)])[0] for p, a in pairs]
+    assert model.model.cached_tokens > 0
+    for (p, a), result in zip(pairs, got):
+        assert list(result.steps) == pytest.approx(reference(path, p, a), abs=TOL)
+
+
 def test_math_shepherd_texts_and_step_aggregation(recipe_dir):
     path = recipe_dir("math_shepherd")
     pairs = problems(2, 2, seed=5)

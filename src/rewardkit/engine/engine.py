@@ -30,7 +30,9 @@ __all__ = ["Engine", "EngineObserver"]
 class EngineObserver(Protocol):
     """Receives engine events; the server turns them into Prometheus metrics."""
 
-    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float) -> None: ...
+    def on_batch(
+        self, size: int, real_tokens: int, padded_tokens: int, seconds: float, cached_tokens: int = 0
+    ) -> None: ...
 
     def on_queue_depth(self, depth: int) -> None: ...
 
@@ -38,7 +40,7 @@ class EngineObserver(Protocol):
 
 
 class _NullObserver:
-    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float) -> None:
+    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float, cached_tokens: int = 0) -> None:
         pass
 
     def on_queue_depth(self, depth: int) -> None:
@@ -191,7 +193,7 @@ class Engine:
             return
         seconds = time.perf_counter() - started
         self._measure(len(batch), seconds)
-        self.observer.on_batch(len(batch), output.real_tokens, output.padded_tokens, seconds)
+        self.observer.on_batch(len(batch), output.real_tokens, output.padded_tokens, seconds, output.cached_tokens)
         self._deliver([(entry, result) for entry, result in zip(batch, output.results)])
 
     def _measure(self, sequences: int, seconds: float) -> None:

@@ -25,6 +25,8 @@ class BatchOutput:
     results: list[ScoreResult | ModelOutputError]
     real_tokens: int
     padded_tokens: int
+    cached_tokens: int = 0
+    """Tokens whose keys and values came from the prefix cache (not computed by this forward)."""
 
 
 class FatalRunError(RuntimeError):
@@ -132,6 +134,7 @@ class Runner:
                 results=[out.results[0] for out in alone],
                 real_tokens=sum(out.real_tokens for out in alone),
                 padded_tokens=sum(out.padded_tokens for out in alone),
+                cached_tokens=sum(out.cached_tokens for out in alone),
             )
         return self._run(items)
 
@@ -139,6 +142,7 @@ class Runner:
         import torch
 
         real = sum(item.length for item in items)
+        cached_before = self.model.cached_tokens
         with torch.inference_mode():
             if self.model.packed:  # one padding-free row: nothing but real tokens is computed
                 out = self.model.forward_packed([item.input_ids for item in items])
@@ -160,6 +164,7 @@ class Runner:
             results=[self._result(item, row, step) for item, row, step in zip(items, raw, steps)],
             real_tokens=real,
             padded_tokens=computed,
+            cached_tokens=self.model.cached_tokens - cached_before,
         )
 
     def check_objective(self, objective: str | None) -> None:

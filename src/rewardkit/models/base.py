@@ -42,6 +42,9 @@ class ModelInfo:
     pairwise: dict[str, Any] | None = None
     packing: str = "off: the format's own padded forward"
     """'on: ...' when batches run padding-free (models/packing.py), else 'off: why'."""
+    prefix_cache: str = "off: the model is not packed"
+    """'on: ...' when keys and values of earlier batches are reused by prefix (models/prefix_cache.py),
+    else 'off: why'."""
     compiled: str = "off"
     """'on: ...' when the packed forward is compiled (--compile, models/compiling.py)."""
     batch_invariant: bool = False
@@ -104,11 +107,17 @@ class LoadedModel(ABC):
     """How inputs become token ids when the model's family says so (a templating.Rendering, set by
     a recipe); None: the chat template as served."""
 
-    def enable_packing(self, fuse: bool = True) -> None:
+    def enable_packing(self, fuse: bool = True, prefix_cache_bytes: int = 0) -> None:
         """Switch to padding-free batches when this format and architecture allow it (else the
         padded path stays, and ``info.packing`` says why); ``fuse`` allows a fused forward where the
-        architecture has one. Formats that can pack override this."""
+        architecture has one, ``prefix_cache_bytes`` a prefix cache of that size beside it. Formats
+        that can pack override this."""
         return None
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens whose keys and values came from the prefix cache instead of a forward, since load."""
+        return 0
 
     def forward_packed(self, sequences: Any) -> Any:
         """Raw rewards, [n, outputs], for token id sequences run packed into one row."""

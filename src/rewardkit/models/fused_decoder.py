@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rewardkit.models.prefix_cache import CachedRow, PrefixCache
 
 __all__ = ["FUSABLE_TYPES", "FusedDecoder", "fusable"]
 
@@ -172,15 +175,38 @@ class FusedDecoder:
         self.final_norm = backbone.norm.weight
         self.final_eps = _norm_eps(backbone.norm)
 
+    def prefix_cache(self, capacity_bytes: int) -> PrefixCache:
+        """An empty prefix cache (models/prefix_cache.py) shaped for this forward's keys and values."""
+        from rewardkit.models.prefix_cache import PrefixCache
+
+        weight = self.final_norm
+        return PrefixCache(
+            layers=len(self.layers),
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            dtype=weight.dtype,
+            device=weight.device,
+            capacity_bytes=capacity_bytes,
+        )
+
     def describe(self) -> str:
         """What /info says about this forward."""
         weights = "weights prepacked for oneDNN" if self.prepack else "plain weights"
         return f"{len(self.layers)} layers, QKV and gate/up fused, {weights}"
 
-    def __call__(self, ids: Any, positions: Any, segments: Sequence[tuple[int, int, int, int]], rows: Any) -> Any:
+    def __call__(
+        self,
+        ids: Any,
+        positions: Any,
+        segments: Sequence[Sequence[int]],
+        rows: Any,
+        prefix: CachedRow | None = None,
+    ) -> Any:
         """Final hidden states [len(rows), hidden] at the row positions ``rows`` of a packed row:
         ``ids`` and ``positions`` [T] on the device, ``segments`` the row's (start, end, prefix start,
-        prefix end) (models/packing.Row). The final norm runs on those rows only."""
+        prefix end) (models/packing.Row). With ``prefix`` (models/prefix_cache.CachedRow) segments
+        also attend to cached keys and values, and the row's new blocks are kept as each layer
+        computes them. The final norm runs on the ``rows`` only."""
         import torch.nn.functional as F
 
         from rewardkit.models.segment_attention import attend_segments
@@ -191,7 +217,7 @@ class FusedDecoder:
         total, width = ids.shape[0], hidden.shape[-1]
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         q_width, kv_width = heads * dim, kv_heads * dim
-        for layer in self.layers:
+        for number, layer in enumerate(self.layers):
             normed = F.rms_norm(hidden, (width,), layer.norm_in, layer.norm_in_eps)
             qkv = layer.qkv(normed)
             # head-major [heads, T, dim]: each segment of each head is one contiguous block for attention
@@ -204,7 +230,11 @@ class FusedDecoder:
                 key = layer.k_norm(qkv[:, q_width : q_width + kv_width].view(total, kv_heads, dim)).transpose(0, 1)
                 query, key = _rotate(query, cos, sin), _rotate(key, cos, sin)
             value = qkv[:, q_width + kv_width :].view(total, kv_heads, dim).transpose(0, 1).contiguous()
-            attended = attend_segments(query[None], key[None], value[None], segments, self.scaling)[0]
+            cached = None
+            if prefix is not None:
+                prefix.keep(number, key, value)
+                cached = prefix.cached_layer(number)
+            attended = attend_segments(query[None], key[None], value[None], segments, self.scaling, cached)[0]
             hidden.add_(layer.out(attended.transpose(0, 1).reshape(total, q_width)))
             normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps)
             gate_up = layer.gate_up(normed)

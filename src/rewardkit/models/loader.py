@@ -115,6 +115,11 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     else:
         fmt, reason = detect_format(ckpt)
     check_options(config, fmt)
+    if config.enable_prefix_caching and not config.prefix_cache_gib > 0:
+        raise ModelLoadError(
+            f"--prefix-cache-gib must be above 0 (got {config.prefix_cache_gib}); "
+            "pass --no-enable-prefix-caching to run without the cache"
+        )
     if config.max_length is not None:  # before any weight is read
         check_max_length(config.max_length, ckpt.config, str(ckpt.path))
     if fmt.runs_custom_code and not config.trust_remote_code:
@@ -137,7 +142,14 @@ def load_model(path: str | Path, config: ModelConfig | None = None) -> LoadedMod
     if isinstance(fmt, Recipe):
         model.info.recipe, model.info.reading_rule, model.info.card = fmt.name, fmt.rule, fmt.card
     if config.packing:
-        model.enable_packing(fuse=config.fused_forward and not config.compile)
+        caching = config.enable_prefix_caching and not config.batch_invariant
+        cache_bytes = int(config.prefix_cache_gib * 2**30) if caching else 0
+        try:
+            model.enable_packing(fuse=config.fused_forward and not config.compile, prefix_cache_bytes=cache_bytes)
+        except ValueError as exc:
+            raise ModelLoadError(f"--prefix-cache-gib: {exc}") from None
+        if config.enable_prefix_caching and config.batch_invariant and model.packed:
+            model.info.prefix_cache = "off: --batch-invariant runs every sequence alone"
     else:
         model.info.packing = "off: --no-packing"
     if config.compile:

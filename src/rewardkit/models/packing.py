@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardkit.models.fused_decoder import FusedDecoder, fusable
+from rewardkit.models.prefix_cache import PrefixCache
 from rewardkit.models.segment_attention import ATTENTION, BOUNDS, layout_for, register, varlen_usable
 
 __all__ = ["MIN_SHARED", "PACKABLE_TYPES", "Packing", "Row", "enable_packing", "pack", "packed_hidden"]
@@ -133,6 +134,7 @@ def packed_hidden(
     share: bool = True,
     bucket: Callable[[int], int] | None = None,
     fused: FusedDecoder | None = None,
+    prefix_cache: PrefixCache | None = None,
 ) -> Any:
     """The backbone's last hidden states at ``reads`` (positions in each sequence; by default its
     last token), stacked in order, [total reads, hidden], from one packed row in which shared
@@ -140,13 +142,24 @@ def packed_hidden(
     the row runs through it; otherwise through the backbone's modules, attention one flash varlen
     call per layer when ``varlen`` (see ``varlen_usable``). Elsewhere attention is one SDPA call per
     segment. ``bucket`` rounds the row's length up (compiled forwards see a bounded set of shapes);
-    the filler is a segment never read."""
+    the filler is a segment never read. A ``prefix_cache`` (with ``fused`` only) supplies the keys
+    and values of prefixes earlier rows computed, and keeps this row's."""
     import torch
 
     row = pack(sequences, share=share)
     if reads is None:
         reads = [[len(s) - 1] for s in sequences]
     index = [row.at(i, p) for i, positions in enumerate(reads) for p in positions]
+    if fused is not None and prefix_cache is not None:
+        plan = prefix_cache.plan(row.ids, row.positions, row.segments, index)
+        ids, positions = torch.tensor(plan.ids, device=device), torch.tensor(plan.positions, device=device)
+        try:
+            hidden = fused(ids, positions, plan.segments, torch.tensor(plan.reads, device=device), plan)
+        except BaseException:
+            plan.abandon()
+            raise
+        plan.commit()
+        return hidden
     if fused is not None:
         ids, positions = torch.tensor(row.ids, device=device), torch.tensor(row.positions, device=device)
         return fused(ids, positions, row.segments, torch.tensor(index, device=device))
@@ -176,11 +189,19 @@ class Packing:
     """Rounds row lengths up when the forward is compiled (models/compiling.py)."""
     fused: FusedDecoder | None = None
     """The backbone's fused forward (models/fused_decoder.py), when it has one and it is wanted."""
+    prefix_cache: PrefixCache | None = None
+    """Keys and values of earlier rows by prefix (models/prefix_cache.py), beside the fused forward."""
 
     def release_weights(self) -> None:
-        """Also drop the fused forward, which holds the fused and prepacked copies of the weights."""
+        """Also drop the fused forward, which holds the fused and prepacked copies of the weights,
+        and the prefix cache."""
         self.fused = None
+        self.prefix_cache = None
         super().release_weights()  # type: ignore[misc]
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.prefix_cache.hit_tokens if self.prefix_cache is not None else 0
 
     def packing_backbone(self) -> Any:
         """The decoder whose hidden states the head reads: each format that mixes Packing in names it."""
@@ -189,10 +210,12 @@ class Packing:
     def read_positions(self, ids: Sequence[int]) -> list[int]:
         return [len(ids) - 1]
 
-    def enable_packing(self, fuse: bool = True) -> None:
+    def enable_packing(self, fuse: bool = True, prefix_cache_bytes: int = 0) -> None:
         """Packed rows when the architecture allows it; with ``fuse``, through the backbone's
-        FusedDecoder where it has one (on devices without flash varlen attention, i.e. CPUs)."""
+        FusedDecoder where it has one (on devices without flash varlen attention, i.e. CPUs), and
+        with ``prefix_cache_bytes`` a prefix cache of that size beside it."""
         info = self.info  # type: ignore[attr-defined]
+        info.prefix_cache = "off: the model is not packed"
         if self.head is None:  # type: ignore[attr-defined]
             info.packing = "off: the model applies its own head"
             return
@@ -212,13 +235,27 @@ class Packing:
             info.packing += f"; fused forward ({self.fused.describe()})"
         else:
             info.packing += f"; transformers modules ({unfused})"
+        if prefix_cache_bytes <= 0:
+            info.prefix_cache = "off: --no-enable-prefix-caching"
+        elif self.fused is None:
+            info.prefix_cache = "off: only the fused forward keeps keys and values by prefix"
+        else:
+            self.prefix_cache = self.fused.prefix_cache(prefix_cache_bytes)
+            info.prefix_cache = f"on: {self.prefix_cache.describe()}"
 
     def packed_head(self, sequences: Sequence[Sequence[int]], reads: Sequence[Sequence[int]]) -> Any:
         """The head's float outputs at ``reads``, stacked in order: [total reads, outputs]."""
         backbone = self.packing_backbone()
         device = self.device  # type: ignore[attr-defined]
         hidden = packed_hidden(
-            backbone, sequences, device, reads, varlen=self.varlen, bucket=self.bucket, fused=self.fused
+            backbone,
+            sequences,
+            device,
+            reads,
+            varlen=self.varlen,
+            bucket=self.bucket,
+            fused=self.fused,
+            prefix_cache=self.prefix_cache,
         )
         return self.head(hidden).float()  # type: ignore[attr-defined]
 

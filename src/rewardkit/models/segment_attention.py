@@ -78,26 +78,43 @@ def layout_for(segments: Sequence[tuple[int, int, int, int]], device: Any, varle
     )
 
 
-def attend_segments(query: Any, key: Any, value: Any, segments: Sequence[Sequence[int]], scale: float) -> Any:
+def attend_segments(
+    query: Any,
+    key: Any,
+    value: Any,
+    segments: Sequence[Sequence[int]],
+    scale: float,
+    cached: tuple[Any, Any] | None = None,
+) -> Any:
     """[1, heads, T, dim] queries and [1, kv_heads, T, dim] keys and values -> [1, heads, T, dim]
-    (contiguous): one SDPA call per segment, grouped-query heads shared without copies."""
+    (contiguous): one SDPA call per segment, grouped-query heads shared without copies. A segment of
+    six (models/prefix_cache.CachedRow) also attends first to its span of ``cached`` keys and values
+    ([kv_heads, C, dim] each), the prefix an earlier forward computed."""
     import torch
     from torch.nn.attention.bias import causal_lower_right
 
     attend = torch.nn.functional.scaled_dot_product_attention
     gqa = query.shape[1] != key.shape[1]
     out = query.new_empty(query.shape)  # contiguous, as the op's fake says
-    for start, end, prefix_start, prefix_end in segments:
+    for segment in segments:
+        start, end, prefix_start, prefix_end = segment[:4]
         own = slice(start, end)
-        if prefix_end == prefix_start:
+        keys, values = [], []
+        if len(segment) > 4 and segment[5] > segment[4]:
+            earlier = slice(segment[4], segment[5])
+            keys.append(cached[0][None, :, earlier])  # type: ignore[index]
+            values.append(cached[1][None, :, earlier])  # type: ignore[index]
+        if prefix_end > prefix_start:
+            keys.append(key[:, :, prefix_start:prefix_end])
+            values.append(value[:, :, prefix_start:prefix_end])
+        if not keys:
             q, k, v = query[:, :, own], key[:, :, own], value[:, :, own]
             out[:, :, own] = attend(q, k, v, is_causal=True, scale=scale, enable_gqa=gqa)
             continue
-        shared = slice(prefix_start, prefix_end)
-        keys = torch.cat([key[:, :, shared], key[:, :, own]], dim=2)
-        values = torch.cat([value[:, :, shared], value[:, :, own]], dim=2)
-        mask = causal_lower_right(end - start, keys.shape[2])  # all of the prefix, then causal
-        out[:, :, own] = attend(query[:, :, own], keys, values, attn_mask=mask, scale=scale, enable_gqa=gqa)
+        k = torch.cat([*keys, key[:, :, own]], dim=2)
+        v = torch.cat([*values, value[:, :, own]], dim=2)
+        mask = causal_lower_right(end - start, k.shape[2])  # all of the prefix, then causal
+        out[:, :, own] = attend(query[:, :, own], k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
     return out
 
 

@@ -293,7 +293,7 @@ def model_fingerprint(model: RewardModel) -> dict[str, Any]:
     return {"path": str(folder), "format": model.info.format, "sha256": digest.hexdigest()}
 
 
-BATCHING_ONLY = ("device", "packing", "fused_forward", "compile")
+BATCHING_ONLY = ("device", "packing", "fused_forward", "enable_prefix_caching", "prefix_cache_gib", "compile")
 """ModelConfig fields that change how rows are computed, never what a score means."""
 
 

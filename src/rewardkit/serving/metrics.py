@@ -41,17 +41,22 @@ class ServerMetrics:
             "rewardkit_batch_seconds", "Forward pass time per batch.", buckets=LATENCY_BUCKETS, registry=r
         )
         self.tokens = Counter(
-            "rewardkit_batch_tokens", "Tokens through the model: real vs padded.", ["kind"], registry=r
+            "rewardkit_batch_tokens",
+            "Tokens through the model: real (the inputs' own), padded (real plus padding, the batch as laid out), "
+            "cached (real tokens whose keys and values came from the prefix cache, not computed).",
+            ["kind"],
+            registry=r,
         )
         self.sequences = Counter("rewardkit_sequences_scored", "Sequences scored.", registry=r)
         self.truncated = Counter("rewardkit_truncated", "Inputs truncated to --max-length.", registry=r)
 
     # engine observer
-    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float) -> None:
+    def on_batch(self, size: int, real_tokens: int, padded_tokens: int, seconds: float, cached_tokens: int = 0) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
         self.tokens.labels("real").inc(real_tokens)
         self.tokens.labels("padded").inc(padded_tokens)
+        self.tokens.labels("cached").inc(cached_tokens)
         self.sequences.inc(size)
 
     def on_queue_depth(self, depth: int) -> None:
