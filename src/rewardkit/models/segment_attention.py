@@ -14,7 +14,6 @@ recompiles anything (see models/compiling.py).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -169,27 +168,30 @@ def _attend_by_matmul(query: Any, key: Any, value: Any, scale: float) -> Any:
         rows, visible = high - low, m - n + high  # the chunk's last query sees keys [0, visible)
         q = query[:, low:high].reshape(kv_heads, group * rows, dim)
         scores = torch.bmm(q, key[:, :visible].transpose(1, 2)).view(kv_heads, group, rows, visible)
-        weights = torch.softmax(torch.add(_causal_mask(rows, visible, str(query.device)), scores, alpha=scale), -1)
+        weights = torch.softmax(torch.add(_causal_mask(rows, visible, query.device), scores, alpha=scale), -1)
         weights = weights.to(query.dtype).view(kv_heads, group * rows, visible)
         out[:, low:high] = torch.bmm(weights, value[:, :visible]).view(heads, rows, dim)
     return out
 
 
-def _causal_mask(rows: int, keys: int, device: str) -> Any:
-    """[rows, keys] float32: 0 where query i (the last ``rows`` of ``keys`` positions) may look, -inf
-    after; the small ones (every short segment's) are kept, a long one is built each time."""
-    if rows * keys <= 1 << 18:
-        return _kept_causal_mask(rows, keys, device)
-    return _build_causal_mask(rows, keys, device)
+_staircase: Any = None
+"""[QUERY_CHUNK, W] float32, -inf above a diagonal ending in its bottom right corner: every causal
+mask the matrix-product path needs is a view of its bottom right corner (rebuilt wider on demand)."""
 
 
-def _build_causal_mask(rows: int, keys: int, device: str) -> Any:
+def _causal_mask(rows: int, keys: int, device: Any) -> Any:
+    """[rows, keys] float32 (a view): 0 where query i, the last ``rows`` of ``keys`` positions, may
+    look (keys up to its own position), -inf after."""
     import torch
 
-    return torch.full((rows, keys), float("-inf"), device=device).triu_(keys - rows + 1)
-
-
-_kept_causal_mask = functools.lru_cache(maxsize=256)(_build_causal_mask)
+    global _staircase
+    stairs = _staircase
+    if stairs is None or stairs.shape[1] < keys or stairs.device != device:
+        width = max(keys, 2 * stairs.shape[1] if stairs is not None else 1024)
+        stairs = torch.full((QUERY_CHUNK, width), float("-inf"), device=device).triu_(width - QUERY_CHUNK + 1)
+        _staircase = stairs
+    height, width = stairs.shape
+    return stairs[height - rows :, width - keys :]
 
 
 def _varlen(query: Any, key: Any, value: Any, layout: Layout, lengths: list[list[int]], scale: float) -> Any:
