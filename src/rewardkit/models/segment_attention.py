@@ -14,6 +14,7 @@ recompiles anything (see models/compiling.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,30 +169,29 @@ def _attend_by_matmul(query: Any, key: Any, value: Any, scale: float) -> Any:
         rows, visible = high - low, m - n + high  # the chunk's last query sees keys [0, visible)
         q = query[:, low:high].reshape(kv_heads, group * rows, dim)
         scores = torch.bmm(q, key[:, :visible].transpose(1, 2)).view(kv_heads, group, rows, visible)
-        weights = torch.softmax(torch.add(_causal_mask(rows, visible, query.device), scores, alpha=scale), -1)
-        weights = weights.to(query.dtype).view(kv_heads, group * rows, visible)
+        scores = torch.add(_float_zero(query.device), scores, alpha=scale)  # scaled, in float32
+        if rows > 1:  # every earlier key is visible; among the chunk's own, none after the query
+            scores[..., visible - rows :] += _future_mask(rows, query.device)
+        weights = torch.softmax(scores, -1).to(query.dtype).view(kv_heads, group * rows, visible)
         out[:, low:high] = torch.bmm(weights, value[:, :visible]).view(heads, rows, dim)
     return out
 
 
-_staircase: Any = None
-"""[QUERY_CHUNK, W] float32, -inf above a diagonal ending in its bottom right corner: every causal
-mask the matrix-product path needs is a view of its bottom right corner (rebuilt wider on demand)."""
-
-
-def _causal_mask(rows: int, keys: int, device: Any) -> Any:
-    """[rows, keys] float32 (a view): 0 where query i, the last ``rows`` of ``keys`` positions, may
-    look (keys up to its own position), -inf after."""
+@functools.lru_cache(maxsize=QUERY_CHUNK)
+def _future_mask(rows: int, device: Any) -> Any:
+    """[rows, rows] float32: 0 on and below the diagonal, -inf above (a query's later tokens); at
+    most QUERY_CHUNK of them, 22 MB in all."""
     import torch
 
-    global _staircase
-    stairs = _staircase
-    if stairs is None or stairs.shape[1] < keys or stairs.device != device:
-        width = max(keys, 2 * stairs.shape[1] if stairs is not None else 1024)
-        stairs = torch.full((QUERY_CHUNK, width), float("-inf"), device=device).triu_(width - QUERY_CHUNK + 1)
-        _staircase = stairs
-    height, width = stairs.shape
-    return stairs[height - rows :, width - keys :]
+    return torch.full((rows, rows), float("-inf"), device=device).triu_(1)
+
+
+@functools.lru_cache(maxsize=8)
+def _float_zero(device: Any) -> Any:
+    """A one-element float32 tensor: adding a bf16 tensor to it gives float32 in one pass."""
+    import torch
+
+    return torch.zeros(1, device=device)
 
 
 def _varlen(query: Any, key: Any, value: Any, layout: Layout, lengths: list[list[int]], scale: float) -> Any:
