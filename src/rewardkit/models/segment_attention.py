@@ -2,10 +2,11 @@
 
 Each segment's queries attend causally to its own keys and, when it continues a shared prefix, to
 all of the prefix's keys first (causal from the bottom right), at the positions it would have had
-alone. On CPU, and wherever flash varlen is missing, that is one attention per segment: in bfloat16 on
-a CPU two batched matrix products around a float32 softmax (faster there than the flash kernel,
-see ``matmul_preferred``), else one SDPA call; on CUDA (Ampere or newer, half precision) it is one
-flash varlen call for the whole row.
+alone. On CPU, and wherever flash varlen is missing, that is one SDPA call per segment; on CUDA
+(Ampere or newer, half precision) it is one flash varlen call for the whole row. (Attention as two
+batched matrix products around a float32 softmax was measured against the CPU flash kernel in
+bf16: no faster on server-sized batches, 1.01x median, and twice the error at the attention output,
+since it rounds the scores to bf16; see benchmarks/RESULTS.md.)
 
 Being a custom op, the whole computation is opaque to ``torch.compile``: a compiled decoder layer
 sees a tensor in and a tensor out, whatever the row's segment layout, so a new layout never
@@ -14,7 +15,6 @@ recompiles anything (see models/compiling.py).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,6 @@ __all__ = [
     "Layout",
     "attend_segments",
     "layout_for",
-    "matmul_preferred",
     "register",
     "varlen_usable",
 ]
@@ -90,25 +89,6 @@ def layout_for(segments: Sequence[tuple[int, int, int, int]], device: Any, varle
     )
 
 
-QUERY_CHUNK = 256
-"""Queries per score matrix on the matrix-product path: bounds its memory on long sequences, and each
-chunk only computes the keys its last query may see."""
-
-
-def matmul_preferred(query: Any) -> bool:
-    """Attention as two batched matrix products instead of the CPU flash kernel: bfloat16 on a CPU.
-    Measured there (SmolLM2-135M shapes, 2 cores with avx512_bf16, no AMX): the bf16 GEMMs plus one
-    float32 softmax are about twice as fast as the flash kernel over segments of 100-500 tokens (the
-    packed forward 1.05-1.17x). Scores and weights are rounded to bf16 where the flash kernel keeps
-    float32, twice its error at the attention output, but the same at the reward (96 HH-RLHF texts
-    against the float32 forward: mean |diff| 0.0057 vs 0.0053, pearson 0.99969 vs 0.99971), where the
-    linear layers' bf16 error dominates. In float32 the two are equally fast, and the flash kernel
-    stays (it never holds a score matrix)."""
-    import torch
-
-    return query.device.type == "cpu" and query.dtype == torch.bfloat16
-
-
 def attend_segments(
     query: Any,
     key: Any,
@@ -116,18 +96,15 @@ def attend_segments(
     segments: Sequence[Sequence[int]],
     scale: float,
     cached: tuple[Any, Any] | None = None,
-    matmul: bool | None = None,
 ) -> Any:
     """[1, heads, T, dim] queries and [1, kv_heads, T, dim] keys and values -> [1, heads, T, dim]
-    (contiguous): one attention per segment, grouped-query heads shared without copies. A segment of
+    (contiguous): one SDPA call per segment, grouped-query heads shared without copies. A segment of
     six (models/prefix_cache.CachedRow) also attends first to its span of ``cached`` keys and values
-    ([kv_heads, C, dim] each), the prefix an earlier forward computed. ``matmul`` picks the
-    matrix-product path over SDPA (default: ``matmul_preferred``)."""
+    ([kv_heads, C, dim] each), the prefix an earlier forward computed."""
     import torch
     from torch.nn.attention.bias import causal_lower_right
 
     attend = torch.nn.functional.scaled_dot_product_attention
-    by_matmul = matmul_preferred(query) if matmul is None else matmul
     gqa = query.shape[1] != key.shape[1]
     out = query.new_empty(query.shape)  # contiguous, as the op's fake says
     for segment in segments:
@@ -143,55 +120,12 @@ def attend_segments(
             values.append(value[:, :, prefix_start:prefix_end])
         k = torch.cat([*keys, key[:, :, own]], dim=2) if keys else key[:, :, own]
         v = torch.cat([*values, value[:, :, own]], dim=2) if values else value[:, :, own]
-        if by_matmul:
-            out[0, :, own] = _attend_by_matmul(query[0, :, own], k[0], v[0], scale)
-        elif not keys:
+        if not keys:
             out[:, :, own] = attend(query[:, :, own], k, v, is_causal=True, scale=scale, enable_gqa=gqa)
         else:
             mask = causal_lower_right(end - start, k.shape[2])  # all of the prefix, then causal
             out[:, :, own] = attend(query[:, :, own], k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
     return out
-
-
-def _attend_by_matmul(query: Any, key: Any, value: Any, scale: float) -> Any:
-    """[heads, n, dim] queries, the last n of the [kv_heads, m, dim] keys' positions -> [heads, n, dim]:
-    scores in the inputs' dtype from one batched product per key head (its query heads stacked), then
-    scaled, masked and softmaxed in float32 in one pass each, and the weights back in the inputs'
-    dtype for the second product (as the flash kernel rounds them)."""
-    import torch
-
-    heads, n, dim = query.shape
-    kv_heads, m = key.shape[0], key.shape[1]
-    group = heads // kv_heads
-    out = query.new_empty((heads, n, dim))
-    for low in range(0, n, QUERY_CHUNK):
-        high = min(n, low + QUERY_CHUNK)
-        rows, visible = high - low, m - n + high  # the chunk's last query sees keys [0, visible)
-        q = query[:, low:high].reshape(kv_heads, group * rows, dim)
-        scores = torch.bmm(q, key[:, :visible].transpose(1, 2)).view(kv_heads, group, rows, visible)
-        scores = torch.add(_float_zero(query.device), scores, alpha=scale)  # scaled, in float32
-        if rows > 1:  # every earlier key is visible; among the chunk's own, none after the query
-            scores[..., visible - rows :] += _future_mask(rows, query.device)
-        weights = torch.softmax(scores, -1).to(query.dtype).view(kv_heads, group * rows, visible)
-        out[:, low:high] = torch.bmm(weights, value[:, :visible]).view(heads, rows, dim)
-    return out
-
-
-@functools.lru_cache(maxsize=QUERY_CHUNK)
-def _future_mask(rows: int, device: Any) -> Any:
-    """[rows, rows] float32: 0 on and below the diagonal, -inf above (a query's later tokens); at
-    most QUERY_CHUNK of them, 22 MB in all."""
-    import torch
-
-    return torch.full((rows, rows), float("-inf"), device=device).triu_(1)
-
-
-@functools.lru_cache(maxsize=8)
-def _float_zero(device: Any) -> Any:
-    """A one-element float32 tensor: adding a bf16 tensor to it gives float32 in one pass."""
-    import torch
-
-    return torch.zeros(1, device=device)
 
 
 def _varlen(query: Any, key: Any, value: Any, layout: Layout, lengths: list[list[int]], scale: float) -> Any:
