@@ -6,6 +6,7 @@ step, and through a real server; the cache is off where it must be and says why.
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import tiny_custom
@@ -88,6 +89,25 @@ def test_a_cache_smaller_than_the_traffic_evicts_and_stays_exact(checkpoint):
         got = [small.score([t])[0] for t in texts]
         assert got == pytest.approx([e[0] for e in expected], abs=TOL)
     assert small.model.cached_tokens > 0
+
+
+def test_threads_sharing_one_model_and_its_cache_score_exactly(checkpoint):
+    path = checkpoint("llama")
+    model = RewardModel.load(path, prefix_cache_gib=60 / 2**20)  # small: threads also evict each other's blocks
+    texts = grouped_texts(groups=4, answers=3, seed=5)
+    tok = model.model.tokenizer
+    expected = [reference("llama", path, tiny_models.reference_ids(tok, t))[0] for t in texts]
+
+    def score_all(offset: int) -> list[float]:
+        order = texts[offset:] + texts[:offset]
+        got = [model.score([t])[0] for t in order for _ in range(2)][::2]
+        return got[len(texts) - offset :] + got[: len(texts) - offset]
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(score_all, [0, 4, 8]))
+    assert model.model.cached_tokens > 0
+    for got in results:
+        assert got == pytest.approx(expected, abs=TOL)
 
 
 def test_the_cache_is_off_where_it_must_be_and_says_why(checkpoint):

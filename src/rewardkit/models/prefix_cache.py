@@ -18,12 +18,15 @@ first; a parent is always used more recently than its children, so leaves go fir
 A sequence may take from the cache only tokens whose hidden states nobody reads (a reward read at
 the last token keeps that token computed; a process reward model keeps every step tag of its
 answer), and only whole blocks. Blocks that a batch computes are written into the pool during its
-forward and become visible only once the forward has succeeded.
+forward and become visible only once the forward has succeeded. Forwards may run in several threads
+at once (a RewardModel shared by threads): the bookkeeping is under one lock, the pool is read only
+under it, and a block being written is never handed to another forward.
 """
 
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,8 +83,10 @@ class CachedRow:
 
     def commit(self) -> None:
         """The forward succeeded: its blocks may be read from now on."""
-        for block in self._pending:
-            block.filled = True
+        if self._cache is not None:
+            with self._cache.lock:
+                for block in self._pending:
+                    block.filled = True
         self._pending = []
 
     def abandon(self) -> None:
@@ -112,6 +117,7 @@ class PrefixCache:
         self._free = list(range(self.slots - 1, -1, -1))  # pop() hands out the lowest slot
         self._next_id = 1
         self._batch = 0
+        self.lock = threading.Lock()
         self.hit_tokens = 0
         """Tokens taken from the cache instead of computed, since the start."""
 
@@ -126,6 +132,12 @@ class PrefixCache:
         """The row (``ids``, ``positions``, ``segments`` of models/packing.pack, ``reads`` its row
         positions to read) with every cached prefix taken out, and the blocks it will compute marked
         for keeping."""
+        with self.lock:
+            return self._plan(ids, positions, segments, reads)
+
+    def _plan(
+        self, ids: Sequence[int], positions: Sequence[int], segments: Sequence[Sequence[int]], reads: Sequence[int]
+    ) -> CachedRow:
         import torch
 
         self._batch += 1
@@ -231,17 +243,21 @@ class PrefixCache:
             if not self._blocks:
                 return None
             oldest = next(iter(self._blocks.values()))
-            if oldest.batch == self._batch:  # the cache is full of this batch's own blocks
+            if oldest.batch == self._batch or not oldest.filled:  # this batch's own, or another forward's
                 return None
-            self.drop([oldest])
+            self._drop(oldest)
         return self._free.pop()
 
     def drop(self, blocks: Sequence[_Block]) -> None:
         """Forget ``blocks`` and free their slots (their descendants become unreachable and age out)."""
-        for block in blocks:
-            if self._blocks.get(block.key) is block:
-                del self._blocks[block.key]
-                self._free.append(block.slot)
+        with self.lock:
+            for block in blocks:
+                self._drop(block)
+
+    def _drop(self, block: _Block) -> None:
+        if self._blocks.get(block.key) is block:
+            del self._blocks[block.key]
+            self._free.append(block.slot)
 
 
 def _segment_of(segments: Sequence[Sequence[int]], leading: list[int]) -> Any:
