@@ -245,6 +245,7 @@ def test_dashboard_numbers_move_after_traffic(browser, classifier):
             assert client.post("/best_of_n", json={"prompt": PROMPT, "candidates": [answer]}).status_code == 200
     wait(browser, lambda d: int(d.find_element(By.ID, "stat-scored-value").text) >= before + len(ANSWERS))
     wait(browser, lambda d: d.find_element(By.ID, "stat-p50-value").text.endswith("ms"))
+    wait(browser, lambda d: d.find_element(By.ID, "stat-cached-value").text.endswith("%"))
     assert "/best_of_n" in browser.find_element(By.ID, "routes").text
 
 

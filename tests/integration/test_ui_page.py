@@ -99,3 +99,16 @@ async def test_metrics_summary_counts_what_prometheus_counts(llama_dir):
     assert counts == sorted(counts)
     real = re.search(r'rewardkit_batch_tokens_total\{kind="real"\} (\S+)', prometheus).group(1)
     assert summary["tokens"]["real"] == int(float(real))
+
+
+async def test_metrics_summary_counts_tokens_from_the_prefix_cache(llama_dir):
+    import tiny_models
+
+    prompt = tiny_models.hh_texts(1)[0][:300]
+    async with serving(load_model(llama_dir)) as client:
+        for ending in (" One.", " Two."):  # the second answer takes the prompt's keys and values from the cache
+            assert (await client.post("/score", json={"texts": [prompt + ending]})).status_code == 200
+        summary = (await client.get("/metrics/summary")).json()
+        prometheus = (await client.get("/metrics")).text
+    cached = re.search(r'rewardkit_batch_tokens_total\{kind="cached"\} (\S+)', prometheus).group(1)
+    assert summary["tokens"]["cached"] == int(float(cached)) >= 16

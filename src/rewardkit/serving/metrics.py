@@ -100,7 +100,11 @@ class ServerMetrics:
             "latency_seconds": latency,
             "sequences_scored": _total(samples, "rewardkit_sequences_scored_total"),
             "truncated": _total(samples, "rewardkit_truncated_total"),
-            "tokens": {"real": tokens.get("real", 0), "computed": tokens.get("padded", 0)},
+            "tokens": {
+                "real": tokens.get("real", 0),
+                "computed": tokens.get("padded", 0),
+                "cached": tokens.get("cached", 0),
+            },
             "batches": {**batches, "seconds": _total(samples, "rewardkit_batch_seconds_sum", float)},
             "queue_depth": _total(samples, "rewardkit_queue_depth"),
             "errors": {labels["kind"]: int(value) for labels, value in samples.get("rewardkit_errors_total", [])},

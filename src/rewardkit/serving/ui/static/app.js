@@ -752,6 +752,9 @@ function renderDashboard(old, now) {
   cards.appendChild(card("stat-batch", "mean batch size", batches > 0 ? fmt(sequences / batches, 1) : "—", `${batches} batches in the window`));
   cards.appendChild(card("stat-padding", "tokens that are real", computed > 0 ? `${fmt((100 * real) / computed, 1)}%` : "—",
     `padding / packing efficiency; since start ${now.tokens.computed ? fmt((100 * now.tokens.real) / now.tokens.computed, 1) + "%" : "—"}`));
+  const cached = (now.tokens.cached ?? 0) - (old.tokens.cached ?? 0);
+  cards.appendChild(card("stat-cached", "tokens from the prefix cache", real > 0 ? `${fmt((100 * cached) / real, 1)}%` : "—",
+    `keys and values reused across batches; since start ${now.tokens.real ? fmt((100 * (now.tokens.cached ?? 0)) / now.tokens.real, 1) + "%" : "—"}`));
   cards.appendChild(card("stat-p50", "latency p50", ms(0.5), latencyWhen));
   cards.appendChild(card("stat-p90", "latency p90", ms(0.9), latencyWhen));
   cards.appendChild(card("stat-p99", "latency p99", ms(0.99), latencyWhen));
