@@ -153,7 +153,8 @@ class PrefixCache:
             start, end = segments[i][0], segments[i][1]
             hits[i] = self._lookup(ids[start:end], first_read[i])
         drop = {i: len(path) * BLOCK for i, path in hits.items()}
-        row = _without_cached(ids, positions, segments, reads, drop)
+        new_start = _new_positions(segments, drop)
+        row = _without_cached(ids, positions, segments, reads, drop, new_start)
         slots = [b.slot for i in leading for b in hits[i]]
         if slots:
             index = torch.tensor(slots, dtype=torch.long, device=self.pool.device)
@@ -161,7 +162,7 @@ class PrefixCache:
             row.cached = gathered.reshape(*gathered.shape[:3], -1, gathered.shape[-1])
         row.hit_tokens = sum(drop.values())
         self.hit_tokens += row.hit_tokens
-        self._plan_keeping(row, ids, segments, leading, hits, drop)
+        self._plan_keeping(row, ids, segments, leading, hits, drop, new_start)
         return row
 
     def _lookup(self, tokens: Sequence[int], limit: int) -> list[_Block]:
@@ -188,6 +189,7 @@ class PrefixCache:
         leading: list[int],
         hits: dict[int, list[_Block]],
         drop: dict[int, int],
+        new_start: list[int],
     ) -> None:
         """Allocate a slot for every whole block of every sequence in the row that the cache does not
         hold yet, and remember where its tokens are in ``row``."""
@@ -196,7 +198,6 @@ class PrefixCache:
         slots: list[int] = []
         rows: list[int] = []
         touched: list[_Block] = []
-        new_start = _new_positions(segments, drop)
         for i in leading:
             start, end = segments[i][0], segments[i][1]
             continuations = [k for k, s in enumerate(segments) if s[2] == start and s[3] == end and s[3] > s[2]]
@@ -260,15 +261,15 @@ class PrefixCache:
             self._free.append(block.slot)
 
 
-def _segment_of(segments: Sequence[Sequence[int]], leading: list[int]) -> Any:
-    """A function: row position -> the leading segment holding it, or None."""
-    starts = [segments[i][0] for i in leading]
+def _segment_of(segments: Sequence[Sequence[int]], among: Sequence[int]) -> Any:
+    """A function: row position -> the segment of ``among`` (indices in row order) holding it, or None."""
+    starts = [segments[i][0] for i in among]
 
     def owner(position: int) -> int | None:
         k = bisect.bisect_right(starts, position) - 1
         if k < 0:
             return None
-        i = leading[k]
+        i = among[k]
         return i if position < segments[i][1] else None
 
     return owner
@@ -300,10 +301,11 @@ def _without_cached(
     segments: Sequence[Sequence[int]],
     reads: Sequence[int],
     drop: dict[int, int],
+    new_start: list[int],
 ) -> CachedRow:
-    """The row with the first ``drop[i]`` tokens of each leading segment i taken out; those tokens'
-    keys and values come from the gathered cache, in the order of the leading segments."""
-    new_start = _new_positions(segments, drop)
+    """The row with the first ``drop[i]`` tokens of each leading segment i taken out (segment i then
+    starts at ``new_start[i]``); those tokens' keys and values come from the gathered cache, in the
+    order of the leading segments."""
     new_ids: list[int] = []
     new_positions: list[int] = []
     cached_at: dict[int, tuple[int, int]] = {}
@@ -326,11 +328,10 @@ def _without_cached(
         k = by_span[(prefix_start, prefix_end)]
         prefix = (new_start[k], new_start[k] + prefix_end - prefix_start - drop[k])
         new_segments.append((*own, *prefix, *cached_at[k]))
-    owner_starts = sorted((s[0], i) for i, s in enumerate(segments))
-    keys = [s for s, _ in owner_starts]
+    owner = _segment_of(segments, range(len(segments)))  # the segments tile the row
 
     def moved(r: int) -> int:
-        i = owner_starts[bisect.bisect_right(keys, r) - 1][1]
+        i = owner(r)
         return new_start[i] + r - segments[i][0] - drop.get(i, 0)
 
     return CachedRow(ids=new_ids, positions=new_positions, segments=new_segments, reads=[moved(r) for r in reads])

@@ -19,15 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "ATTENTION",
-    "BOUNDS",
-    "Layout",
-    "attend_segments",
-    "layout_for",
-    "register",
-    "varlen_usable",
-]
+__all__ = ["ATTENTION", "BOUNDS", "Layout", "attend_segments", "layout_for", "register", "varlen_usable"]
 
 ATTENTION = "rewardkit_packed"
 """The attention implementation name the packed backbone is switched to."""
@@ -118,13 +110,14 @@ def attend_segments(
         if prefix_end > prefix_start:
             keys.append(key[:, :, prefix_start:prefix_end])
             values.append(value[:, :, prefix_start:prefix_end])
-        k = torch.cat([*keys, key[:, :, own]], dim=2) if keys else key[:, :, own]
-        v = torch.cat([*values, value[:, :, own]], dim=2) if values else value[:, :, own]
         if not keys:
-            out[:, :, own] = attend(query[:, :, own], k, v, is_causal=True, scale=scale, enable_gqa=gqa)
-        else:
-            mask = causal_lower_right(end - start, k.shape[2])  # all of the prefix, then causal
-            out[:, :, own] = attend(query[:, :, own], k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
+            q, k, v = query[:, :, own], key[:, :, own], value[:, :, own]
+            out[:, :, own] = attend(q, k, v, is_causal=True, scale=scale, enable_gqa=gqa)
+            continue
+        k = torch.cat([*keys, key[:, :, own]], dim=2)
+        v = torch.cat([*values, value[:, :, own]], dim=2)
+        mask = causal_lower_right(end - start, k.shape[2])  # all of the prefix, then causal
+        out[:, :, own] = attend(query[:, :, own], k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
     return out
 
 
