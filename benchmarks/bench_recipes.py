@@ -104,13 +104,13 @@ def step_turns(prompt: str, answer: str) -> list[dict[str, str]]:
 class CardLoop:
     """RLHFlow's prm_evaluate.py: one forward per prefix, full logits, position -3."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, dtype: str = "float32") -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
         self.candidates = [self.tok.encode("+")[-1], self.tok.encode("-")[-1]]
 
     def steps(self, prompt: str, answer: str) -> list[float]:
@@ -119,7 +119,7 @@ class CardLoop:
             out = self.tok.apply_chat_template(turns[: 2 * k], tokenize=True, return_dict=False)
             with self.torch.no_grad():
                 logits = self.model(self.torch.tensor([list(out)])).logits[:, -3, self.candidates]
-            scores.append(float(logits.softmax(dim=-1)[0, 0]))
+            scores.append(float(logits.float().softmax(dim=-1)[0, 0]))
         return scores
 
 
@@ -127,13 +127,13 @@ class ShepherdCardLoop:
     """math-shepherd-mistral-7b-prm's snippet: one forward over question + " " + answer, full
     logits, softmax over "+" and "-" (encode("+ -")[1:]) where the input is the step tag."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, dtype: str = "float32") -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval()
         self.candidates = self.tok.encode("+ -")[1:]
         self.step_tag_id = self.tok.encode(STEP_TAG)[-1]
 
@@ -141,7 +141,7 @@ class ShepherdCardLoop:
         input_id = self.torch.tensor([self.tok.encode(f"{prompt} {answer}")])
         with self.torch.no_grad():
             logits = self.model(input_id).logits[:, :, self.candidates]
-        return logits.softmax(dim=-1)[:, :, 0][input_id == self.step_tag_id].tolist()
+        return logits.float().softmax(dim=-1)[:, :, 0][input_id == self.step_tag_id].tolist()
 
 
 def shepherd_tokenizer() -> Any:
@@ -193,10 +193,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     causal, classifier = checkpoints(args.tiny, args.recipe)
     prm = RewardModel.load(
-        causal, recipe=args.recipe, dtype="float32", device="cpu", max_batch_tokens=args.max_batch_tokens
+        causal, recipe=args.recipe, dtype=args.dtype, device="cpu", max_batch_tokens=args.max_batch_tokens
     )
-    plain = RewardModel.load(classifier, dtype="float32", device="cpu", max_batch_tokens=args.max_batch_tokens)
-    card = ShepherdCardLoop(causal) if args.recipe == "math-shepherd" else CardLoop(causal)
+    plain = RewardModel.load(classifier, dtype=args.dtype, device="cpu", max_batch_tokens=args.max_batch_tokens)
+    card = (ShepherdCardLoop if args.recipe == "math-shepherd" else CardLoop)(causal, args.dtype)
     groups = traffic(args.questions, args.solutions, args.recipe)
     conversations = [
         [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for a in answers]
@@ -237,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     card_s = statistics.median(r["card_loop_s"] for r in rows if r["card_loop_s"] is not None)
     summary = {
         "recipe": args.recipe,
+        "dtype": args.dtype,
         "solutions": args.questions * args.solutions,
         "steps": steps,
         "tokens": tokens,
@@ -258,6 +259,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", choices=("rlhflow-prm", "math-shepherd"), default="rlhflow-prm")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="every contender's weights and activations (the card loops read their two logits in float32)",
+    )
     parser.add_argument("--questions", type=int, default=6)
     parser.add_argument("--solutions", type=int, default=8, help="solutions per question (a Best-of-N group)")
     parser.add_argument("--repeats", type=int, default=3)
