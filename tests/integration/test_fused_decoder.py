@@ -10,6 +10,7 @@ import random
 import pytest
 import torch
 import transformers as tf
+from tiny_models import reference_classifier_score, reference_ids
 
 from rewardkit.models.fused_decoder import FusedDecoder, fusable
 from rewardkit.models.packing import enable_packing, packed_hidden
@@ -117,3 +118,20 @@ def test_other_architectures_say_why_they_are_not_fused():
     assert "gemma2" in fusable(gemma)
     with pytest.raises(ValueError, match="gemma2"):
         FusedDecoder(gemma)
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_both_attention_kernels_give_each_sequence_its_scores_and_info_says_which(switch, monkeypatch, checkpoint):
+    """The native kernel (default where a C compiler is) and the SDPA loop it falls back to, through a
+    whole loaded model: each equals the single-sequence reference, and /info names the one that ran."""
+    from rewardkit import RewardModel
+
+    monkeypatch.setenv("REWARDKIT_NATIVE_ATTENTION", switch)
+    model = RewardModel.load(checkpoint("llama"), enable_prefix_caching=False)
+    assert ("native kernel" in model.info.packing) == (switch == "1" and "SDPA" not in model.info.packing)
+    assert ("REWARDKIT_NATIVE_ATTENTION=0" in model.info.packing) == (switch == "0")
+    texts = [f"{'a long shared opening. ' * (i % 4)}question {i}: is it so? " * (1 + i % 3) for i in range(9)]
+    path = checkpoint("llama")
+    tokenizer = tf.AutoTokenizer.from_pretrained(path)
+    expected = [reference_classifier_score(path, reference_ids(tokenizer, t)) for t in texts]
+    assert model.score(texts[::-1])[::-1] == pytest.approx(expected, abs=1e-4)

@@ -10,8 +10,9 @@ Mistral) once and runs the same arithmetic over a packed row with:
 - on CPU, every weight prepacked once by oneDNN into the blocked layout its GEMM kernels read
   (``torch.ops.mkldnn._linear_pointwise``), where this torch build has it;
 - RMSNorm as one fused kernel (``torch.nn.functional.rms_norm``), rotary over queries and keys at
-  once, and attention per segment of the row (models/segment_attention.py) over head-major queries, keys
-  and values, so that each head's segment is one contiguous block.
+  once, and attention over every segment of the row in one call of the native kernel (models/
+  segment_attention.py, models/native_attention.py), which writes token-major output the output
+  projection reads without a copy.
 
 It knows nothing of heads, formats, batching or text: token ids, positions and a row's Layout in,
 the final hidden states out. It holds views of the backbone's own tensors wherever it can (the
@@ -234,7 +235,9 @@ class FusedDecoder:
             if prefix is not None:
                 prefix.keep(number, key, value)
                 cached = prefix.cached_layer(number)
-            attended = attend_segments(query[None], key[None], value[None], segments, self.scaling, cached)[0]
+            attended = attend_segments(
+                query[None], key[None], value[None], segments, self.scaling, cached, token_major=True
+            )[0]
             hidden.add_(layer.out(attended.transpose(0, 1).reshape(total, q_width)))
             normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps)
             gate_up = layer.gate_up(normed)

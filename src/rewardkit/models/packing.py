@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardkit.models.fused_decoder import FusedDecoder, fusable
+from rewardkit.models.native_attention import describe as attention_kernel
 from rewardkit.models.prefix_cache import PrefixCache
 from rewardkit.models.segment_attention import ATTENTION, BOUNDS, layout_for, register, varlen_usable
 
@@ -226,7 +227,7 @@ class Packing:
         if not self.packed:
             info.packing = f"off: {why}"
             return
-        info.packing = "on: one padding-free row per batch, attention per sequence"
+        info.packing = f"on: one padding-free row per batch, attention per sequence ({attention_kernel(backbone)})"
         unfused = fusable(backbone) if fuse else "--no-fused-forward"
         if unfused is None and self.varlen:
             unfused = "flash varlen attention through the transformers modules is used on this device"

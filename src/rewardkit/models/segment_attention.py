@@ -2,8 +2,9 @@
 
 Each segment's queries attend causally to its own keys and, when it continues a shared prefix, to
 all of the prefix's keys first (causal from the bottom right), at the positions it would have had
-alone. On CPU, and wherever flash varlen is missing, that is one SDPA call per segment; on CUDA
-(Ampere or newer, half precision) it is one flash varlen call for the whole row. (Attention as two
+alone. On CPU that is one call of rewardkit's native kernel for the whole row (models/
+native_attention.py; one SDPA call per segment where it cannot be built); on CUDA (Ampere or newer,
+half precision) one flash varlen call for the whole row, elsewhere one SDPA call per segment. (Attention as two
 batched matrix products around a float32 softmax was measured against the CPU flash kernel in
 bf16: no faster on server-sized batches, 1.01x median, and twice the error at the attention output,
 since it rounds the scores to bf16; see benchmarks/RESULTS.md.)
@@ -88,13 +89,26 @@ def attend_segments(
     segments: Sequence[Sequence[int]],
     scale: float,
     cached: tuple[Any, Any] | None = None,
+    *,
+    native: bool = True,
+    token_major: bool = False,
 ) -> Any:
-    """[1, heads, T, dim] queries and [1, kv_heads, T, dim] keys and values -> [1, heads, T, dim]
-    (contiguous): one SDPA call per segment, grouped-query heads shared without copies. A segment of
-    six (models/prefix_cache.CachedRow) also attends first to its span of ``cached`` keys and values
-    ([kv_heads, C, dim] each), the prefix an earlier forward computed."""
+    """[1, heads, T, dim] queries and [1, kv_heads, T, dim] keys and values -> [1, heads, T, dim]:
+    on CPU the native kernel (models/native_attention.py) in one call for every segment, elsewhere
+    (or with ``native`` False, or where it cannot be built) one SDPA call per segment, grouped-query
+    heads shared without copies. A segment of six (models/prefix_cache.CachedRow) also attends
+    first to its span of ``cached`` keys and values ([kv_heads, C, dim] each), the prefix an earlier
+    forward computed. The result is contiguous, or with ``token_major`` (native kernel only) a view
+    of a contiguous [T, heads, dim], so that the output projection reads it without a copy."""
     import torch
     from torch.nn.attention.bias import causal_lower_right
+
+    from rewardkit.models import native_attention
+
+    if native and native_attention.usable(query[0], key[0]):
+        heads, total, dim = query.shape[1:]
+        out = query.new_empty(total, heads, dim).transpose(0, 1) if token_major else None
+        return native_attention.attend(query[0], key[0], value[0], segments, scale, cached, out)[None]
 
     attend = torch.nn.functional.scaled_dot_product_attention
     gqa = query.shape[1] != key.shape[1]
