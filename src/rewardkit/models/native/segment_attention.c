@@ -85,6 +85,10 @@ static inline void vstore_n(void *base, int bf16, int64_t at, vf v, int count) {
     }
 }
 
+/* keeps a loaded vector in a register: without it the compiler folds the load into every FMA that
+ * reads it, one load per FMA, and the loops run at the load ports' pace instead of the FMA units' */
+#define PIN(x) __asm__("" : "+v"(x))
+
 static inline vf splat(float x) { return (vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 static inline vf vload(const float *p) {
@@ -172,6 +176,7 @@ static inline __attribute__((always_inline)) void weigh(const problem *p, const 
         vf w0 = splat(sc[j]), w1 = splat(sc[stride + j]), w2 = splat(sc[2 * stride + j]), w3 = splat(sc[3 * stride + j]);
         for (int c = 0; c < width; c++) {
             vf vc = vload(vr + c * W);
+            PIN(vc);
             acc[0][c] += w0 * vc;
             acc[1][c] += w1 * vc;
             acc[2][c] += w2 * vc;
@@ -210,6 +215,8 @@ static void attend_block(const problem *p, const int64_t *seg, int g, int64_t fi
                 const float *col = kt + t * 2 * W;
                 for (int d = 0; d < dim; d++) {
                     vf k0 = vload(col + (int64_t)d * stride), k1 = vload(col + (int64_t)d * stride + W);
+                    PIN(k0);
+                    PIN(k1);
                     for (int r = 0; r < R; r++) {
                         vf qd = splat(qf[r][d]);
                         acc[r][0] += qd * k0;
