@@ -91,8 +91,10 @@ class ModelConfig:
         True,
         "Packed Llama-family models (llama/qwen2/qwen3/mistral) run rewardkit's own forward on CPU: query/key/"
         "value and gate/up projections fused, weights prepacked once for oneDNN's GEMM kernels, one fused "
-        "RMSNorm kernel, attention per sequence over head-major blocks. Same arithmetic as the transformers "
-        "modules (scores equal to float noise; /info says which forward runs). --no-fused-forward runs the "
+        "RMSNorm kernel, attention over every sequence of a batch in one call of a native kernel per layer "
+        "(built with the machine's C compiler on first use; one SDPA call per sequence without one, or with "
+        "REWARDKIT_NATIVE_ATTENTION=0). Same arithmetic as the transformers modules (scores equal to float "
+        "noise; /info says which forward and which attention run). --no-fused-forward runs the "
         "transformers modules instead. Not combined with --compile, which compiles those modules.",
     )
     enable_prefix_caching: bool = _opt(

@@ -12,6 +12,7 @@ import torch
 import transformers as tf
 from tiny_models import reference_classifier_score, reference_ids
 
+from rewardkit.models import native_attention
 from rewardkit.models.fused_decoder import FusedDecoder, fusable
 from rewardkit.models.packing import enable_packing, packed_hidden
 
@@ -128,8 +129,10 @@ def test_both_attention_kernels_give_each_sequence_its_scores_and_info_says_whic
 
     monkeypatch.setenv("REWARDKIT_NATIVE_ATTENTION", switch)
     model = RewardModel.load(checkpoint("llama"), enable_prefix_caching=False)
-    assert ("native kernel" in model.info.packing) == (switch == "1" and "SDPA" not in model.info.packing)
-    assert ("REWARDKIT_NATIVE_ATTENTION=0" in model.info.packing) == (switch == "0")
+    if switch == "0":
+        assert "SDPA per segment: REWARDKIT_NATIVE_ATTENTION=0" in model.info.packing
+    elif native_attention.kernel() is not None:  # built wherever a C compiler is (CI has one)
+        assert "native kernel" in model.info.packing
     texts = [f"{'a long shared opening. ' * (i % 4)}question {i}: is it so? " * (1 + i % 3) for i in range(9)]
     path = checkpoint("llama")
     tokenizer = tf.AutoTokenizer.from_pretrained(path)

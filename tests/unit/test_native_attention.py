@@ -91,3 +91,11 @@ def test_switched_off_or_without_a_compiler_the_sdpa_loop_runs_and_says_why(monk
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert native_attention.kernel() is None
     assert "does not run" in native_attention.unavailable_reason()
+
+
+def test_a_cache_folder_that_cannot_be_written_falls_back_and_says_why(monkeypatch, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(occupied))
+    assert native_attention.kernel() is None
+    assert "could not be built or loaded" in native_attention.unavailable_reason()

@@ -50,22 +50,34 @@ def _cpu_flags() -> str:
 
 def _build() -> tuple[ctypes.CDLL | None, str]:
     """(the loaded kernel, "") or (None, why not), for the environment as it is now."""
-    return _build_for(os.environ.get(ENV, "1"), os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc"))
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    try:
+        root = str(_cache_root())
+    except RuntimeError as error:  # no home folder to find a cache in
+        return None, f"no cache folder for the native kernel ({error})"
+    return _build_for(os.environ.get(ENV, "1"), compiler, root)
 
 
 @functools.cache
-def _build_for(switch: str, compiler: str | None) -> tuple[ctypes.CDLL | None, str]:
+def _build_for(switch: str, compiler: str | None, root: str) -> tuple[ctypes.CDLL | None, str]:
     if switch.strip().lower() in ("0", "false", "no", "off"):
         return None, f"{ENV}=0"
     if compiler is None:
         return None, "no C compiler (cc) to build the native kernel"
+    try:
+        return _compile_and_load(compiler, Path(root))
+    except (OSError, RuntimeError) as error:  # an unwritable cache, a library that does not load
+        return None, f"the native kernel could not be built or loaded ({error})"
+
+
+def _compile_and_load(compiler: str, root: Path) -> tuple[ctypes.CDLL | None, str]:
     source = SOURCE.read_bytes()
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as error:
         return None, f"the C compiler {compiler} does not run ({error})"
     key = hashlib.sha256(b"\0".join([source, " ".join(FLAGS).encode(), version.encode(), _cpu_flags().encode()]))
-    target = _cache_root() / f"segment_attention-{key.hexdigest()[:16]}.so"
+    target = root / f"segment_attention-{key.hexdigest()[:16]}.so"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as folder:
