@@ -240,3 +240,17 @@ def test_objective_may_be_an_integer_index(checkpoint):
     by_name = RewardModel.load(path, objective="honesty").score(texts)
     assert RewardModel.load(path, objective=2).score(texts) == pytest.approx(by_name)
     assert [r.score for r in RewardModel.load(path).score_results(texts, objective=2)] == pytest.approx(by_name)
+
+
+@pytest.mark.parametrize("name", ["llama", "value_head", "deepspeed_chat_llama"])
+def test_a_bf16_model_reads_its_reward_off_the_head_in_float32(checkpoint, name):
+    """The backbone runs in bf16, its head in float32: rewards are not rounded to bf16's spacing (no
+    ties made by rounding), and stay as close to the float32 model as bf16 hidden states allow."""
+    import torch
+
+    texts = varied_texts(12)
+    exact = RewardModel.load(checkpoint(name), dtype="float32").score(texts)
+    half = RewardModel.load(checkpoint(name), dtype="bfloat16").score(texts)
+    on_the_bf16_grid = [s for s in half if torch.tensor(s).bfloat16().float().item() == s]
+    assert len(on_the_bf16_grid) <= 2, half
+    assert half == pytest.approx(exact, abs=0.05)
