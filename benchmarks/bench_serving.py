@@ -403,7 +403,7 @@ def _summary(rec: dict[str, Any]) -> str:
     if rec.get("model_busy_share") is not None:
         text += f", model busy {rec['model_busy_share']:.0%} of the wall time"
     if rec.get("peak_fraction") is not None:
-        text += f", {rec['model_tflops']:.3f} TFLOP/s = {rec['peak_fraction']:.1%} of peak"
+        text += f", {rec['model_tflops']:.3f} TFLOP/s of text work = {rec['peak_fraction']:.1%} of peak"
     if rec.get("peak_rss_mib") is not None:
         text += f", peak RSS {rec['peak_rss_mib']:.0f} MiB ({rec['server_processes']} processes)"
     if rec.get("prefix_cached_share") is not None:

@@ -248,6 +248,9 @@ def format_report(
     lines += [
         "",
         "against the machine" + (f" (peak: {peak})" if peak else "") + ":",
+        "(TFLOP/s: the model FLOPs of every token sent, per second, a prompt shared by several texts counted",
+        " once per text; a server that computes a shared or cached prefix once does less arithmetic than",
+        " that and can read above 100%, as can any CPU boosting above the clock /proc/cpuinfo reports)",
         f"{'server':<16} {'workload':<8} {'tok/s':>8} {'TFLOP/s':>8} {'% peak':>7} {'RSS MiB':>8} {'cached %':>8}",
     ]
     for server, per_workload in results.items():
