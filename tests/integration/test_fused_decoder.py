@@ -100,7 +100,7 @@ def test_plain_and_prepacked_weights_agree(prepack):
 @pytest.mark.parametrize("name", ["llama", "qwen3"])
 def test_bfloat16_stays_within_the_spread_of_the_transformers_forward(name):
     """In bf16 no forward equals float32; the fused one may stray from it no more than the
-    transformers modules do (run alone, unpadded) plus a small margin."""
+    transformers modules do (run alone, unpadded) plus a small margin, and less on average."""
     exact = backbone(name)
     half = backbone(name, torch.bfloat16)
     enable_packing(half, 512)
@@ -112,6 +112,8 @@ def test_bfloat16_stays_within_the_spread_of_the_transformers_forward(name):
         got = packed_hidden(half, batch, "cpu", fused=fused).float()
     spread = (modules - want).abs().max()
     assert (got - want).abs().max() <= 2 * spread + 1e-2
+    # its residual stream is float32: on the whole it strays less than the all-bf16 modules do
+    assert (got - want).abs().mean() < (modules - want).abs().mean()
 
 
 def test_other_architectures_say_why_they_are_not_fused():

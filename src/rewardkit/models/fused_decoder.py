@@ -9,6 +9,10 @@ Mistral) once and runs the same arithmetic over a packed row with:
   runs four matrix products instead of seven;
 - on CPU, every weight prepacked once by oneDNN into the blocked layout its GEMM kernels read
   (``torch.ops.mkldnn._linear_pointwise``), where this torch build has it;
+- in bf16/fp16 models, the residual stream (and the norms that read it) in float32, the linears and
+  attention on its bf16 normalizations: each layer's output is added without rounding the sum, which
+  brings bf16 rewards about 2.5x closer to float32 arithmetic than a bf16 residual (benchmarks/
+  RESULTS.md) for no measurable time; the final hidden states come out in float32;
 - RMSNorm as one fused kernel (``torch.nn.functional.rms_norm``), rotary over queries and keys at
   once, and attention over every segment of the row in one call of the native kernel (models/
   segment_attention.py, models/native_attention.py), which writes token-major output the output
@@ -137,6 +141,7 @@ class FusedDecoder:
     """The packed forward of a Llama-family ``backbone`` (see the module docstring)."""
 
     def __init__(self, backbone: Any, *, prepack: bool | None = None) -> None:
+        import torch
         import torch.nn.functional as F
 
         why = fusable(backbone)
@@ -149,6 +154,8 @@ class FusedDecoder:
         self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
         first = backbone.layers[0].self_attn.q_proj.weight
         self.prepack = _prepack_usable(first) if prepack is None else prepack
+        # half-precision models keep the residual stream (and the norms that read it) in float32
+        self.residual_dtype = torch.float32 if first.dtype in (torch.bfloat16, torch.float16) else first.dtype
         self.layers: list[_Layer] = []
         for layer in backbone.layers:
             attn, mlp = layer.self_attn, layer.mlp
@@ -159,13 +166,13 @@ class FusedDecoder:
             act = getattr(mlp, "act_fn", None)
             self.layers.append(
                 _Layer(
-                    norm_in=layer.input_layernorm.weight,
+                    norm_in=layer.input_layernorm.weight.to(self.residual_dtype),
                     norm_in_eps=_norm_eps(layer.input_layernorm),
                     qkv=qkv,
                     q_norm=getattr(attn, "q_norm", None),
                     k_norm=getattr(attn, "k_norm", None),
                     out=_Linear(attn.o_proj.weight, attn.o_proj.bias, self.prepack),
-                    norm_post=layer.post_attention_layernorm.weight,
+                    norm_post=layer.post_attention_layernorm.weight.to(self.residual_dtype),
                     norm_post_eps=_norm_eps(layer.post_attention_layernorm),
                     gate_up=gate_up,
                     down=_Linear(mlp.down_proj.weight, mlp.down_proj.bias, self.prepack),
@@ -173,8 +180,9 @@ class FusedDecoder:
                 )
             )
         self.scaling = float(getattr(backbone.layers[0].self_attn, "scaling", self.head_dim**-0.5))
-        self.final_norm = backbone.norm.weight
+        self.final_norm = backbone.norm.weight.to(self.residual_dtype)
         self.final_eps = _norm_eps(backbone.norm)
+        self.dtype = first.dtype
 
     def prefix_cache(self, capacity_bytes: int) -> PrefixCache:
         """An empty prefix cache (models/prefix_cache.py) shaped for this forward's keys and values."""
@@ -185,7 +193,7 @@ class FusedDecoder:
             layers=len(self.layers),
             kv_heads=self.kv_heads,
             head_dim=self.head_dim,
-            dtype=weight.dtype,
+            dtype=self.dtype,
             device=weight.device,
             capacity_bytes=capacity_bytes,
         )
@@ -207,7 +215,8 @@ class FusedDecoder:
         ``ids`` and ``positions`` [T] on the device, ``segments`` the row's (start, end, prefix start,
         prefix end) (models/packing.Row). With ``prefix`` (models/prefix_cache.CachedRow) segments
         also attend to cached keys and values, and the row's new blocks are kept as each layer
-        computes them. The final norm runs on the ``rows`` only."""
+        computes them. The final norm runs on the ``rows`` only; half-precision models return
+        float32 (their residual stream's dtype)."""
         import torch.nn.functional as F
 
         from rewardkit.models.segment_attention import attend_segments
@@ -215,11 +224,13 @@ class FusedDecoder:
         hidden = self.backbone.embed_tokens(ids)
         cos, sin = self.backbone.rotary_emb(hidden[None], positions[None])
         cos, sin = _rotary_tables(cos, sin)
+        low = hidden.dtype  # what the linears and attention take
+        hidden = hidden.to(self.residual_dtype)
         total, width = ids.shape[0], hidden.shape[-1]
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         q_width, kv_width = heads * dim, kv_heads * dim
         for number, layer in enumerate(self.layers):
-            normed = F.rms_norm(hidden, (width,), layer.norm_in, layer.norm_in_eps)
+            normed = F.rms_norm(hidden, (width,), layer.norm_in, layer.norm_in_eps).to(low)
             qkv = layer.qkv(normed)
             # head-major [heads, T, dim]: each segment of each head is one contiguous block for attention
             if layer.q_norm is None:  # queries and keys rotated in one pass
@@ -239,7 +250,7 @@ class FusedDecoder:
                 query[None], key[None], value[None], segments, self.scaling, cached, token_major=True
             )[0]
             hidden.add_(layer.out(attended.transpose(0, 1).reshape(total, q_width)))
-            normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps)
+            normed = F.rms_norm(hidden, (width,), layer.norm_post, layer.norm_post_eps).to(low)
             gate_up = layer.gate_up(normed)
             half = gate_up.shape[-1] // 2
             activated = layer.act(gate_up[:, :half])
