@@ -49,23 +49,26 @@ def _cpu_flags() -> str:
 
 
 def _build() -> tuple[ctypes.CDLL | None, str]:
-    """(the loaded kernel, "") or (None, why not), for the environment as it is now."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    try:
-        root = str(_cache_root())
-    except RuntimeError as error:  # no home folder to find a cache in
-        return None, f"no cache folder for the native kernel ({error})"
-    return _build_for(os.environ.get(ENV, "1"), compiler, root)
+    """(the loaded kernel, "") or (None, why not), for the environment as it is now. Called on every
+    attention layer: only environment lookups here, the rest is cached per environment."""
+    environ = os.environ
+    return _build_for(environ.get(ENV, "1"), environ.get("CC"), environ.get("XDG_CACHE_HOME"), environ.get("HOME"))
 
 
 @functools.cache
-def _build_for(switch: str, compiler: str | None, root: str) -> tuple[ctypes.CDLL | None, str]:
+def _build_for(switch: str, cc: str | None, cache_home: str | None, home: str | None) -> tuple[ctypes.CDLL | None, str]:
+    """The build for one environment (the variables it depends on are the cache key)."""
     if switch.strip().lower() in ("0", "false", "no", "off"):
         return None, f"{ENV}=0"
+    compiler = cc or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None, "no C compiler (cc) to build the native kernel"
     try:
-        return _compile_and_load(compiler, Path(root))
+        root = _cache_root()
+    except RuntimeError as error:  # no home folder to find a cache in
+        return None, f"no cache folder for the native kernel ({error})"
+    try:
+        return _compile_and_load(compiler, root)
     except (OSError, RuntimeError) as error:  # an unwritable cache, a library that does not load
         return None, f"the native kernel could not be built or loaded ({error})"
 
