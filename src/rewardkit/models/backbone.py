@@ -7,7 +7,13 @@ from typing import Any
 from rewardkit.errors import ModelLoadError
 from rewardkit.models.checkpoint import Checkpoint
 
-__all__ = ["linear_head", "load_backbone", "missing_weights"]
+__all__ = ["head_dim", "linear_head", "load_backbone", "missing_weights"]
+
+
+def head_dim(config: Any) -> int:
+    """The attention head size of a transformers config: ``head_dim`` where it names one (Qwen3,
+    Gemma), else the hidden size split over the heads."""
+    return int(getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads)
 
 
 def missing_weights(loading: dict[str, Any]) -> str | None:

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rewardkit.models.backbone import head_dim
+
 if TYPE_CHECKING:
     from rewardkit.models.prefix_cache import CachedRow, PrefixCache
 
@@ -151,7 +153,7 @@ class FusedDecoder:
         self.backbone = backbone
         self.heads = int(config.num_attention_heads)
         self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
-        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
+        self.head_dim = head_dim(config)
         first = backbone.layers[0].self_attn.q_proj.weight
         self.prepack = _prepack_usable(first) if prepack is None else prepack
         # half-precision models keep the residual stream (and the norms that read it) in float32

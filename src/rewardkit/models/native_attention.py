@@ -141,9 +141,9 @@ def describe(backbone: Any) -> str:
     weight = next(backbone.parameters())
     if weight.device.type != "cpu":
         return "flash varlen or SDPA per segment"
-    config = backbone.config
-    dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    if weight.dtype not in (torch.float32, torch.bfloat16) or dim > MAX_HEAD_DIM:
+    from rewardkit.models.backbone import head_dim
+
+    if weight.dtype not in (torch.float32, torch.bfloat16) or head_dim(backbone.config) > MAX_HEAD_DIM:
         return f"SDPA per segment: the native kernel takes float32 or bfloat16 heads of at most {MAX_HEAD_DIM}"
     if kernel() is None:
         return f"SDPA per segment: {unavailable_reason()}"

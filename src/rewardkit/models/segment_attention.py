@@ -47,11 +47,11 @@ def varlen_usable(backbone: Any) -> bool:
     loop runs). Decided once, when packing is enabled."""
     import torch
 
-    config = backbone.config
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    from rewardkit.models.backbone import head_dim
+
     weight = next(backbone.parameters())
     device, dtype = weight.device, weight.dtype
-    if head_dim > 256 or device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+    if head_dim(backbone.config) > 256 or device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
         return False
     if torch.cuda.get_device_capability(device) < (8, 0):  # flash attention needs Ampere or newer
         return False
