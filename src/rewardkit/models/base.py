@@ -72,22 +72,14 @@ class StepRewards:
     positions: list[list[int]]
 
 
-def float32_head(head: Any) -> Any:
-    """A half-precision ``head`` as a float32 copy that reads its input in float32 (others as they
-    are): models/float32_head.py says why."""
-    if head is None or isinstance(head, str):
-        return head
-    from rewardkit.models.float32_head import in_float32
-
-    return in_float32(head)
-
-
 class LoadedModel(ABC):
     """A reward model on a device. Subclasses implement ``forward``."""
 
     def __init__(self, *, module: Any, tokenizer: Any, pad_id: int, info: ModelInfo, head: Any = None) -> None:
+        from rewardkit.models.float32_head import in_float32
+
         self.module = module
-        self.head = float32_head(head)
+        self.head = in_float32(head)  # a half-precision head runs as a float32 copy (models/float32_head.py)
         self.tokenizer = tokenizer
         self.pad_id = pad_id
         self.info = info
