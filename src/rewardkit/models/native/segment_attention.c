@@ -131,6 +131,15 @@ typedef struct {
     float scale;
 } problem;
 
+/* keys a segment sees before its own: its cached span, then its in-row prefix */
+static inline int64_t earlier_keys(const int64_t *s) { return (s[5] - s[4]) + (s[3] - s[2]); }
+
+/* every key a segment's last query sees */
+static inline int64_t all_keys(const int64_t *s) { return earlier_keys(s) + (s[1] - s[0]); }
+
+/* a row count rounded up to whole score tiles (two vectors) */
+static inline int64_t padded(int64_t keys) { return (keys + 2 * W - 1) / (2 * W) * (2 * W); }
+
 /* the j-th key (or value) row a segment sees: cached, then in-row prefix, then its own */
 static inline int64_t row_at(const int64_t *s, int64_t j, int *from_cache) {
     int64_t cached = s[5] - s[4], prefix = s[3] - s[2];
@@ -144,7 +153,7 @@ static inline int64_t row_at(const int64_t *s, int64_t j, int *from_cache) {
  * unused), zero past the last key, then its values [stride][padded_dim], zero past dim */
 static void gather(const problem *p, const int64_t *seg, int g, int64_t stride, float *kt) {
     const int dim = p->dim, padded_dim = p->padded_dim, bf16 = p->bf16;
-    const int64_t keys = (seg[5] - seg[4]) + (seg[3] - seg[2]) + (seg[1] - seg[0]);
+    const int64_t keys = all_keys(seg);
     float *vals = kt + stride * padded_dim;
     for (int64_t j = 0; j < keys; j++) {
         int cached;
@@ -196,7 +205,7 @@ static inline __attribute__((always_inline)) void weigh(const problem *p, const 
 static void attend_block(const problem *p, const int64_t *seg, int g, int64_t first, int64_t last,
                          const float *kt, int64_t stride, float *sc) {
     const int dim = p->dim, padded_dim = p->padded_dim, bf16 = p->bf16, group = p->heads / p->kv_heads;
-    const int64_t earlier = (seg[5] - seg[4]) + (seg[3] - seg[2]);
+    const int64_t earlier = earlier_keys(seg);
     const float *vals = kt + stride * padded_dim;
     float qf[R][256];
     for (int h = g * group; h < (g + 1) * group; h++) {
@@ -277,8 +286,6 @@ static void attend_block(const problem *p, const int64_t *seg, int g, int64_t fi
     }
 }
 
-static int64_t padded(int64_t keys) { return (keys + 2 * W - 1) / (2 * W) * (2 * W); }
-
 /* Returns 0, or -1 when a work item could not allocate its scratch (the caller falls back). */
 int rk_segment_attention(
     int bf16, int heads, int kv_heads, int dim, float scale, int threads,
@@ -295,12 +302,14 @@ int rk_segment_attention(
         bf16, heads, kv_heads, dim, (dim + W - 1) / W * W, segments, scale,
     };
     int64_t items = 0, floats = 0, widest = 0;
-    int64_t *at = malloc(sizeof(int64_t) * (count ? count : 1)); /* each segment's place in the pool */
+    /* each segment's place in the pool, then its key stride */
+    int64_t *at = malloc(sizeof(int64_t) * 2 * (count ? count : 1));
     if (!at) return -1;
     for (int s = 0; s < count; s++) {
         const int64_t *seg = segments + 6 * s;
-        int64_t stride = padded((seg[5] - seg[4]) + (seg[3] - seg[2]) + (seg[1] - seg[0]));
-        at[s] = floats;
+        int64_t stride = padded(all_keys(seg));
+        at[2 * s] = floats;
+        at[2 * s + 1] = stride;
         floats += stride * 2 * p.padded_dim * kv_heads;
         widest = stride > widest ? stride : widest;
         items += (seg[1] - seg[0] + QB - 1) / QB * kv_heads;
@@ -328,19 +337,17 @@ int rk_segment_attention(
     {
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < (int64_t)count * kv_heads; i++) {
-            const int64_t *seg = segments + 6 * (i / kv_heads);
-            int64_t stride = padded((seg[5] - seg[4]) + (seg[3] - seg[2]) + (seg[1] - seg[0]));
-            gather(&p, seg, (int)(i % kv_heads), stride, pool + at[i / kv_heads] + (i % kv_heads) * stride * 2 * p.padded_dim);
+            const int64_t s = i / kv_heads, g = i % kv_heads, stride = at[2 * s + 1];
+            gather(&p, segments + 6 * s, (int)g, stride, pool + at[2 * s] + g * stride * 2 * p.padded_dim);
         }
         float *mine = scores + (int64_t)omp_get_thread_num() * R * widest;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < items; i++) {
-            const int64_t s = plan[3 * i], g = plan[3 * i + 1];
+            const int64_t s = plan[3 * i], g = plan[3 * i + 1], stride = at[2 * s + 1];
             const int64_t *seg = segments + 6 * s;
-            int64_t stride = padded((seg[5] - seg[4]) + (seg[3] - seg[2]) + (seg[1] - seg[0]));
             int64_t first = plan[3 * i + 2] * QB, length = seg[1] - seg[0];
             int64_t last = first + QB < length ? first + QB : length;
-            attend_block(&p, seg, (int)g, first, last, pool + at[s] + g * stride * 2 * p.padded_dim, stride, mine);
+            attend_block(&p, seg, (int)g, first, last, pool + at[2 * s] + g * stride * 2 * p.padded_dim, stride, mine);
         }
     }
     free(at), free(plan), free(pool), free(scores);
